@@ -1,0 +1,255 @@
+"""The one boto3 boundary: clients per account and region, errors as one domain type.
+
+Nothing else imports boto3. Every call goes through `AwsApi.call`, which waits on the shared
+rate limiter, counts calls by operation (for the sync record and the benchmarks) and turns
+botocore's exceptions into `AwsError` with a `transient` flag that decides retry vs. give up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from connections.choices import AuthMode
+from connections.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from connections.models import AwsAccount
+
+log = logging.getLogger(__name__)
+
+# Codes that a later try may get past. Everything else (AccessDenied, bad keys…) is permanent
+# and marks the account FAILED with a readable message instead of retrying forever.
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RateExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalError",
+        "KmsThrottlingException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ProvisionedThroughputExceededException",
+    }
+)
+CREDENTIAL_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "AccessDenied",
+        "AccessDeniedException",
+        "AuthFailure",
+    }
+)
+
+READABLE = {
+    "ExpiredToken": "the credentials have expired",
+    "ExpiredTokenException": "the credentials have expired",
+    "InvalidClientTokenId": "the access key id is not valid",
+    "UnrecognizedClientException": "the access key id is not valid",
+    "SignatureDoesNotMatch": "the secret access key does not match the access key id",
+    "AccessDenied": "access denied",
+    "AccessDeniedException": "access denied",
+}
+
+
+class AwsError(Exception):
+    """An AWS call failed; `transient` says whether trying again later may succeed."""
+
+    def __init__(self, message: str, *, code: str = "", operation: str = "", transient: bool):
+        super().__init__(message)
+        self.code = code
+        self.operation = operation
+        self.transient = transient
+
+
+class AwsTransientError(AwsError):
+    def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
+        super().__init__(message, code=code, operation=operation, transient=True)
+
+
+class AwsPermanentError(AwsError):
+    def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
+        super().__init__(message, code=code, operation=operation, transient=False)
+
+
+def translate(exc: Exception, operation: str) -> AwsError:
+    """botocore's many exception shapes → one readable AwsError."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        detail = READABLE.get(code) or str(err.get("Message", "")) or code
+        message = f"{operation}: {code}: {detail}" if code else f"{operation}: {detail}"
+        if code in TRANSIENT_CODES or status >= 500:
+            return AwsTransientError(message, code=code, operation=operation)
+        return AwsPermanentError(message, code=code, operation=operation)
+    if isinstance(exc, EndpointConnectionError):
+        return AwsTransientError(
+            f"{operation}: cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}",
+            code="EndpointConnectionError",
+            operation=operation,
+        )
+    if isinstance(exc, BotoCoreError):
+        name = type(exc).__name__
+        transient = "Timeout" in name or "Connection" in name
+        cls = AwsTransientError if transient else AwsPermanentError
+        return cls(f"{operation}: {exc}", code=name, operation=operation)
+    return AwsPermanentError(f"{operation}: {exc}", code=type(exc).__name__, operation=operation)
+
+
+def _config() -> Config:
+    # Adaptive retries absorb short throttling bursts client-side; our shared rate limiter
+    # keeps all workers together under the quota so bursts stay rare.
+    return Config(
+        retries={"mode": "adaptive", "max_attempts": 8},
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra="stepscope",
+    )
+
+
+def session_for(account: AwsAccount, region: str) -> boto3.session.Session:
+    """A boto3 session with the account's credentials (assume-role, keys or default chain)."""
+    if account.auth_mode == AuthMode.ACCESS_KEYS:
+        return boto3.session.Session(
+            aws_access_key_id=account.access_key_id,
+            aws_secret_access_key=account.secret_access_key,
+            region_name=region,
+        )
+    base = boto3.session.Session(region_name=region)
+    if account.auth_mode != AuthMode.ASSUME_ROLE:
+        return base
+    sts = base.client("sts", endpoint_url=account.endpoint_url or None, config=_config())
+    params: dict[str, Any] = {"RoleArn": account.role_arn, "RoleSessionName": "stepscope"}
+    if account.external_id:
+        params["ExternalId"] = account.external_id
+    try:
+        creds = sts.assume_role(**params)["Credentials"]
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, "AssumeRole") from exc
+    return boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+
+
+@dataclass
+class AwsApi:
+    """Clients of one account in one region, with call counting and shared rate limiting."""
+
+    account: AwsAccount
+    region: str
+    rate_limited: bool = True
+    calls: Counter[str] = field(default_factory=Counter)
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def _session(self) -> boto3.session.Session:
+        return session_for(self.account, self.region)
+
+    @cached_property
+    def _limiter(self) -> RateLimiter:
+        return RateLimiter(scope=f"{self.account.pk}", region=self.region)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(
+                service,  # type: ignore[call-overload]
+                region_name=self.region,
+                endpoint_url=self.account.endpoint_url or None,
+                config=_config(),
+            )
+        return self._clients[service]
+
+    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """Call `operation` (its API name, e.g. "GetExecutionHistory") on `service`."""
+        if self.rate_limited:
+            self._limiter.acquire(operation)
+        method = getattr(self.client(service), _snake(operation))
+        self.calls[operation] += 1
+        try:
+            response: dict[str, Any] = method(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, operation) from exc
+        return response
+
+    def pages(
+        self, service: str, operation: str, token_key: str = "nextToken", **params: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Yield pages one at a time (never the whole listing in memory)."""
+        while True:
+            page = self.call(service, operation, **params)
+            yield page
+            token = page.get(token_key) or page.get("NextToken")
+            if not token:
+                return
+            params[token_key] = token
+
+
+def _snake(operation: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
+
+
+@dataclass(frozen=True)
+class CredentialCheck:
+    ok: bool
+    message: str
+    identity_arn: str = ""
+
+
+def check_credentials(account: AwsAccount) -> CredentialCheck:
+    """sts:GetCallerIdentity + states:ListStateMachines in each region, said in one sentence."""
+    try:
+        api = AwsApi(
+            account, account.regions[0] if account.regions else "us-east-1", rate_limited=False
+        )
+        identity = api.call("sts", "GetCallerIdentity")
+        counts = []
+        for region in account.regions:
+            machines = AwsApi(account, region, rate_limited=False).call(
+                "stepfunctions", "ListStateMachines", maxResults=1000
+            )
+            counts.append(f"{region}: {len(machines.get('stateMachines', []))} state machines")
+    except AwsError as exc:
+        return CredentialCheck(False, f"Credentials of {account.name} failed — {exc}")
+    arn = str(identity.get("Arn", ""))
+    actual = str(identity.get("Account", ""))
+    if actual and actual != account.account_id:
+        return CredentialCheck(
+            False,
+            f"Credentials of {account.name} belong to account {actual}, not {account.account_id}.",
+            arn,
+        )
+    return CredentialCheck(
+        True, f"{account.name}: authenticated as {arn}; " + "; ".join(counts), arn
+    )
+
+
+def available_regions() -> frozenset[str]:
+    """Regions where botocore knows Step Functions (all partitions), for validating input."""
+    session = boto3.session.Session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("stepfunctions", partition_name=partition))
+    return frozenset(regions)

@@ -1,0 +1,90 @@
+"""Normalise called URLs to endpoint templates, so failures group per endpoint, not per id.
+
+Pure (stdlib only): the parser, the classifier's fingerprint and the ingestion all share it.
+`https://API.x.com/v1/customers/12345?a=1` → `https://api.x.com/v1/customers/{id}`.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import SplitResult, unquote, urlsplit
+
+ID_PLACEHOLDER = "{id}"
+
+_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+)
+_LONG_HEX = re.compile(r"[0-9a-fA-F]{16,}")
+# Crockford base32, as in ULIDs (no I, L, O, U); the first character is at most 7.
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}")
+_EMAIL = re.compile(r"[^@\s/]+@[^@\s/]+\.[^@\s/]+")
+_ID_CHARS = re.compile(r"[A-Za-z0-9_\-.~:]+")
+_MIXED_ID_MIN_LENGTH = 8
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def endpoint_template(url: str) -> str:
+    """Scheme and host lower-cased, query/fragment/credentials dropped, id-like segments → {id}.
+
+    Never raises: whatever the input, a string comes back (empty for empty input).
+    """
+    if not isinstance(url, str):
+        return ""
+    raw = url.strip()
+    if not raw:
+        return ""
+    try:
+        parts = urlsplit(raw)
+        scheme, host, port = parts.scheme.lower(), _host(parts.hostname), _port(parts)
+        path = parts.path
+    except ValueError:
+        # e.g. an unbalanced IPv6 bracket: keep the text, still template the path-like part.
+        return _template_path(raw.split("?", 1)[0].split("#", 1)[0])
+    if not host:
+        return _template_path(path)
+    authority = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+    prefix = f"{scheme}://{authority}" if scheme else f"//{authority}"
+    return prefix + (_template_path(path) or "/")
+
+
+def is_id_segment(segment: str) -> bool:
+    """True when a path segment looks like an identifier rather than a resource name."""
+    text = unquote(segment)
+    if not text:
+        return False
+    if text.isdigit():
+        return True
+    if _UUID.fullmatch(text) or _LONG_HEX.fullmatch(text) or _ULID.fullmatch(text):
+        return True
+    if "@" in text and _EMAIL.fullmatch(text):
+        return True
+    return _is_mixed_id(text)
+
+
+def _is_mixed_id(text: str) -> bool:
+    # Letters and digits together in a long token (cus_9aZ81kq2, ord-2024x17) are ids; short
+    # ones (v1, s3, oauth2) are versions or names and must stay, or endpoints would merge.
+    if len(text) < _MIXED_ID_MIN_LENGTH or not _ID_CHARS.fullmatch(text):
+        return False
+    has_digit = any(c.isdigit() for c in text)
+    return has_digit and any(c.isalpha() for c in text)
+
+
+def _template_path(path: str) -> str:
+    return "/".join(ID_PLACEHOLDER if is_id_segment(seg) else seg for seg in path.split("/"))
+
+
+def _host(hostname: str | None) -> str:
+    if not hostname:
+        return ""
+    host = hostname.lower().rstrip(".")
+    # urlsplit strips IPv6 brackets; they must come back or "host:port" becomes ambiguous.
+    return f"[{host}]" if ":" in host else host
+
+
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        # A non-numeric or out-of-range port: not part of a usable template.
+        return None

@@ -1,0 +1,121 @@
+"""Account registration: one validation shared by the admin and `register_account`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from connections.aws import available_regions
+from connections.choices import AuthMode
+from connections.models import AwsAccount
+
+ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,124}$")
+SECRET_FIELDS = ("external_id", "access_key_id", "secret_access_key")
+
+
+class RegionsField(forms.CharField):
+    """Comma-separated region names, each checked against botocore's region list."""
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        if isinstance(value, list):
+            value = ",".join(value)
+        names = [r.strip() for r in str(value or "").split(",") if r.strip()]
+        return list(dict.fromkeys(names))
+
+    def validate(self, value: Any) -> None:
+        if not value:
+            raise ValidationError("Name at least one region, e.g. eu-west-1.")
+        unknown = sorted(set(value) - available_regions())
+        if unknown:
+            raise ValidationError(f"Unknown region(s): {', '.join(unknown)}.")
+
+    def prepare_value(self, value: Any) -> str:
+        return ",".join(value) if isinstance(value, list) else str(value or "")
+
+
+class AwsAccountForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Validates an account; secrets are write-only (blank keeps the stored value)."""
+
+    regions = RegionsField(help_text="Comma-separated, e.g. eu-west-1,us-east-1.")
+    external_id = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        strip=True,
+        help_text="Write-only. Leave blank to keep the stored value.",
+    )
+    access_key_id = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        strip=True,
+        help_text="Write-only. Leave blank to keep the stored value.",
+    )
+    secret_access_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        strip=True,
+        help_text="Write-only. Leave blank to keep the stored value.",
+    )
+
+    class Meta:
+        model = AwsAccount
+        fields = [
+            "name",
+            "account_id",
+            "regions",
+            "auth_mode",
+            "role_arn",
+            "external_id",
+            "access_key_id",
+            "secret_access_key",
+            "endpoint_url",
+            "enabled",
+            "sync_interval_seconds",
+            "groups",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Never send a stored secret back to the browser, not even as an initial value.
+        for name in SECRET_FIELDS:
+            self.initial.pop(name, None)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        mode = data.get("auth_mode")
+        stored = self.instance if self.instance.pk else None
+        for name in SECRET_FIELDS:
+            if not data.get(name) and stored is not None:
+                data[name] = getattr(stored, name)
+        if mode == AuthMode.ASSUME_ROLE:
+            self._check_role(data)
+        elif mode == AuthMode.ACCESS_KEYS:
+            self._check_keys(data)
+        if data.get("sync_interval_seconds") is not None and data["sync_interval_seconds"] < 10:
+            self.add_error("sync_interval_seconds", "Sync at most every 10 seconds.")
+        return data
+
+    def _check_role(self, data: dict[str, Any]) -> None:
+        match = ROLE_ARN.match(data.get("role_arn") or "")
+        if not match:
+            self.add_error("role_arn", "Give an IAM role ARN: arn:aws:iam::123456789012:role/Name.")
+        elif data.get("account_id") and match.group(2) != data["account_id"]:
+            self.add_error("role_arn", "The role ARN names another account than the account id.")
+
+    def _check_keys(self, data: dict[str, Any]) -> None:
+        if not ACCESS_KEY_ID.match(data.get("access_key_id") or ""):
+            self.add_error("access_key_id", "An access key id starts with AKIA or ASIA.")
+        if len(data.get("secret_access_key") or "") < 16:
+            self.add_error("secret_access_key", "Give the secret access key (write-only).")
+
+    def save(self, commit: bool = True) -> AwsAccount:
+        account: AwsAccount = super().save(commit=False)
+        for name in SECRET_FIELDS:
+            setattr(account, name, self.cleaned_data.get(name) or "")
+        if commit:
+            account.save()
+            self.save_m2m()
+        return account

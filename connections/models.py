@@ -1,0 +1,202 @@
+"""AWS accounts we read from, the EventBridge connections they own, and the endpoints called."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Exists, OuterRef
+from django.urls import reverse
+
+from connections.choices import AuthMode, AuthorizationType, ConnectionState, SyncStatus
+from connections.crypto import EncryptedTextField
+
+if TYPE_CHECKING:
+    AnyUser = AbstractBaseUser | AnonymousUser
+
+account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is exactly 12 digits.")
+
+
+class AwsAccountQuerySet(models.QuerySet["AwsAccount"]):
+    def visible_to(self, user: Any) -> AwsAccountQuerySet:
+        """Accounts this user may see: all for superusers, else those granted to their groups.
+
+        Every view scopes its queries through this one method, so access has one definition.
+        """
+        if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        granted = AwsAccount.groups.through.objects.filter(
+            awsaccount_id=OuterRef("pk"), group__user=user
+        )
+        return self.filter(Exists(granted))
+
+    def enabled(self) -> AwsAccountQuerySet:
+        return self.filter(enabled=True)
+
+
+class AwsAccount(models.Model):
+    """An AWS account (and its regions) registered by an admin for ingestion."""
+
+    name = models.CharField(max_length=100, unique=True)
+    account_id = models.CharField(max_length=12, validators=[account_id_validator])
+    regions = models.JSONField(default=list, help_text="Region names, e.g. ['eu-west-1'].")
+    auth_mode = models.CharField(
+        max_length=20, choices=AuthMode.choices, default=AuthMode.DEFAULT_CHAIN
+    )
+    role_arn = models.CharField(max_length=2048, blank=True)
+    # Secrets: encrypted at rest, write-only in forms, never logged or rendered.
+    external_id = EncryptedTextField(blank=True)
+    access_key_id = EncryptedTextField(blank=True)
+    secret_access_key = EncryptedTextField(blank=True)
+    endpoint_url = models.URLField(
+        blank=True, help_text="Only for the sandbox or VPC endpoints; empty means real AWS."
+    )
+    enabled = models.BooleanField(default=True)
+    sync_interval_seconds = models.PositiveIntegerField(default=60)
+    groups = models.ManyToManyField(
+        Group, blank=True, related_name="aws_accounts", help_text="Groups that may see it."
+    )
+
+    sync_status = models.CharField(
+        max_length=10, choices=SyncStatus.choices, default=SyncStatus.NEVER
+    )
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    # Set while a sync holds the account; claimed with a conditional UPDATE (see sync.py).
+    sync_claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AwsAccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "AWS account"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_id})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("dashboard:sync_status") + f"?account={self.pk}"
+
+    @property
+    def sync_status_colour(self) -> str:
+        return SyncStatus(self.sync_status).colour
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_access_key or self.external_id)
+
+
+class Connection(models.Model):
+    """An EventBridge connection (the credentials an HTTP task calls through)."""
+
+    arn = models.CharField(max_length=1600, unique=True)
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="connections")
+    region = models.CharField(max_length=32)
+    name = models.CharField(max_length=128)
+    authorization_type = models.CharField(
+        max_length=32, choices=AuthorizationType.choices, blank=True
+    )
+    state = models.CharField(max_length=32, choices=ConnectionState.choices, blank=True)
+    state_reason = models.TextField(blank=True)
+    last_authorized_at = models.DateTimeField(null=True, blank=True)
+    aws_modified_at = models.DateTimeField(null=True, blank=True)
+    # Names of the parameters the connection injects (values are never read or stored).
+    invocation_parameter_names = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["account", "region"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("connections:detail", args=[self.pk])
+
+    @property
+    def state_colour(self) -> str:
+        return ConnectionState(self.state).colour if self.state in ConnectionState else "grey"
+
+
+class ConnectionStateChange(models.Model):
+    """One observed state of a connection; the rows form its health timeline."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="changes")
+    state = models.CharField(max_length=32, choices=ConnectionState.choices)
+    reason = models.TextField(blank=True)
+    # When AWS says it changed (LastModifiedTime) if known, else when we first saw it.
+    changed_at = models.DateTimeField()
+    observed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["connection", "changed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "state", "changed_at"], name="uniq_connection_state_change"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection} → {self.state} at {self.changed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Endpoint(models.Model):
+    """A method + normalised URL template called by HTTP tasks in one account."""
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="endpoints")
+    method = models.CharField(max_length=10)
+    url_template = models.CharField(max_length=2048)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["url_template", "method"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "method", "url_template"], name="uniq_endpoint"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url_template}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("connections:endpoint", args=[self.pk])
+
+
+class SyncRun(models.Model):
+    """One sync of one account: its progress, API calls and outcome (shown on the sync page)."""
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="sync_runs")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
+    trigger = models.CharField(max_length=20, default="schedule")
+    api_calls = models.JSONField(default=dict, blank=True)
+    executions_added = models.PositiveIntegerField(default=0)
+    executions_updated = models.PositiveIntegerField(default=0)
+    attempts_added = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    progress = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["account", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"sync of {self.account} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.finished_at is None
+
+    @property
+    def status_colour(self) -> str:
+        return SyncStatus(self.status).colour

@@ -1,0 +1,3 @@
+"""Views of the connections app."""
+
+from __future__ import annotations

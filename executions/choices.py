@@ -1,0 +1,109 @@
+"""Choice sets of the executions app, with one colour map per set."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class StateMachineType(models.TextChoices):
+    STANDARD = "STANDARD"
+    EXPRESS = "EXPRESS"
+
+
+class LoggingLevel(models.TextChoices):
+    ALL = "ALL"
+    ERROR = "ERROR"
+    FATAL = "FATAL"
+    OFF = "OFF"
+
+
+class ExecutionStatus(models.TextChoices):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    ABORTED = "ABORTED"
+    PENDING_REDRIVE = "PENDING_REDRIVE"
+
+    @property
+    def colour(self) -> str:
+        return EXECUTION_STATUS_COLOURS[self]
+
+
+EXECUTION_STATUS_COLOURS = {
+    ExecutionStatus.RUNNING: "blue",
+    ExecutionStatus.SUCCEEDED: "green",
+    ExecutionStatus.FAILED: "red",
+    ExecutionStatus.TIMED_OUT: "orange",
+    ExecutionStatus.ABORTED: "grey",
+    ExecutionStatus.PENDING_REDRIVE: "blue",
+}
+TERMINAL_STATUSES = frozenset(
+    {
+        ExecutionStatus.SUCCEEDED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.TIMED_OUT,
+        ExecutionStatus.ABORTED,
+    }
+)
+
+
+class HistorySource(models.TextChoices):
+    HISTORY = "history", "GetExecutionHistory"
+    LOGS = "logs", "CloudWatch Logs"
+
+
+class Outcome(models.TextChoices):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    IN_PROGRESS = "in_progress"
+
+
+class Category(models.TextChoices):
+    """The fixed failure vocabulary (executions.classify.CATEGORIES)."""
+
+    TIMEOUT = "timeout", "Timeout"
+    AUTH = "auth", "Authentication"
+    PERMISSIONS = "permissions", "IAM permissions"
+    MISSING_HEADER = "missing_header", "Missing header"
+    MISSING_PARAMETER = "missing_parameter", "Missing parameter"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    CLIENT_ERROR = "client_error", "Other 4xx"
+    SERVER_ERROR = "server_error", "5xx"
+    NETWORK = "network", "Network"
+    PAYLOAD_TOO_LARGE = "payload_too_large", "Payload too large"
+    INVALID_REQUEST = "invalid_request", "Invalid request"
+    UNKNOWN = "unknown", "Unknown"
+
+    @property
+    def colour(self) -> str:
+        return CATEGORY_COLOURS[self]
+
+
+# Okabe–Ito based palette: distinguishable with the common colour-vision deficiencies.
+# Charts also draw a pattern per category, so colour is never the only cue.
+CATEGORY_COLOURS = {
+    Category.TIMEOUT: "#E69F00",
+    Category.AUTH: "#D55E00",
+    Category.PERMISSIONS: "#CC79A7",
+    Category.MISSING_HEADER: "#0072B2",
+    Category.MISSING_PARAMETER: "#56B4E9",
+    Category.RATE_LIMITED: "#F0E442",
+    Category.CLIENT_ERROR: "#009E73",
+    Category.SERVER_ERROR: "#000000",
+    Category.NETWORK: "#999999",
+    Category.PAYLOAD_TOO_LARGE: "#882255",
+    Category.INVALID_REQUEST: "#44AA99",
+    Category.UNKNOWN: "#BBBBBB",
+}
+
+
+class GroupStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+    IGNORED = "ignored", "Ignored"
+
+    @property
+    def colour(self) -> str:
+        return {"open": "red", "resolved": "green", "ignored": "grey"}[self.value]

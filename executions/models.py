@@ -1,0 +1,298 @@
+"""State machines, their executions, and every HTTP-task attempt with its classification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from connections.models import AwsAccount, Connection, Endpoint
+from executions.choices import (
+    TERMINAL_STATUSES,
+    Category,
+    ExecutionStatus,
+    GroupStatus,
+    HistorySource,
+    LoggingLevel,
+    Outcome,
+    StateMachineType,
+)
+
+
+class StateMachine(models.Model):
+    """A state machine with at least one HTTP task, and its ingestion cursors."""
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="state_machines")
+    region = models.CharField(max_length=32)
+    arn = models.CharField(max_length=2048, unique=True)
+    name = models.CharField(max_length=80)
+    type = models.CharField(max_length=10, choices=StateMachineType.choices)
+    logging_level = models.CharField(
+        max_length=5, choices=LoggingLevel.choices, default=LoggingLevel.OFF
+    )
+    include_execution_data = models.BooleanField(default=False)
+    log_group_arn = models.CharField(max_length=2048, blank=True)
+    definition = models.TextField(blank=True)
+    # {state name: {"endpoint": …, "method": …, "connection_arn": …}} from the definition.
+    http_states = models.JSONField(default=dict, blank=True)
+    # Cursors: they move only after the data they cover is committed (crash-safe re-runs).
+    newest_start_seen = models.DateTimeField(null=True, blank=True)
+    logs_cursor_ms = models.BigIntegerField(default=0)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["account", "region"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def logs_hide_data(self) -> str:
+        """What the logging configuration hides, in words ("" when nothing is hidden)."""
+        if self.logging_level == LoggingLevel.OFF:
+            if self.type == StateMachineType.EXPRESS:
+                return "Logging is OFF: Express executions are invisible to Stepscope."
+            return ""
+        if self.logging_level != LoggingLevel.ALL:
+            return f"Logging at {self.logging_level}: successful calls are not logged."
+        if not self.include_execution_data:
+            return "includeExecutionData is off: logs hold no request or response."
+        return ""
+
+
+class ExecutionQuerySet(models.QuerySet["Execution"]):
+    def visible_to(self, user: Any) -> ExecutionQuerySet:
+        return self.filter(account__in=AwsAccount.objects.visible_to(user))
+
+    def failing(self) -> ExecutionQuerySet:
+        return self.filter(has_failed_attempt=True)
+
+
+class Execution(models.Model):
+    """One execution (Standard or Express) and its ingestion bookkeeping."""
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="executions")
+    state_machine = models.ForeignKey(
+        StateMachine, on_delete=models.CASCADE, related_name="executions"
+    )
+    arn = models.CharField(max_length=2048, unique=True)
+    name = models.CharField(max_length=256)
+    status = models.CharField(max_length=16, choices=ExecutionStatus.choices)
+    start_date = models.DateTimeField()
+    stop_date = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=256, blank=True)
+    cause = models.TextField(blank=True)
+    redrive_count = models.PositiveIntegerField(default=0)
+    source = models.CharField(
+        max_length=10, choices=HistorySource.choices, default=HistorySource.HISTORY
+    )
+    has_failed_attempt = models.BooleanField(default=False)
+    # Highest event id stored: a redriven execution's history is read on from here.
+    last_event_id = models.BigIntegerField(default=0)
+    history_complete = models.BooleanField(default=False)
+    parse_problems = models.JSONField(default=list, blank=True)
+    synced_at = models.DateTimeField(auto_now=True)
+
+    objects = ExecutionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-start_date", "-id"]
+        indexes = [
+            models.Index(fields=["account", "-start_date", "-id"], name="exec_account_start"),
+            models.Index(fields=["state_machine", "-start_date", "-id"], name="exec_machine_start"),
+            models.Index(
+                fields=["-start_date", "-id"],
+                condition=Q(has_failed_attempt=True),
+                name="exec_failing_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("executions:detail", args=[self.pk])
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def status_colour(self) -> str:
+        return ExecutionStatus(self.status).colour
+
+
+class FailureGroupQuerySet(models.QuerySet["FailureGroup"]):
+    def visible_to(self, user: Any) -> FailureGroupQuerySet:
+        return self.filter(account__in=AwsAccount.objects.visible_to(user))
+
+    def open(self) -> FailureGroupQuerySet:
+        return self.filter(status=GroupStatus.OPEN)
+
+
+class FailureGroup(models.Model):
+    """Failures that share a cause: connection × method × endpoint × class/status (like an issue)."""
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="failure_groups")
+    fingerprint = models.CharField(max_length=64)
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="groups"
+    )
+    connection_arn = models.CharField(max_length=1600, blank=True)
+    endpoint = models.ForeignKey(
+        Endpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="groups"
+    )
+    method = models.CharField(max_length=10, blank=True)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    subcategory = models.CharField(max_length=64, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=256, blank=True)
+    title = models.CharField(max_length=500)
+    hint = models.TextField(blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=GroupStatus.choices, default=GroupStatus.OPEN)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # Set when a resolved group sees a new failure: it reopens, as a regression.
+    regressed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = FailureGroupQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "fingerprint"], name="uniq_group_fingerprint"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "-last_seen_at"]),
+            models.Index(fields=["connection", "-last_seen_at"]),
+            models.Index(fields=["endpoint", "-last_seen_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("executions:group", args=[self.pk])
+
+    @property
+    def category_colour(self) -> str:
+        return Category(self.category).colour
+
+
+# Failing attempts are a small share of all attempts: partial indexes keep their lists cheap.
+FAILING = ~Q(outcome__in=[Outcome.SUCCEEDED, Outcome.IN_PROGRESS])
+
+
+class HttpAttemptQuerySet(models.QuerySet["HttpAttempt"]):
+    def visible_to(self, user: Any) -> HttpAttemptQuerySet:
+        return self.filter(account__in=AwsAccount.objects.visible_to(user))
+
+    def failing(self) -> HttpAttemptQuerySet:
+        return self.exclude(outcome__in=[Outcome.SUCCEEDED, Outcome.IN_PROGRESS])
+
+    def for_connection(self, arn: str) -> HttpAttemptQuerySet:
+        return self.filter(connection_arn=arn)
+
+
+class HttpAttempt(models.Model):
+    """One HTTP call attempt of an HTTP task (retries, Map iterations and branches each count).
+
+    Request and response are stored redacted; the classification says why it failed.
+    """
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="attempts")
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="attempts")
+    state_name = models.CharField(max_length=80)
+    branch_path = models.CharField(max_length=200, blank=True)
+    attempt_number = models.PositiveIntegerField(default=1)
+    # The event that identifies the attempt (TaskScheduled, else the failure event).
+    key_event_id = models.BigIntegerField()
+    entered_event_id = models.BigIntegerField(null=True, blank=True)
+    scheduled_event_id = models.BigIntegerField(null=True, blank=True)
+    closed_event_id = models.BigIntegerField(null=True, blank=True)
+    redrive_count = models.PositiveIntegerField(default=0)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Never null: the list pages sort on it (scheduled, else closed, else execution start).
+    occurred_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    method = models.CharField(max_length=10, blank=True)
+    url = models.TextField(blank=True)
+    endpoint = models.ForeignKey(
+        Endpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
+    )
+    connection_arn = models.CharField(max_length=1600, blank=True)
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
+    )
+    request_headers = models.JSONField(default=dict, blank=True)
+    request_query = models.JSONField(null=True, blank=True)
+    request_body = models.JSONField(null=True, blank=True)
+
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True)
+    response_truncated = models.BooleanField(default=False)
+    error = models.CharField(max_length=256, blank=True)
+    cause = models.TextField(blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    caught = models.BooleanField(default=False)
+    final_attempt = models.BooleanField(default=True)
+
+    category = models.CharField(max_length=20, choices=Category.choices, blank=True)
+    subcategory = models.CharField(max_length=64, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    hint = models.TextField(blank=True)
+    classifier_version = models.CharField(max_length=20, blank=True)
+    failure_group = models.ForeignKey(
+        FailureGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
+    )
+    problems = models.JSONField(default=list, blank=True)
+
+    objects = HttpAttemptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "key_event_id"], name="uniq_attempt_event")
+        ]
+        # Shaped for the dashboard at 1M attempts: every list/timeline query is a range scan
+        # on one of these, newest first, with the id as keyset tie-breaker.
+        indexes = [
+            models.Index(
+                fields=["account", "-occurred_at", "-id"], condition=FAILING, name="att_fail_acct"
+            ),
+            models.Index(
+                fields=["connection_arn", "-occurred_at", "-id"],
+                condition=FAILING,
+                name="att_fail_conn",
+            ),
+            models.Index(
+                fields=["endpoint", "-occurred_at", "-id"], condition=FAILING, name="att_fail_endp"
+            ),
+            models.Index(
+                fields=["category", "-occurred_at", "-id"], condition=FAILING, name="att_fail_cat"
+            ),
+            models.Index(fields=["failure_group", "-occurred_at"], name="att_group"),
+            models.Index(fields=["endpoint", "-occurred_at"], name="att_endpoint_all"),
+            models.Index(fields=["connection", "-occurred_at"], name="att_connection_all"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.state_name} #{self.attempt_number} ({self.outcome})"
+
+    @property
+    def is_failure(self) -> bool:
+        return self.outcome in (Outcome.FAILED, Outcome.TIMED_OUT)
+
+    @property
+    def category_colour(self) -> str:
+        return Category(self.category).colour if self.category else "#BBBBBB"

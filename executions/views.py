@@ -1,0 +1,3 @@
+"""Views of the executions app."""
+
+from __future__ import annotations
