@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -209,7 +210,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Stepscope
-STEPSCOPE = {
+STEPSCOPE: dict[str, Any] = {
     # Seconds between syncs of one account unless the account sets its own.
     "SYNC_INTERVAL_SECONDS": env_int("SYNC_INTERVAL_SECONDS", 60),
     # SUCCEEDED executions ingested per state machine and sync: enough for success rates and

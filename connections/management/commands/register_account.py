@@ -39,7 +39,10 @@ class Command(BaseCommand):
         form = AwsAccountForm(data=data, instance=existing)
         if not form.is_valid():
             self._fail(
-                "; ".join(f"{field}: {' '.join(str(e) for e in errs)}" for field, errs in form.errors.items())
+                "; ".join(
+                    f"{field}: {' '.join(str(e) for e in errs)}"
+                    for field, errs in form.errors.items()
+                )
             )
         account = form.save()
         verb = "Updated" if existing else "Registered"

@@ -1,0 +1,291 @@
+"""Parsed attempts → stored rows: redacted, linked to endpoint and connection, classified, grouped.
+
+Idempotent by construction: an attempt's key is (execution, key event id); only attempts not yet
+stored are inserted, and only those count towards their failure group. Re-running a sync over
+the same events therefore changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from connections.endpoint_templates import endpoint_template
+from connections.models import AwsAccount, Connection, ConnectionStateChange, Endpoint
+from executions.choices import GroupStatus, Outcome
+from executions.classify import (
+    Classification,
+    ClassificationContext,
+    RequestShape,
+    classify,
+    fingerprint,
+)
+from executions.classify import ConnectionStateChange as StateChangeFact
+from executions.history import ParsedAttempt
+from executions.models import Execution, FailureGroup, HttpAttempt
+from executions.redaction import Redactor, default_redactor
+
+
+def _max_response_chars() -> int:
+    return int(settings.STEPSCOPE["MAX_RESPONSE_CHARS"])
+
+
+@dataclass
+class AttemptWriter:
+    """Writes attempts of one account; caches endpoints, connections and context per sync."""
+
+    account: AwsAccount
+    redactor: Redactor = field(default_factory=default_redactor)
+    _endpoints: dict[tuple[str, str], Endpoint] = field(default_factory=dict)
+    _connections: dict[str, Connection | None] = field(default_factory=dict)
+    _states: dict[str, tuple[StateChangeFact, ...]] = field(default_factory=dict)
+    _success_shapes: dict[tuple[str, str], RequestShape | None] = field(default_factory=dict)
+    added: int = 0
+
+    def write(self, execution: Execution, attempts: Iterable[ParsedAttempt]) -> int:
+        """Store the attempts not yet stored for this execution; returns how many were new."""
+        batch = [a for a in attempts if a.outcome != Outcome.IN_PROGRESS]
+        if not batch:
+            return 0
+        known = set(
+            HttpAttempt.objects.filter(execution=execution).values_list("key_event_id", flat=True)
+        )
+        rows = []
+        for parsed in batch:
+            key = attempt_key(parsed)
+            if key in known:
+                continue
+            known.add(key)
+            rows.append(self._row(execution, parsed, key))
+        with transaction.atomic():
+            HttpAttempt.objects.bulk_create(rows, ignore_conflicts=True)
+            self._count_groups(rows)
+            if any(r.is_failure for r in rows) and not execution.has_failed_attempt:
+                Execution.objects.filter(pk=execution.pk).update(has_failed_attempt=True)
+                execution.has_failed_attempt = True
+        self.added += len(rows)
+        return len(rows)
+
+    def _row(self, execution: Execution, parsed: ParsedAttempt, key: int) -> HttpAttempt:
+        template = endpoint_template(parsed.url) if parsed.url else ""
+        occurred = parsed.scheduled_at or parsed.closed_at or execution.start_date
+        endpoint = self._endpoint(parsed.method, template, occurred) if template else None
+        classification = self._classify(parsed, template)
+        body, truncated = self._response_text(parsed.response_body)
+        row = HttpAttempt(
+            account=self.account,
+            execution=execution,
+            state_name=_nul_free(parsed.state_name[:80]),
+            branch_path=_nul_free(parsed.branch_path[:200]),
+            attempt_number=parsed.attempt_number,
+            key_event_id=key,
+            entered_event_id=parsed.entered_event_id,
+            scheduled_event_id=parsed.scheduled_event_id,
+            closed_event_id=parsed.closed_event_id,
+            redrive_count=parsed.redrive_count,
+            scheduled_at=parsed.scheduled_at,
+            closed_at=parsed.closed_at,
+            occurred_at=occurred,
+            duration_ms=parsed.duration_ms if (parsed.duration_ms or 0) >= 0 else None,
+            method=_nul_free(parsed.method[:10]),
+            url=_nul_free(self.redactor.url(parsed.url)),
+            endpoint=endpoint,
+            connection_arn=_nul_free(parsed.connection_arn[:1600]),
+            connection=self._connection(parsed.connection_arn),
+            request_headers=_jsonable(self.redactor.value(parsed.request_headers)) or {},
+            request_query=_jsonable(self.redactor.value(parsed.request_query)),
+            request_body=_jsonable(self.redactor.value(parsed.request_body)),
+            status_code=parsed.status_code if _is_status(parsed.status_code) else None,
+            response_headers=_jsonable(self.redactor.value(parsed.response_headers)) or {},
+            response_body=_nul_free(body),
+            response_truncated=truncated,
+            error=_nul_free(self.redactor.text(parsed.error)[:256]),
+            cause=_nul_free(self.redactor.text(parsed.cause)),
+            outcome=parsed.outcome,
+            caught=parsed.caught,
+            final_attempt=parsed.final_attempt,
+            category=classification.category or "",
+            subcategory=classification.subcategory[:64],
+            evidence=_jsonable(self.redactor.value(classification.evidence)) or {},
+            hint=_nul_free(self.redactor.text(classification.hint)),
+            classifier_version=classification.rules_version,
+            problems=list(parsed.problems),
+        )
+        if row.is_failure and classification.category:
+            row.failure_group = self._group(row, classification)
+        elif parsed.outcome == Outcome.SUCCEEDED and template:
+            self._success_shapes[(parsed.method, template)] = RequestShape.of(parsed)
+        return row
+
+    def _classify(self, parsed: ParsedAttempt, template: str) -> Classification:
+        context = ClassificationContext(
+            connection_states=self._connection_states(parsed.connection_arn),
+            last_success_shape=self._last_success(parsed.method, template),
+            connection_name=_connection_name(parsed.connection_arn),
+        )
+        return classify(parsed, context)
+
+    def _response_text(self, body: Any) -> tuple[str, bool]:
+        if body is None:
+            return "", False
+        text = body if isinstance(body, str) else json.dumps(self.redactor.value(body))
+        text = self.redactor.text(text)
+        limit = _max_response_chars()
+        return (text[:limit], True) if len(text) > limit else (text, False)
+
+    def _endpoint(self, method: str, template: str, seen_at: datetime) -> Endpoint:
+        key = (method, template)
+        if key not in self._endpoints:
+            endpoint, _ = Endpoint.objects.get_or_create(
+                account=self.account,
+                method=method[:10],
+                url_template=template[:2048],
+                defaults={"first_seen_at": seen_at, "last_seen_at": seen_at},
+            )
+            self._endpoints[key] = endpoint
+        endpoint = self._endpoints[key]
+        if seen_at > endpoint.last_seen_at:
+            Endpoint.objects.filter(pk=endpoint.pk, last_seen_at__lt=seen_at).update(
+                last_seen_at=seen_at
+            )
+            endpoint.last_seen_at = seen_at
+        if seen_at < endpoint.first_seen_at:
+            Endpoint.objects.filter(pk=endpoint.pk, first_seen_at__gt=seen_at).update(
+                first_seen_at=seen_at
+            )
+            endpoint.first_seen_at = seen_at
+        return endpoint
+
+    def _connection(self, arn: str) -> Connection | None:
+        if arn not in self._connections:
+            self._connections[arn] = Connection.objects.filter(arn=arn).first() if arn else None
+        return self._connections[arn]
+
+    def _connection_states(self, arn: str) -> tuple[StateChangeFact, ...]:
+        if arn not in self._states:
+            changes = ConnectionStateChange.objects.filter(connection__arn=arn).order_by(
+                "changed_at"
+            )
+            self._states[arn] = tuple(
+                StateChangeFact(at=c.changed_at, state=c.state, reason=c.reason) for c in changes
+            )
+        return self._states[arn]
+
+    def _last_success(self, method: str, template: str) -> RequestShape | None:
+        key = (method, template)
+        if key not in self._success_shapes:
+            last = (
+                HttpAttempt.objects.filter(
+                    account=self.account,
+                    method=method,
+                    endpoint__url_template=template,
+                    outcome=Outcome.SUCCEEDED,
+                )
+                .order_by("-occurred_at")
+                .values("request_headers", "request_query", "request_body")
+                .first()
+            )
+            self._success_shapes[key] = RequestShape.of(_shape_source(last)) if last else None
+        return self._success_shapes[key]
+
+    def _group(self, row: HttpAttempt, c: Classification) -> FailureGroup:
+        template = row.endpoint.url_template if row.endpoint else ""
+        fp = fingerprint(row.connection_arn, row.method, template, c, row.status_code, row.error)
+        group, _ = FailureGroup.objects.get_or_create(
+            account=self.account,
+            fingerprint=fp,
+            defaults={
+                "connection": row.connection,
+                "connection_arn": row.connection_arn,
+                "endpoint": row.endpoint,
+                "method": row.method,
+                "category": c.category or "unknown",
+                "subcategory": c.subcategory[:64],
+                "status_code": row.status_code,
+                "error": row.error,
+                "title": group_title(row, c, template)[:500],
+                "hint": row.hint,
+                "first_seen_at": row.occurred_at,
+                "last_seen_at": row.occurred_at,
+            },
+        )
+        return group
+
+    def _count_groups(self, rows: list[HttpAttempt]) -> None:
+        """Counts, last/first seen and reopening, for newly inserted failures only."""
+        by_group: dict[int, list[HttpAttempt]] = {}
+        for row in rows:
+            if row.failure_group_id:
+                by_group.setdefault(row.failure_group_id, []).append(row)
+        for group_id, members in by_group.items():
+            newest = max(m.occurred_at for m in members)
+            oldest = min(m.occurred_at for m in members)
+            FailureGroup.objects.filter(pk=group_id).update(count=F("count") + len(members))
+            FailureGroup.objects.filter(pk=group_id, last_seen_at__lt=newest).update(
+                last_seen_at=newest, hint=members[-1].hint
+            )
+            FailureGroup.objects.filter(pk=group_id, first_seen_at__gt=oldest).update(
+                first_seen_at=oldest
+            )
+            # A resolved group that fails again after it was resolved reopens as a regression.
+            FailureGroup.objects.filter(
+                pk=group_id, status=GroupStatus.RESOLVED, status_changed_at__lt=newest
+            ).update(status=GroupStatus.OPEN, regressed_at=timezone.now())
+
+
+def attempt_key(parsed: ParsedAttempt) -> int:
+    for candidate in (parsed.scheduled_event_id, parsed.closed_event_id, parsed.entered_event_id):
+        if isinstance(candidate, int) and candidate >= 0:
+            return candidate
+    return 0
+
+
+def group_title(row: HttpAttempt, c: Classification, template: str) -> str:
+    what = f"{row.status_code}" if row.status_code else (row.error or c.category or "failure")
+    where = f"{row.method} {template}".strip() or row.state_name
+    return f"{c.subcategory or c.category}: {what} on {where}"
+
+
+def _connection_name(arn: str) -> str:
+    parts = arn.split("/")
+    return parts[-2] if len(parts) >= 3 else arn
+
+
+def _is_status(code: Any) -> bool:
+    return isinstance(code, int) and 100 <= code <= 999
+
+
+def _shape_source(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "request_headers": row["request_headers"],
+        "request_query": row["request_query"],
+        "request_body": row["request_body"],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON columns take only JSON: anything exotic from a parser becomes its text."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        value = json.loads(json.dumps(value, default=str))
+    return _nul_free(value)
+
+
+def _nul_free(value: Any) -> Any:
+    # PostgreSQL refuses NUL in text and jsonb; a third-party body may well contain one.
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_nul_free(k): _nul_free(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nul_free(v) for v in value]
+    return value

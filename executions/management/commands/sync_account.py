@@ -1,0 +1,61 @@
+"""`manage.py sync_account NAME`: the periodic sync, run now, in the foreground."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.utils.dateparse import parse_datetime
+
+from connections.choices import SyncStatus
+from connections.models import AwsAccount
+from executions.sync import sync_account_by_id
+
+
+class Command(BaseCommand):
+    help = "Sync one account now (same code as the Celery task) and print a summary."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--region", action="append", help="Only this region (repeatable).")
+        parser.add_argument("--since", help="ISO time: also (re)read executions started after it.")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        account = AwsAccount.objects.filter(name=opts["name"]).first()
+        if account is None:
+            self._fail(f"no account named {opts['name']!r}")
+            return
+        since = self._since(opts.get("since"))
+        summary = sync_account_by_id(
+            account.pk,
+            trigger="command",
+            regions=opts.get("region"),
+            since=since,
+            progress=lambda msg: self.stderr.write(f"… {msg}"),
+        )
+        if summary.get("skipped"):
+            self._fail(summary["skipped"])
+        calls = ", ".join(f"{op} {n}" for op, n in sorted(summary["api_calls"].items())) or "none"
+        self.stdout.write(
+            f"{account.name}: {summary['status']}; executions added {summary['executions_added']}, "
+            f"updated {summary['executions_updated']}; attempts added {summary['attempts_added']}; "
+            f"API calls: {calls}"
+        )
+        for error in summary["errors"][:20]:
+            self.stdout.write(f"  error: {error}")
+        if summary["status"] == SyncStatus.FAILED:
+            self._fail(summary["errors"][0] if summary["errors"] else "sync failed")
+
+    def _since(self, raw: str | None) -> datetime | None:
+        if not raw:
+            return None
+        value = parse_datetime(raw)
+        if value is None:
+            self._fail(f"--since {raw!r} is not an ISO date-time")
+        return value
+
+    def _fail(self, message: str) -> None:
+        self.stderr.write(f"sync_account: {message}")
+        sys.exit(1)

@@ -1,0 +1,506 @@
+"""Sync one account: discover state machines and connections, pull new executions, store attempts.
+
+Safety rules that make a killed worker harmless:
+- one sync per account at a time, claimed with a conditional UPDATE (a second trigger is a no-op);
+- each execution is written in its own transaction, keyed by ARN and (execution, event id);
+- cursors move only after everything they cover is committed, and not at all past a failure,
+  so a re-run re-lists what was not finished and skips what is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from connections.aws import AwsApi, AwsError, AwsPermanentError
+from connections.choices import SyncStatus
+from connections.discovery import sync_connections
+from connections.models import AwsAccount, SyncRun
+from executions.choices import (
+    TERMINAL_STATUSES,
+    ExecutionStatus,
+    HistorySource,
+    LoggingLevel,
+    StateMachineType,
+)
+from executions.history import (
+    HistoryParser,
+    ParsedAttempt,
+    HttpStateInfo,
+    http_states_from_definition,
+    normalize_log_event,
+)
+from executions.ingest import AttemptWriter
+from executions.models import Execution, StateMachine
+
+log = logging.getLogger(__name__)
+
+# A claim older than this belongs to a worker that died; the next trigger may take over.
+STALE_CLAIM = timedelta(minutes=30)
+# Express executions last at most 5 minutes: re-reading that much of the log window lets an
+# execution whose events straddled two syncs be reassembled whole.
+EXPRESS_OVERLAP_MS = 5 * 60 * 1000
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SyncSummary:
+    account: str
+    status: str = SyncStatus.OK
+    api_calls: Counter[str] = field(default_factory=Counter)
+    executions_added: int = 0
+    executions_updated: int = 0
+    attempts_added: int = 0
+    errors: list[str] = field(default_factory=list)
+    skipped: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "status": self.status,
+            "api_calls": dict(self.api_calls),
+            "executions_added": self.executions_added,
+            "executions_updated": self.executions_updated,
+            "attempts_added": self.attempts_added,
+            "errors": self.errors,
+            "skipped": self.skipped,
+        }
+
+
+def due_account_ids(now: datetime | None = None) -> list[int]:
+    """Enabled accounts whose own interval has passed since their last sync."""
+    now = now or timezone.now()
+    due = []
+    for account in AwsAccount.objects.enabled().only(
+        "pk", "last_synced_at", "sync_interval_seconds"
+    ):
+        last = account.last_synced_at
+        if last is None or (now - last).total_seconds() >= account.sync_interval_seconds:
+            due.append(account.pk)
+    return due
+
+
+def claim(account_id: int) -> bool:
+    """Take the account for one sync; False when another sync holds it."""
+    now = timezone.now()
+    taken = AwsAccount.objects.filter(
+        Q(sync_claimed_at__isnull=True) | Q(sync_claimed_at__lt=now - STALE_CLAIM),
+        pk=account_id,
+    ).update(sync_claimed_at=now, sync_status=SyncStatus.RUNNING)
+    return taken == 1
+
+
+def sync_account_by_id(
+    account_id: int,
+    trigger: str = "schedule",
+    regions: list[str] | None = None,
+    since: datetime | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    account = AwsAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return {"skipped": "account gone"}
+    if not claim(account_id):
+        return SyncSummary(
+            account.name, skipped="a sync of this account is already running"
+        ).as_dict()
+    return (
+        AccountSync(account, trigger, since, progress or (lambda _msg: None))
+        .run(regions or list(account.regions))
+        .as_dict()
+    )
+
+
+class AccountSync:
+    """One sync run of one account over its regions."""
+
+    def __init__(
+        self, account: AwsAccount, trigger: str, since: datetime | None, progress: Progress
+    ) -> None:
+        self.account = account
+        self.since = since
+        self.progress = progress
+        self.summary = SyncSummary(account.name)
+        self.run_row = SyncRun.objects.create(account=account, trigger=trigger)
+        self.writer = AttemptWriter(account)
+
+    def run(self, regions: list[str]) -> SyncSummary:
+        try:
+            for region in regions:
+                self._region(region)
+        except AwsPermanentError as exc:
+            self.summary.status = SyncStatus.FAILED
+            self.summary.errors.append(str(exc))
+        except AwsError as exc:
+            self.summary.status = SyncStatus.PARTIAL
+            self.summary.errors.append(str(exc))
+        finally:
+            self._finish()
+        return self.summary
+
+    def _region(self, region: str) -> None:
+        api = AwsApi(self.account, region)
+        try:
+            self._say(f"{region}: connections")
+            sync_connections(api, self.account)
+            for machine in self._machines(api, region):
+                self._machine(api, machine)
+        finally:
+            self.summary.api_calls.update(api.calls)
+
+    def _machines(self, api: AwsApi, region: str) -> Iterator[StateMachine]:
+        for page in api.pages("stepfunctions", "ListStateMachines", maxResults=1000):
+            for item in page.get("stateMachines", []):
+                machine = self._describe_machine(api, region, item)
+                if machine is not None:
+                    yield machine
+
+    def _describe_machine(
+        self, api: AwsApi, region: str, item: dict[str, Any]
+    ) -> StateMachine | None:
+        arn = str(item["stateMachineArn"])
+        detail = api.call("stepfunctions", "DescribeStateMachine", stateMachineArn=arn)
+        http_states = http_states_from_definition(detail.get("definition"))
+        if not http_states:
+            return None  # no HTTP task: nothing for us here
+        logging_conf = detail.get("loggingConfiguration") or {}
+        destinations = logging_conf.get("destinations") or [{}]
+        log_group = (destinations[0].get("cloudWatchLogsLogGroup") or {}).get("logGroupArn", "")
+        machine, _ = StateMachine.objects.update_or_create(
+            arn=arn,
+            defaults={
+                "account": self.account,
+                "region": region,
+                "name": str(detail.get("name", item.get("name", "")))[:80],
+                "type": str(detail.get("type", item.get("type", StateMachineType.STANDARD))),
+                "logging_level": str(logging_conf.get("level", LoggingLevel.OFF)),
+                "include_execution_data": bool(logging_conf.get("includeExecutionData", False)),
+                "log_group_arn": str(log_group),
+                "definition": str(detail.get("definition", "")),
+                "http_states": {name: _state_dict(info) for name, info in http_states.items()},
+            },
+        )
+        return machine
+
+    def _machine(self, api: AwsApi, machine: StateMachine) -> None:
+        self._say(f"{machine.region}: {machine.name}")
+        states = http_states_from_definition(machine.definition)
+        if machine.type == StateMachineType.EXPRESS:
+            if machine.log_group_arn:
+                ExpressLogReader(self, api, machine, states).run()
+        else:
+            StandardReader(self, api, machine, states).run()
+        StateMachine.objects.filter(pk=machine.pk).update(last_synced_at=timezone.now())
+
+    def note_error(self, message: str) -> None:
+        log.warning("sync %s: %s", self.account.name, message)
+        self.summary.errors.append(message)
+        if self.summary.status == SyncStatus.OK:
+            self.summary.status = SyncStatus.PARTIAL
+
+    def _say(self, message: str) -> None:
+        self.progress(message)
+        SyncRun.objects.filter(pk=self.run_row.pk).update(progress=message[:200])
+
+    def _finish(self) -> None:
+        s = self.summary
+        s.attempts_added = self.writer.added
+        now = timezone.now()
+        SyncRun.objects.filter(pk=self.run_row.pk).update(
+            finished_at=now,
+            status=s.status,
+            api_calls=dict(s.api_calls),
+            executions_added=s.executions_added,
+            executions_updated=s.executions_updated,
+            attempts_added=s.attempts_added,
+            errors=s.errors[:100],
+            progress="done",
+        )
+        AwsAccount.objects.filter(pk=self.account.pk).update(
+            sync_claimed_at=None,
+            sync_status=s.status,
+            last_synced_at=now,
+            last_error="; ".join(s.errors[:3])[:2000] if s.status != SyncStatus.OK else "",
+        )
+
+
+class StandardReader:
+    """ListExecutions newest first down to the cursor, then each new history, streamed."""
+
+    def __init__(
+        self,
+        sync: AccountSync,
+        api: AwsApi,
+        machine: StateMachine,
+        states: dict[str, HttpStateInfo],
+    ) -> None:
+        self.sync, self.api, self.machine, self.states = sync, api, machine, states
+        self.succeeded_budget = int(settings.STEPSCOPE["SUCCEEDED_PER_SYNC"])
+        self.failed = False
+
+    def run(self) -> None:
+        cursor = self.machine.newest_start_seen
+        if self.sync.since and (cursor is None or self.sync.since < cursor):
+            cursor = self.sync.since
+        newest = cursor
+        for item in self._listing(cursor):
+            start = item["startDate"]
+            newest = start if newest is None or start > newest else newest
+            self._execution(item)
+        self._revisit_running()
+        if not self.failed and newest is not None:
+            StateMachine.objects.filter(pk=self.machine.pk).update(newest_start_seen=newest)
+
+    def _listing(self, cursor: datetime | None) -> Iterator[dict[str, Any]]:
+        pages = self.api.pages(
+            "stepfunctions", "ListExecutions", stateMachineArn=self.machine.arn, maxResults=1000
+        )
+        for page in pages:
+            for item in page.get("executions", []):
+                # ListExecutions is eventually consistent: keep a minute of overlap.
+                if cursor is not None and item["startDate"] < cursor - timedelta(minutes=1):
+                    return
+                yield item
+
+    def _execution(self, item: dict[str, Any]) -> None:
+        arn = str(item["executionArn"])
+        stored = Execution.objects.filter(arn=arn).only("pk", "status", "redrive_count").first()
+        redrives = int(item.get("redriveCount", 0) or 0)
+        status = str(item.get("status", ""))
+        if (
+            stored
+            and stored.status in TERMINAL_STATUSES
+            and stored.redrive_count == redrives
+            and stored.status == status
+        ):
+            return  # unchanged and complete: no history call
+        if stored is None and status == ExecutionStatus.SUCCEEDED:
+            if self.succeeded_budget <= 0:
+                return
+            self.succeeded_budget -= 1
+        try:
+            self._ingest(item, stored)
+        except AwsPermanentError:
+            raise
+        except Exception as exc:  # one bad execution never stops the batch
+            self.failed = True
+            self.sync.note_error(f"{arn}: {exc}")
+
+    def _ingest(self, item: dict[str, Any], stored: Execution | None) -> None:
+        is_new = stored is None
+        parser = HistoryParser(self.states)
+        attempts: list[ParsedAttempt] = []
+        last_id = 0
+        pages = self.api.pages(
+            "stepfunctions",
+            "GetExecutionHistory",
+            executionArn=item["executionArn"],
+            maxResults=1000,
+            includeExecutionData=True,
+        )
+        execution_error = {"error": "", "cause": ""}
+        for page in pages:
+            events = page.get("events", [])
+            for event in events:
+                last_id = max(last_id, int(event.get("id", 0) or 0))
+                detail = (
+                    event.get("executionFailedEventDetails")
+                    or event.get("executionTimedOutEventDetails")
+                    or event.get("executionAbortedEventDetails")
+                )
+                if detail:
+                    execution_error = {
+                        "error": detail.get("error", ""),
+                        "cause": detail.get("cause", ""),
+                    }
+            attempts.extend(parser.feed(events))
+            # Stream: write what closed on this page instead of holding the history.
+            if len(attempts) >= 500:
+                execution = self._save_execution(item, stored, execution_error, last_id, [], False)
+                stored = execution
+                self.sync.writer.write(execution, attempts)
+                attempts = []
+        attempts.extend(parser.finish())
+        problems = list(parser.problems)
+        with transaction.atomic():
+            execution = self._save_execution(item, stored, execution_error, last_id, problems, True)
+            self.sync.writer.write(execution, attempts)
+        if is_new:
+            self.sync.summary.executions_added += 1
+        else:
+            self.sync.summary.executions_updated += 1
+
+    def _save_execution(
+        self,
+        item: dict[str, Any],
+        stored: Execution | None,
+        error: dict[str, str],
+        last_id: int,
+        problems: list[str],
+        complete: bool,
+    ) -> Execution:
+        redactor = self.sync.writer.redactor
+        execution, _ = Execution.objects.update_or_create(
+            arn=str(item["executionArn"]),
+            defaults={
+                "account": self.sync.account,
+                "state_machine": self.machine,
+                "name": str(item.get("name", ""))[:256],
+                "status": str(item.get("status", "")),
+                "start_date": item["startDate"],
+                "stop_date": item.get("stopDate"),
+                "error": redactor.text(str(error.get("error") or ""))[:256],
+                "cause": redactor.text(str(error.get("cause") or "")),
+                "redrive_count": int(item.get("redriveCount", 0) or 0),
+                "source": HistorySource.HISTORY,
+                "last_event_id": last_id,
+                "history_complete": complete and str(item.get("status")) in TERMINAL_STATUSES,
+                "parse_problems": problems[:50],
+            },
+        )
+        return execution
+
+    def _revisit_running(self) -> None:
+        """Executions stored while RUNNING, older than this listing reached: ask each once."""
+        running = Execution.objects.filter(
+            state_machine=self.machine, status=ExecutionStatus.RUNNING
+        ).only("arn", "status", "redrive_count")[:200]
+        for execution in running:
+            detail = self.api.call("stepfunctions", "DescribeExecution", executionArn=execution.arn)
+            if detail.get("status") != ExecutionStatus.RUNNING:
+                self._execution(
+                    {
+                        "executionArn": execution.arn,
+                        "name": detail.get("name", ""),
+                        "status": detail.get("status", ""),
+                        "startDate": detail["startDate"],
+                        "stopDate": detail.get("stopDate"),
+                        "redriveCount": detail.get("redriveCount", 0),
+                    }
+                )
+
+
+class ExpressLogReader:
+    """FilterLogEvents from the millisecond cursor; events regrouped per execution ARN."""
+
+    def __init__(
+        self,
+        sync: AccountSync,
+        api: AwsApi,
+        machine: StateMachine,
+        states: dict[str, HttpStateInfo],
+    ) -> None:
+        self.sync, self.api, self.machine, self.states = sync, api, machine, states
+
+    def run(self) -> None:
+        start = max(0, self.machine.logs_cursor_ms - EXPRESS_OVERLAP_MS)
+        by_execution: dict[str, dict[int, dict[str, Any]]] = {}
+        seen_ids: set[str] = set()
+        newest_ms = self.machine.logs_cursor_ms
+        group = _log_group_name(self.machine.log_group_arn)
+        for page in self.api.pages(
+            "logs", "FilterLogEvents", logGroupName=group, startTime=start, limit=10000
+        ):
+            for raw in page.get("events", []):
+                event_id = str(raw.get("eventId", ""))
+                if event_id in seen_ids:
+                    continue
+                seen_ids.add(event_id)
+                newest_ms = max(newest_ms, int(raw.get("timestamp", 0) or 0))
+                event = normalize_log_event(raw.get("message", ""))
+                if event is None:
+                    continue
+                arn = str(event.get("_execution_arn", ""))
+                by_execution.setdefault(arn, {})[int(event.get("id", 0) or 0)] = event
+        ok = True
+        for arn, events in by_execution.items():
+            ok = self._execution(arn, [events[k] for k in sorted(events)]) and ok
+        if ok:
+            StateMachine.objects.filter(pk=self.machine.pk).update(logs_cursor_ms=newest_ms)
+
+    def _execution(self, arn: str, events: list[dict[str, Any]]) -> bool:
+        try:
+            parser = HistoryParser(self.states)
+            attempts = list(parser.feed(events))
+            attempts.extend(parser.finish())
+            with transaction.atomic():
+                execution, created = self._save(arn, events, list(parser.problems))
+                self.sync.writer.write(execution, attempts)
+        except Exception as exc:  # one bad execution never stops the batch
+            self.sync.note_error(f"{arn}: {exc}")
+            return False
+        if created:
+            self.sync.summary.executions_added += 1
+        return True
+
+    def _save(
+        self, arn: str, events: list[dict[str, Any]], problems: list[str]
+    ) -> tuple[Execution, bool]:
+        status, stop, error, cause = ExecutionStatus.RUNNING, None, "", ""
+        start = events[0].get("timestamp") or timezone.now()
+        for event in events:
+            kind = str(event.get("type", ""))
+            terminal = _EXECUTION_TERMINAL.get(kind)
+            if terminal:
+                status, stop = terminal, event.get("timestamp")
+                details = next(
+                    (
+                        v
+                        for k, v in event.items()
+                        if k.endswith("EventDetails") and isinstance(v, dict)
+                    ),
+                    {},
+                )
+                error, cause = str(details.get("error", "")), str(details.get("cause", ""))
+            if kind == "ExecutionStarted":
+                start = event.get("timestamp") or start
+        redactor = self.sync.writer.redactor
+        return Execution.objects.update_or_create(
+            arn=arn or f"{self.machine.arn}:unknown",
+            defaults={
+                "account": self.sync.account,
+                "state_machine": self.machine,
+                "name": (arn.rsplit(":", 2)[-2] if arn.count(":") >= 8 else arn)[:256],
+                "status": status,
+                "start_date": start,
+                "stop_date": stop,
+                "error": redactor.text(error)[:256],
+                "cause": redactor.text(cause),
+                "redrive_count": max(
+                    (int(e.get("_redrive_count", 0) or 0) for e in events), default=0
+                ),
+                "source": HistorySource.LOGS,
+                "last_event_id": max((int(e.get("id", 0) or 0) for e in events), default=0),
+                "history_complete": status != ExecutionStatus.RUNNING,
+                "parse_problems": problems[:50],
+            },
+        )
+
+
+_EXECUTION_TERMINAL = {
+    "ExecutionSucceeded": ExecutionStatus.SUCCEEDED,
+    "ExecutionFailed": ExecutionStatus.FAILED,
+    "ExecutionTimedOut": ExecutionStatus.TIMED_OUT,
+    "ExecutionAborted": ExecutionStatus.ABORTED,
+}
+
+
+def _log_group_name(arn: str) -> str:
+    # arn:aws:logs:region:acct:log-group:NAME:*  → NAME
+    parts = arn.split(":")
+    if len(parts) >= 7 and parts[5] == "log-group":
+        return parts[6]
+    return arn
+
+
+def _state_dict(info: HttpStateInfo) -> dict[str, Any]:
+    return {"endpoint": info.endpoint, "method": info.method, "connection_arn": info.connection_arn}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make demo`: the sandbox (local AWS with HTTP tasks), seeded executions, a registered account,
+# a Celery worker and beat, and the web server — everything a newcomer needs to look around.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+export DEBUG=${DEBUG:-1}
+DEMO_PORT=${DEMO_PORT:-8000}
+SANDBOX_PORT=${SANDBOX_PORT:-4566}
+EXECUTIONS=${DEMO_EXECUTIONS:-300}
+mkdir -p var/log
+
+"$PY" - "$DATABASE_URL" <<'PYEOF'
+import sys, urllib.parse as u, psycopg
+url = u.urlparse(sys.argv[1]); name = url.path.lstrip("/")
+with psycopg.connect(host=url.hostname, port=url.port or 5432, user=url.username or "postgres",
+                     password=url.password, dbname="postgres", autocommit=True) as conn:
+    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+        conn.execute(f'CREATE DATABASE "{name}"')
+        print(f"created database {name}")
+PYEOF
+"$PY" manage.py migrate --noinput >/dev/null
+LOGIN=$("$PY" manage.py demo_admin)
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+"$PY" manage.py sandbox serve --port "$SANDBOX_PORT" > var/log/sandbox.log 2>&1 &
+pids+=($!)
+for _ in $(seq 1 60); do
+  "$PY" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "http://127.0.0.1:$SANDBOX_PORT/_sandbox/info" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+echo "sandbox: http://127.0.0.1:$SANDBOX_PORT (log: var/log/sandbox.log)"
+echo "running $EXECUTIONS sandbox executions (a minute or two)…"
+"$PY" manage.py sandbox run --endpoint-url "http://127.0.0.1:$SANDBOX_PORT" --executions "$EXECUTIONS" --seed 7
+
+secret_file=$(mktemp)
+echo "sandbox-secret-access-key-0000000000" > "$secret_file"
+"$PY" manage.py register_account --name sandbox --account-id 123456789012 --region us-east-1 \
+  --access-key-id AKIAIOSFODNN7EXAMPLE --secret-access-key-file "$secret_file" \
+  --endpoint-url "http://127.0.0.1:$SANDBOX_PORT"
+rm -f "$secret_file"
+
+.venv/bin/celery -A dashboard worker --loglevel INFO --concurrency 2 > var/log/worker.log 2>&1 &
+pids+=($!)
+.venv/bin/celery -A dashboard beat --loglevel INFO --schedule var/celerybeat-schedule > var/log/beat.log 2>&1 &
+pids+=($!)
+"$PY" manage.py sync_account sandbox || true
+
+echo
+echo "Stepscope: http://127.0.0.1:$DEMO_PORT/   ($LOGIN)"
+echo "admin:     http://127.0.0.1:$DEMO_PORT/admin/"
+echo "Ctrl-C stops everything."
+"$PY" manage.py runserver "127.0.0.1:$DEMO_PORT" --noreload
