@@ -40,6 +40,11 @@ class RegionsField(forms.CharField):
 class AwsAccountForm(forms.ModelForm):  # type: ignore[type-arg]
     """Validates an account; secrets are write-only (blank keeps the stored value)."""
 
+    endpoint_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text="Only for the sandbox or VPC endpoints; empty means real AWS.",
+    )
     regions = RegionsField(help_text="Comma-separated, e.g. eu-west-1,us-east-1.")
     external_id = forms.CharField(
         required=False,

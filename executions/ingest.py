@@ -78,7 +78,7 @@ class AttemptWriter:
         template = endpoint_template(parsed.url) if parsed.url else ""
         occurred = parsed.scheduled_at or parsed.closed_at or execution.start_date
         endpoint = self._endpoint(parsed.method, template, occurred) if template else None
-        classification = self._classify(parsed, template)
+        classification = self.classify(parsed, template)
         body, truncated = self._response_text(parsed.response_body)
         row = HttpAttempt(
             account=self.account,
@@ -120,15 +120,18 @@ class AttemptWriter:
             problems=list(parsed.problems),
         )
         if row.is_failure and classification.category:
-            row.failure_group = self._group(row, classification)
+            row.failure_group = self.group_for(row, classification)
         elif parsed.outcome == Outcome.SUCCEEDED and template:
             self._success_shapes[(parsed.method, template)] = RequestShape.of(parsed)
         return row
 
-    def _classify(self, parsed: ParsedAttempt, template: str) -> Classification:
+    def classify(
+        self, parsed: ParsedAttempt, template: str, before: datetime | None = None
+    ) -> Classification:
+        """Classify with this account's context: connection history and the last success."""
         context = ClassificationContext(
             connection_states=self._connection_states(parsed.connection_arn),
-            last_success_shape=self._last_success(parsed.method, template),
+            last_success_shape=self._last_success(parsed.method, template, before),
             connection_name=_connection_name(parsed.connection_arn),
         )
         return classify(parsed, context)
@@ -179,24 +182,32 @@ class AttemptWriter:
             )
         return self._states[arn]
 
-    def _last_success(self, method: str, template: str) -> RequestShape | None:
+    def _last_success(
+        self, method: str, template: str, before: datetime | None = None
+    ) -> RequestShape | None:
         key = (method, template)
-        if key not in self._success_shapes:
+        if before is not None or key not in self._success_shapes:
+            successes = HttpAttempt.objects.filter(
+                account=self.account,
+                method=method,
+                endpoint__url_template=template,
+                outcome=Outcome.SUCCEEDED,
+            )
+            if before is not None:
+                # Reclassifying history: only a success that came before the failure counts.
+                successes = successes.filter(occurred_at__lt=before)
             last = (
-                HttpAttempt.objects.filter(
-                    account=self.account,
-                    method=method,
-                    endpoint__url_template=template,
-                    outcome=Outcome.SUCCEEDED,
-                )
-                .order_by("-occurred_at")
+                successes.order_by("-occurred_at")
                 .values("request_headers", "request_query", "request_body")
                 .first()
             )
-            self._success_shapes[key] = RequestShape.of(_shape_source(last)) if last else None
+            shape = RequestShape.of(_shape_source(last)) if last else None
+            if before is not None:
+                return shape
+            self._success_shapes[key] = shape
         return self._success_shapes[key]
 
-    def _group(self, row: HttpAttempt, c: Classification) -> FailureGroup:
+    def group_for(self, row: HttpAttempt, c: Classification) -> FailureGroup:
         template = row.endpoint.url_template if row.endpoint else ""
         fp = fingerprint(row.connection_arn, row.method, template, c, row.status_code, row.error)
         group, _ = FailureGroup.objects.get_or_create(
