@@ -8,6 +8,7 @@ botocore's exceptions into `AwsError` with a `transient` flag that decides retry
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from connections.models import AwsAccount
 
 log = logging.getLogger(__name__)
+
+# Rounds of botocore's own retries before a transient error reaches the caller.
+OUTER_TRIES = 3
+OUTER_BACKOFF_SECONDS = 1.0
 
 # Codes that a later try may get past. Everything else (AccessDenied, bad keys…) is permanent
 # and marks the account FAILED with a readable message instead of retrying forever.
@@ -187,12 +192,20 @@ class AwsApi:
         if self.rate_limited:
             self._limiter.acquire(operation)
         method = getattr(self.client(service), _snake(operation))
-        self.calls[operation] += 1
-        try:
-            response: dict[str, Any] = method(**params)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, operation) from exc
-        return response
+        for attempt in range(OUTER_TRIES):
+            self.calls[operation] += 1
+            try:
+                response: dict[str, Any] = method(**params)
+            except (ClientError, BotoCoreError) as exc:
+                error = translate(exc, operation)
+                if not error.transient or attempt == OUTER_TRIES - 1:
+                    raise error from exc
+                # botocore already retried with backoff; wait longer before its next round
+                # so a throttled account recovers instead of failing this sync.
+                time.sleep(OUTER_BACKOFF_SECONDS * 2**attempt)
+                continue
+            return response
+        raise AssertionError("unreachable")  # the loop always returns or raises
 
     def pages(
         self, service: str, operation: str, token_key: str = "nextToken", **params: Any

@@ -1,0 +1,41 @@
+"""Fixtures for the ingestion tests: the sandbox (a real moto server over HTTP) and an account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connections.choices import AuthMode
+from connections.forms import AwsAccountForm
+from connections.models import AwsAccount
+from sandbox.server import Sandbox, start_sandbox
+
+
+@pytest.fixture(scope="session")
+def sync_sandbox() -> Iterator[Sandbox]:
+    running = start_sandbox(host="127.0.0.1", port=0, http_timeout_seconds=2.0)
+    yield running
+    running.stop()
+
+
+def register(sandbox: Sandbox, name: str = "sandbox") -> AwsAccount:
+    form = AwsAccountForm(
+        data={
+            "name": name,
+            "account_id": "123456789012",
+            "regions": sandbox.region,
+            "auth_mode": AuthMode.ACCESS_KEYS,
+            "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+            "secret_access_key": "sandbox-secret-key-not-a-real-one",
+            "endpoint_url": sandbox.endpoint_url,
+            "enabled": True,
+            "sync_interval_seconds": 60,
+        }
+    )
+    assert form.is_valid(), form.errors
+    return form.save()
+
+
+ROOT = Path(__file__).resolve().parents[2]
