@@ -139,8 +139,11 @@ class AttemptWriter:
     def _response_text(self, body: Any) -> tuple[str, bool]:
         if body is None:
             return "", False
-        text = body if isinstance(body, str) else json.dumps(self.redactor.value(body))
-        text = self.redactor.text(text)
+        text = (
+            self.redactor.embedded(body)
+            if isinstance(body, str)
+            else json.dumps(self.redactor.value(body), ensure_ascii=False)
+        )
         limit = _max_response_chars()
         return (text[:limit], True) if len(text) > limit else (text, False)
 

@@ -9,6 +9,7 @@ still visible when debugging while nothing of the value survives.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -150,8 +151,22 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         if isinstance(value, str):
-            return self.text(value)
+            return self.embedded(value)
         return value
+
+    def embedded(self, value: str) -> str:
+        """A string that may itself hold JSON or a form body (echoed requests, string bodies):
+        redact by key inside it too, not only by value pattern."""
+        head = value.lstrip()[:1]
+        if head in ("{", "["):
+            try:
+                parsed = json.loads(value)
+            except (ValueError, RecursionError):
+                return self.text(value)
+            return json.dumps(self.value(parsed), ensure_ascii=False)
+        if "=" in value and " " not in value.strip() and "\n" not in value:
+            return self.query_string(value)
+        return self.text(value)
 
     def _secret_value(self, value: Any) -> Any:
         # Header values from AWS output arrive as lists of strings: keep the list shape.

@@ -185,7 +185,8 @@ class AccountSync:
                 "logging_level": str(logging_conf.get("level", LoggingLevel.OFF)),
                 "include_execution_data": bool(logging_conf.get("includeExecutionData", False)),
                 "log_group_arn": str(log_group),
-                "definition": str(detail.get("definition", "")),
+                # Definitions carry literal headers and bodies: redacted like any request.
+                "definition": self.writer.redactor.embedded(str(detail.get("definition", ""))),
                 "http_states": {name: _state_dict(info) for name, info in http_states.items()},
             },
         )

@@ -100,3 +100,15 @@ def test_log_filter_scrubs_records() -> None:
     )
     RedactingLogFilter().filter(record)
     assert JWT not in record.getMessage()
+
+
+def test_json_and_form_bodies_inside_strings_are_redacted_by_key() -> None:
+    echoed = '{"headers": {"x-api-key": "k-123"}, "body": "{\\"password\\": \\"p-456\\"}"}'
+    out = R.value({"ResponseBody": echoed, "form": "user=ann&client_secret=s-789"})
+    assert "k-123" not in out["ResponseBody"] and "p-456" not in out["ResponseBody"]
+    assert out["form"] == "user=ann&client_secret=[redacted:short]"
+
+
+def test_plain_text_is_left_alone() -> None:
+    assert R.value("Bad Request") == "Bad Request"
+    assert R.value("a = b") == "a = b"

@@ -1,0 +1,87 @@
+"""`manage.py sandbox serve|run`: the local AWS sandbox (see sandbox/ and docs/sandbox.md)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Serve the local AWS sandbox (moto + HTTP Tasks + partner API) or run a workload on it."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        serve = actions.add_parser("serve", help="serve the AWS endpoint and the partner API")
+        serve.add_argument("--host", default="127.0.0.1")
+        serve.add_argument("--port", type=int, default=4566)
+        serve.add_argument("--partner-port", type=int, default=0, help="0 picks a free port")
+        serve.add_argument(
+            "--http-timeout",
+            type=float,
+            default=60.0,
+            help="HTTP Task time cap in seconds (AWS: 60)",
+        )
+        run = actions.add_parser("run", help="create the demo account and run executions")
+        run.add_argument("--endpoint-url", required=True)
+        run.add_argument("--region", default="us-east-1")
+        run.add_argument("--executions", type=int, default=100)
+        run.add_argument("--seed", type=int, default=0)
+        run.add_argument("--partner-url", default=None, help="default: asked from the sandbox")
+        run.add_argument("--concurrency", type=int, default=48)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "serve":
+            self._serve(options)
+        else:
+            self._run(options)
+
+    def _serve(self, options: dict[str, Any]) -> None:
+        from sandbox.server import start_sandbox
+
+        try:
+            sandbox = start_sandbox(
+                host=options["host"],
+                port=options["port"],
+                partner_port=options["partner_port"],
+                http_timeout_seconds=options["http_timeout"],
+            )
+        except OSError as exc:
+            raise CommandError(f"cannot start the sandbox: {exc}") from exc
+        self.stdout.write(f"AWS endpoint: {sandbox.endpoint_url}")
+        self.stdout.write(f"Partner API:  {sandbox.partner_url}")
+        self.stdout.write(
+            "Region us-east-1, account 123456789012, any credentials (testing/testing)"
+        )
+        self.stdout.flush()
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        try:
+            while not stopping.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sandbox.stop()
+
+    def _run(self, options: dict[str, Any]) -> None:
+        import requests
+
+        from sandbox.scenarios import run
+
+        try:
+            summary = run(
+                endpoint_url=options["endpoint_url"],
+                region=options["region"],
+                executions=options["executions"],
+                seed=options["seed"],
+                partner_url=options["partner_url"],
+                concurrency=options["concurrency"],
+                progress=lambda line: self.stderr.write(line),
+            )
+        except requests.RequestException as exc:
+            raise CommandError(f"no sandbox at {options['endpoint_url']}: {exc}") from exc
+        self.stdout.write(summary.table())

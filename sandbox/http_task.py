@@ -1,0 +1,524 @@
+"""The moto plug-in: `arn:aws:states:::http:invoke` for moto 5.2.1's Step Functions interpreter.
+
+Everything the sandbox changes inside moto is installed by `install()` and every moto name it
+relies on is listed in `check_moto_internals()`, which runs first and fails loudly (naming what
+moved) when moto is upgraded under us. The HTTP semantics follow
+../shared/docs/aws-http-task-reference.md; docs/sandbox.md lists the deliberate differences.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import logging
+import threading
+from typing import Any, Final, cast
+
+import moto
+
+from sandbox import eventbridge, executions, http_call
+from sandbox.http_call import HttpCall, HttpTaskError
+
+MOTO_VERSION: Final = "5.2.1"
+DENY_TAG_KEY: Final = "stepscope:sandbox:deny"
+
+# Name of every moto object the sandbox patches or calls into, by module.
+_MOTO_INTERNALS: Final[dict[str, tuple[str, ...]]] = {
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_factory": (
+        "state_task_service_for",
+    ),
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service": (
+        "StateTaskService",
+        "StateTaskService._eval_execution",
+        "StateTaskService._before_eval_execution",
+        "StateTaskService._after_eval_execution",
+        "StateTaskService._verify_size_quota",
+        "StateTaskService._get_sfn_resource",
+        "StateTaskService._get_sfn_resource_type",
+    ),
+    "moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name": (
+        "CustomErrorName.__init__",
+    ),
+    "moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl": (
+        "ErrorEqualsDecl._eval_body",
+    ),
+    "moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type": (
+        "StatesErrorNameType.StatesRuntime",
+        "StatesErrorNameType.StatesStatesDataLimitExceeded",
+        "StatesErrorNameType.StatesALL",
+    ),
+    "moto.stepfunctions.parser.asl.eval.environment": ("Environment.is_running",),
+    "moto.stepfunctions.parser.asl.eval.event.event_manager": ("EventManager.add_event",),
+    "moto.stepfunctions.parser.asl.component.eval_component": ("LOG",),
+    "moto.stepfunctions.parser.asl.utils.encoding": ("to_json_str.__defaults__",),
+    "moto.stepfunctions.parser.asl.eval.event.logging": ("is_logging_enabled_for",),
+    "moto.stepfunctions.parser.models": (
+        "StepFunctionsParserBackend.start_execution",
+        "StepFunctionsParserBackend.list_executions",
+        "stepfunctions_parser_backends",
+    ),
+    "moto.stepfunctions.parser.backend.execution": ("Execution.start", "Execution.status"),
+    "moto.stepfunctions.responses": (
+        "StepFunctionResponse.create_state_machine",
+        "StepFunctionResponse.list_state_machines",
+        "StepFunctionResponse.get_execution_history",
+        "get_backend",
+    ),
+    "moto.events.models": ("Connection.describe", "Connection.describe_short", "events_backends"),
+    "moto.events.responses": ("EventsHandler.list_connections", "EventsHandler.update_connection"),
+    "moto.logs.models": ("logs_backends",),
+    "moto.moto_server.threaded_moto_server": (
+        "ThreadedMotoServer.stop",
+        "ThreadedMotoServer.get_host_and_port",
+    ),
+    "moto.moto_server.werkzeug_app": ("DomainDispatcherApplication", "create_backend_app"),
+    "moto.core.config": ("default_user_config",),
+    "moto.core.responses": ("ActionResult",),
+    "moto.stepfunctions.parser.api": ("InvalidToken",),
+}
+# Keyword arguments sandbox.executions passes to moto's parser Execution.
+_EXECUTION_ARGUMENTS: Final = frozenset(
+    [
+        "name",
+        "sm_type",
+        "role_arn",
+        "exec_arn",
+        "account_id",
+        "region_name",
+        "state_machine",
+        "start_date",
+        "cloud_watch_logging_session",
+        "input_data",
+        "trace_header",
+        "activity_store",
+    ]
+)
+
+_installed = False
+_install_lock = threading.Lock()
+
+
+class MotoInternalsMovedError(RuntimeError):
+    """moto no longer has the shape this plug-in was written against."""
+
+
+def check_moto_internals() -> None:
+    """Raise MotoInternalsMovedError unless every moto name the sandbox uses is where we expect."""
+    problems = [] if moto.__version__ == MOTO_VERSION else [f"moto=={moto.__version__}"]
+    for module_name, names in _MOTO_INTERNALS.items():
+        try:
+            module: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            problems.append(f"{module_name} ({exc})")
+            continue
+        problems.extend(f"{module_name}.{n}" for n in names if _resolve(module, n) is None)
+    problems.extend(_execution_signature_problems())
+    if problems:
+        raise MotoInternalsMovedError(
+            f"sandbox/http_task.py is written against moto=={MOTO_VERSION}; "
+            f"missing or changed: {', '.join(problems)}. Pin moto back or port the plug-in."
+        )
+
+
+def _execution_signature_problems() -> list[str]:
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    missing = _EXECUTION_ARGUMENTS - set(inspect.signature(Execution.__init__).parameters)
+    return [f"Execution.__init__({name}=...)" for name in sorted(missing)]
+
+
+def install(http_timeout_seconds: float | None = None) -> None:
+    """Enable moto's interpreter and add HTTP Tasks, connections, logging and Express to it.
+
+    Idempotent. The HTTP time cap is process-wide; it is changed only when given.
+    """
+    global _installed
+    if http_timeout_seconds is not None:
+        http_call.configure(http_timeout_seconds)
+    with _install_lock:
+        if _installed:
+            return
+        check_moto_internals()
+        from moto.core.config import default_user_config
+        from moto.stepfunctions.parser.asl.component import eval_component
+        from moto.stepfunctions.parser.asl.utils import encoding
+
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        # History strings (parameters, input, output) are compact JSON on AWS.
+        encoding.to_json_str.__defaults__ = ((",", ":"),)
+        # The interpreter logs every task failure at ERROR with a page-long repr; failures are
+        # the sandbox's business, so keep them out of the console.
+        logging.getLogger(eval_component.__name__).setLevel(logging.CRITICAL)
+        _install_task_service()
+        _install_history_end()
+        _install_error_names()
+        _install_executions()
+        _install_connections()
+        _installed = True
+
+
+def _patch(owner: Any, name: str, replacement: Any) -> None:
+    """Replace `owner.name` inside moto (every such name is listed in _MOTO_INTERNALS)."""
+    setattr(owner, name, replacement)
+
+
+def _resolve(module: Any, dotted: str) -> Any:
+    target = module
+    for part in dotted.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return None
+    return target
+
+
+# --- the task service and the patches ------------------------------------------------------
+
+
+def _install_task_service() -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    factory: Any = importlib.import_module(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_factory"
+    )
+
+    class HttpErrorName(ErrorName):
+        """States.Http.* — reserved-prefix names that States.TaskFailed still matches."""
+
+    def error_name_of(error: str) -> ErrorName:
+        if error == "States.Runtime":
+            return StatesErrorName(typ=StatesErrorNameType.StatesRuntime)
+        if error.startswith("States."):
+            return HttpErrorName(error_name=error)
+        return CustomErrorName(error_name=error)
+
+    class StateTaskServiceHttp(StateTaskService):
+        """`arn:aws:states:::http:invoke` (request-response only, as on AWS)."""
+
+        _PARAMETERS: Final = {
+            "invoke": {
+                "ApiEndpoint",
+                "Method",
+                "Authentication",
+                "InvocationConfig",
+                "Headers",
+                "QueryParameters",
+                "RequestBody",
+                "Transform",
+            }
+        }
+
+        def _get_supported_parameters(self) -> set[str] | None:
+            return self._PARAMETERS.get(self.resource.api_action.lower())
+
+        def _from_error(self, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, FailureEventException | TimeoutError):
+                return super()._from_error(env, ex)
+            if not isinstance(ex, HttpTaskError):
+                # e.g. a Parameters path that is not in the input; moto would report it
+                # without the resource fields AWS always sets on TaskFailed.
+                ex = HttpTaskError("States.Runtime", str(ex))
+            details = TaskFailedEventDetails(
+                error=ex.error,
+                cause=ex.cause,
+                resource=self._get_sfn_resource(),
+                resourceType=self._get_sfn_resource_type(),
+            )
+            return FailureEvent(
+                env=env,
+                error_name=error_name_of(ex.error),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=cast(Any, EventDetails)(taskFailedEventDetails=details),
+            )
+
+        def _eval_service_task(
+            self, env, resource_runtime_part, normalised_parameters, state_credentials
+        ):
+            region = resource_runtime_part.region
+            call = HttpCall.from_parameters(normalised_parameters)
+            connection_arn = connection_arn_of(normalised_parameters)
+            connection = None
+            if connection_arn:
+                connection = _usable_connection(env, connection_arn)
+                try:
+                    auth = eventbridge.auth_headers(connection, region)
+                except eventbridge.ConnectionNotAuthorizedError as exc:
+                    raise _invalid_connection_state() from exc
+                call = call.with_connection(eventbridge.invocation_parameters(connection), auth)
+            response, body = http_call.send(call, region)
+            if connection is not None:
+                eventbridge.observe_response(connection, response.status_code)
+            if not 200 <= response.status_code < 300:
+                raise HttpTaskError(
+                    f"States.Http.StatusCode.{response.status_code}",
+                    http_call.status_text(response),
+                )
+            env.stack.append(http_call.task_output(response, body))
+
+        def _after_eval_execution(self, env, *args: Any, **kwargs: Any) -> None:
+            # TimeoutSeconds already reported TaskTimedOut; a late answer must not add events.
+            if env.is_running():
+                super()._after_eval_execution(env, *args, **kwargs)
+
+    original = factory.state_task_service_for
+
+    def state_task_service_for(service_name: str) -> Any:
+        if service_name == "http":
+            return StateTaskServiceHttp()
+        return original(service_name=service_name)
+
+    _patch(factory, "state_task_service_for", state_task_service_for)
+
+
+def connection_arn_of(parameters: dict[str, Any]) -> str | None:
+    for block in ("InvocationConfig", "Authentication"):
+        arn = (parameters.get(block) or {}).get("ConnectionArn")
+        if arn:
+            return str(arn)
+    return None
+
+
+def _usable_connection(env: Any, connection_arn: str) -> Any:
+    state_machine_arn = env.states.context_object.context_object_data["StateMachine"]["Id"]
+    if _tag(state_machine_arn, DENY_TAG_KEY) == "connection":
+        raise HttpTaskError(
+            "Events.ConnectionResource.AccessDenied",
+            "The execution role is not authorized to retrieve the credentials of connection "
+            f"'{connection_arn}' (events:RetrieveConnectionCredentials, "
+            "secretsmanager:GetSecretValue, secretsmanager:DescribeSecret).",
+        )
+    connection = eventbridge.find(connection_arn)
+    if connection is None:
+        raise HttpTaskError(
+            "Events.ConnectionResource.ResourceNotFound",
+            f"Connection resource '{connection_arn}' does not exist.",
+        )
+    if connection.state == "AUTHORIZING":
+        raise HttpTaskError(
+            "Events.ConnectionResource.AuthInProgress",
+            "Connection resource is being authorized. Try again later.",
+        )
+    if connection.state not in eventbridge.USABLE_STATES:
+        raise _invalid_connection_state()
+    return connection
+
+
+def _invalid_connection_state() -> HttpTaskError:
+    return HttpTaskError(
+        "Events.ConnectionResource.InvalidConnectionState",
+        eventbridge.CONNECTION_NOT_AUTHORIZED_CAUSE,
+    )
+
+
+def _tag(resource_arn: str, key: str) -> str | None:
+    from moto.stepfunctions.responses import get_backend
+
+    parts = resource_arn.split(":")
+    backend = get_backend(parts[4], parts[3])
+    for tag in backend.list_tags_for_resource(resource_arn).get("tags", []):
+        if tag.get("key") == key:
+            return str(tag.get("value"))
+    return None
+
+
+def _install_history_end() -> None:
+    """Nothing follows an execution's terminal event, as on AWS.
+
+    When a Map iteration or Parallel branch fails, moto ends the execution while sibling
+    iterations are still running; their late (and malformed) events would land after
+    ExecutionFailed.
+    """
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+    terminal = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
+    lock = threading.Lock()
+    original_add = EventManager.add_event
+
+    def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
+        with lock:
+            if getattr(self, "sandbox_closed", False):
+                return int(context.last_published_event_id)
+            event_id = int(original_add(self, context, event_type, *args, **kwargs))
+            if str(getattr(event_type, "value", event_type)) in terminal:
+                self.sandbox_closed = True
+            return event_id
+
+    _patch(EventManager, "add_event", add_event)
+
+
+def _install_error_names() -> None:
+    """States.Http.* may be named in ErrorEquals; States.ALL skips Runtime and DataLimitExceeded."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+        ErrorEqualsDecl,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    original_init = CustomErrorName.__init__
+
+    def custom_error_name_init(self: Any, error_name: str | None) -> None:
+        if error_name is not None and error_name.startswith("States.Http."):
+            ErrorName.__init__(self, error_name=error_name)
+        else:
+            original_init(self, error_name)
+
+    terminal = {
+        StatesErrorNameType.StatesRuntime,
+        StatesErrorNameType.StatesStatesDataLimitExceeded,
+    }
+    states_all = StatesErrorName(typ=StatesErrorNameType.StatesALL)
+    original_eval = ErrorEqualsDecl._eval_body
+
+    def eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        if (
+            states_all in self.error_names
+            and isinstance(error_name, StatesErrorName)
+            and error_name.typ in terminal
+        ):
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original_eval(self, env)
+
+    _patch(CustomErrorName, "__init__", custom_error_name_init)
+    _patch(ErrorEqualsDecl, "_eval_body", eval_body)
+
+
+def _install_executions() -> None:
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def start_execution(
+        self: Any,
+        state_machine_arn: str,
+        name: Any = None,
+        execution_input: Any = None,
+        trace_header: Any = None,
+    ) -> Any:
+        return executions.start_execution(
+            self, state_machine_arn, name, execution_input, trace_header
+        )
+
+    original_list = StepFunctionsParserBackend.list_executions
+
+    def list_executions(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+        if executions.is_express(self.describe_state_machine(state_machine_arn)):
+            raise executions.StateMachineTypeNotSupportedError()
+        return original_list(self, state_machine_arn, *args, **kwargs)
+
+    original_create = StepFunctionResponse.create_state_machine
+
+    def create_state_machine(self: Any) -> Any:
+        result = original_create(self)
+        if self._get_param("type") == executions.EXPRESS:
+            arn = cast(dict[str, str], result.result)["stateMachineArn"]
+            executions.mark_express(self.stepfunction_backend.describe_state_machine(arn))
+        return result
+
+    original_list_machines = StepFunctionResponse.list_state_machines
+
+    def list_state_machines(self: Any) -> Any:
+        # AWS lists the type of each state machine (STANDARD or EXPRESS); moto leaves it out.
+        result = original_list_machines(self)
+        listing = cast(dict[str, Any], result.result)
+        for item in listing["stateMachines"]:
+            machine = self.stepfunction_backend.describe_state_machine(item["stateMachineArn"])
+            item["type"] = machine.type
+        return result
+
+    def get_execution_history(self: Any) -> Any:
+        history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
+        return ActionResult(
+            executions.history_page(
+                history["events"],
+                self._get_int_param("maxResults"),
+                bool(self._get_param("reverseOrder", False)),
+                self._get_param("nextToken"),
+                self._get_param("includeExecutionData", True) is not False,
+            )
+        )
+
+    _patch(StepFunctionsParserBackend, "start_execution", start_execution)
+    _patch(StepFunctionsParserBackend, "list_executions", list_executions)
+    _patch(StepFunctionResponse, "create_state_machine", create_state_machine)
+    _patch(StepFunctionResponse, "list_state_machines", list_state_machines)
+    _patch(StepFunctionResponse, "get_execution_history", get_execution_history)
+
+
+def _install_connections() -> None:
+    from moto.events.models import Connection
+    from moto.events.responses import EventsHandler
+
+    def list_connections(self: Any) -> tuple[str, dict[str, Any]]:
+        prefix = self._get_param("NamePrefix") or ""
+        state = self._get_param("ConnectionState")
+        items = [
+            eventbridge.list_item(c)
+            for c in self.events_backend.list_connections()
+            if c.name.startswith(prefix) and (state is None or c.state == state)
+        ]
+        return json.dumps({"Connections": items}), self.response_headers
+
+    def update_connection(self: Any) -> tuple[str, dict[str, Any]]:
+        connection = _named_connection(self)
+        auth = self._get_param("AuthParameters")
+        connection.auth_parameters = eventbridge.merge_auth_parameters(
+            connection.auth_parameters, auth
+        )
+        if self._get_param("Description") is not None:
+            connection.description = self._get_param("Description")
+        if self._get_param("AuthorizationType"):
+            connection.authorization_type = self._get_param("AuthorizationType")
+        eventbridge.authorize(connection)
+        return json.dumps(eventbridge.describe_short(connection)), self.response_headers
+
+    def deauthorize_connection(self: Any) -> tuple[str, dict[str, Any]]:
+        connection = _named_connection(self)
+        eventbridge.deauthorize(
+            connection, "The connection was deauthorized by DeauthorizeConnection."
+        )
+        return json.dumps(eventbridge.describe_short(connection)), self.response_headers
+
+    _patch(Connection, "describe", eventbridge.describe)
+    _patch(Connection, "describe_short", eventbridge.describe_short)
+    _patch(EventsHandler, "list_connections", list_connections)
+    _patch(EventsHandler, "update_connection", update_connection)
+    _patch(EventsHandler, "deauthorize_connection", deauthorize_connection)
+
+
+def _named_connection(handler: Any) -> Any:
+    from moto.events.exceptions import ResourceNotFoundException
+
+    name = handler._get_param("Name")
+    connection = handler.events_backend.connections.get(name)
+    if connection is None:
+        raise ResourceNotFoundException(f"Connection '{name}' does not exist.")
+    return connection
