@@ -7,6 +7,7 @@ Pure (stdlib only): the parser, the classifier's fingerprint and the ingestion a
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import SplitResult, unquote, urlsplit
 
 ID_PLACEHOLDER = "{id}"
@@ -30,6 +31,12 @@ def endpoint_template(url: str) -> str:
     """
     if not isinstance(url, str):
         return ""
+    return _template(url)
+
+
+# The same few hundred endpoints are templated again and again (parse, classify, group).
+@lru_cache(maxsize=8192)
+def _template(url: str) -> str:
     raw = url.strip()
     if not raw:
         return ""
@@ -38,10 +45,10 @@ def endpoint_template(url: str) -> str:
         scheme, host, port = parts.scheme.lower(), _host(parts.hostname), _port(parts)
         path = parts.path
     except ValueError:
-        # e.g. an unbalanced IPv6 bracket: keep the text, still template the path-like part.
-        return _template_path(raw.split("?", 1)[0].split("#", 1)[0])
+        host = ""  # e.g. an unbalanced IPv6 bracket
     if not host:
-        return _template_path(path)
+        # Not a URL (a bare path, or garbage): keep the text, still template what looks like ids.
+        return _template_path(raw.split("?", 1)[0].split("#", 1)[0])
     authority = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
     prefix = f"{scheme}://{authority}" if scheme else f"//{authority}"
     return prefix + (_template_path(path) or "/")
@@ -49,29 +56,29 @@ def endpoint_template(url: str) -> str:
 
 def is_id_segment(segment: str) -> bool:
     """True when a path segment looks like an identifier rather than a resource name."""
-    text = unquote(segment)
-    if not text:
-        return False
+    text = (unquote(segment) if "%" in segment else segment).strip()
     if text.isdigit():
-        return True
-    if _UUID.fullmatch(text) or _LONG_HEX.fullmatch(text) or _ULID.fullmatch(text):
         return True
     if "@" in text and _EMAIL.fullmatch(text):
         return True
-    return _is_mixed_id(text)
+    # Every other id shape (UUID, hex, ULID, mixed) has at least 8 characters; most path
+    # segments are shorter words, so this check keeps templating cheap.
+    if len(text) < _MIXED_ID_MIN_LENGTH:
+        return False
+    if not any(c.isdigit() for c in text):
+        return _LONG_HEX.fullmatch(text) is not None  # e.g. deadbeefcafebabe
+    return bool(_UUID.fullmatch(text) or _ULID.fullmatch(text) or _is_mixed_id(text))
 
 
 def _is_mixed_id(text: str) -> bool:
     # Letters and digits together in a long token (cus_9aZ81kq2, ord-2024x17) are ids; short
     # ones (v1, s3, oauth2) are versions or names and must stay, or endpoints would merge.
-    if len(text) < _MIXED_ID_MIN_LENGTH or not _ID_CHARS.fullmatch(text):
-        return False
-    has_digit = any(c.isdigit() for c in text)
-    return has_digit and any(c.isalpha() for c in text)
+    return _ID_CHARS.fullmatch(text) is not None and any(c.isalpha() for c in text)
 
 
 def _template_path(path: str) -> str:
-    return "/".join(ID_PLACEHOLDER if is_id_segment(seg) else seg for seg in path.split("/"))
+    segments = (ID_PLACEHOLDER if is_id_segment(seg) else seg for seg in path.split("/"))
+    return "/".join(segments).strip()
 
 
 def _host(hostname: str | None) -> str:
