@@ -24,12 +24,14 @@ from executions.choices import GroupStatus, Outcome
 from executions.classify import (
     Classification,
     ClassificationContext,
+    DeauthorizationTracker,
     RequestShape,
     classify,
     fingerprint,
+    needs_last_success,
 )
 from executions.classify import ConnectionStateChange as StateChangeFact
-from executions.history import ParsedAttempt
+from executions.history import HttpStateInfo, ParsedAttempt
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.redaction import Redactor, default_redactor
 
@@ -48,10 +50,23 @@ class AttemptWriter:
     _connections: dict[str, Connection | None] = field(default_factory=dict)
     _states: dict[str, tuple[StateChangeFact, ...]] = field(default_factory=dict)
     _success_shapes: dict[tuple[str, str], RequestShape | None] = field(default_factory=dict)
+    # 401/407 answers seen in this sync: they explain later InvalidConnectionState failures
+    # even before DescribeConnection shows the connection DEAUTHORIZED.
+    _deauthorizations: DeauthorizationTracker = field(default_factory=DeauthorizationTracker)
+    _definition: Mapping[str, HttpStateInfo] = field(default_factory=dict)
     added: int = 0
 
-    def write(self, execution: Execution, attempts: Iterable[ParsedAttempt]) -> int:
-        """Store the attempts not yet stored for this execution; returns how many were new."""
+    def write(
+        self,
+        execution: Execution,
+        attempts: Iterable[ParsedAttempt],
+        states: Mapping[str, HttpStateInfo] | None = None,
+    ) -> int:
+        """Store the attempts not yet stored for this execution; returns how many were new.
+
+        `states` is the definition's static view of each HTTP state (declared headers…).
+        """
+        self._definition = states or {}
         batch = [a for a in attempts if a.outcome != Outcome.IN_PROGRESS]
         if not batch:
             return 0
@@ -73,6 +88,9 @@ class AttemptWriter:
                 execution.has_failed_attempt = True
         self.added += len(rows)
         return len(rows)
+
+    def use_definition(self, states: Mapping[str, HttpStateInfo]) -> None:
+        self._definition = states
 
     def _row(self, execution: Execution, parsed: ParsedAttempt, key: int) -> HttpAttempt:
         template = endpoint_template(parsed.url) if parsed.url else ""
@@ -106,7 +124,9 @@ class AttemptWriter:
             status_code=parsed.status_code if _is_status(parsed.status_code) else None,
             response_headers=_jsonable(self.redactor.value(parsed.response_headers)) or {},
             response_body=_nul_free(body),
-            response_truncated=truncated,
+            response_truncated=truncated or parsed.response_truncated,
+            closed_event_type=parsed.closed_event_type[:40],
+            timeout_seconds=parsed.timeout_seconds if (parsed.timeout_seconds or 0) > 0 else None,
             error=_nul_free(self.redactor.text(parsed.error)[:256]),
             cause=_nul_free(self.redactor.text(parsed.cause)),
             outcome=parsed.outcome,
@@ -129,9 +149,17 @@ class AttemptWriter:
         self, parsed: ParsedAttempt, template: str, before: datetime | None = None
     ) -> Classification:
         """Classify with this account's context: connection history and the last success."""
+        self._deauthorizations.observe(parsed)
+        states = self._connection_states(parsed.connection_arn)
+        inferred = self._deauthorizations.changes_for(parsed.connection_arn)
         context = ClassificationContext(
-            connection_states=self._connection_states(parsed.connection_arn),
-            last_success_shape=self._last_success(parsed.method, template, before),
+            connection_states=tuple(sorted(states + inferred, key=lambda c: c.at)),
+            last_success_shape=(
+                self._last_success(parsed.method, template, before)
+                if needs_last_success(parsed)
+                else None
+            ),
+            definition_state=self._definition.get(parsed.state_name),
             connection_name=_connection_name(parsed.connection_arn),
         )
         return classify(parsed, context)

@@ -244,6 +244,10 @@ class HttpAttempt(models.Model):
     error = models.CharField(max_length=256, blank=True)
     cause = models.TextField(blank=True)
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    # The event that closed the attempt (TaskFailed, TaskTimedOut, ExecutionFailed…) and the
+    # state's TimeoutSeconds: the classifier needs both again when reclassifying.
+    closed_event_type = models.CharField(max_length=40, blank=True)
+    timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
     caught = models.BooleanField(default=False)
     final_attempt = models.BooleanField(default=True)
 

@@ -34,8 +34,8 @@ from executions.choices import (
 )
 from executions.history import (
     HistoryParser,
-    ParsedAttempt,
     HttpStateInfo,
+    ParsedAttempt,
     http_states_from_definition,
     normalize_log_event,
 )
@@ -328,13 +328,13 @@ class StandardReader:
             if len(attempts) >= 500:
                 execution = self._save_execution(item, stored, execution_error, last_id, [], False)
                 stored = execution
-                self.sync.writer.write(execution, attempts)
+                self.sync.writer.write(execution, attempts, self.states)
                 attempts = []
         attempts.extend(parser.finish())
         problems = list(parser.problems)
         with transaction.atomic():
             execution = self._save_execution(item, stored, execution_error, last_id, problems, True)
-            self.sync.writer.write(execution, attempts)
+            self.sync.writer.write(execution, attempts, self.states)
         if is_new:
             self.sync.summary.executions_added += 1
         else:
@@ -435,7 +435,7 @@ class ExpressLogReader:
             attempts.extend(parser.finish())
             with transaction.atomic():
                 execution, created = self._save(arn, events, list(parser.problems))
-                self.sync.writer.write(execution, attempts)
+                self.sync.writer.write(execution, attempts, self.states)
         except Exception as exc:  # one bad execution never stops the batch
             self.sync.note_error(f"{arn}: {exc}")
             return False
@@ -504,4 +504,9 @@ def _log_group_name(arn: str) -> str:
 
 
 def _state_dict(info: HttpStateInfo) -> dict[str, Any]:
-    return {"endpoint": info.endpoint, "method": info.method, "connection_arn": info.connection_arn}
+    return {
+        "endpoint": info.endpoint,
+        "method": info.method,
+        "connection_arn": info.connection_arn,
+        "header_names": sorted(info.header_names),
+    }

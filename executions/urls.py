@@ -1,4 +1,24 @@
+"""URLs of the executions app: failing attempts, executions, failure groups."""
+
 from __future__ import annotations
 
+from django.urls import path
+
+from executions import views
+
 app_name = "executions"
-urlpatterns: list[object] = []
+urlpatterns = [
+    path("", views.attempt_list, name="list"),
+    path("export.csv", views.export_csv, name="export"),
+    path("<int:pk>/", views.execution_detail, name="detail"),
+    path("groups/", views.group_list, name="groups"),
+    path("groups/<int:pk>/", views.group_detail, name="group"),
+    path(
+        "groups/<int:pk>/resolve/",
+        views.group_action,
+        {"action": "resolve"},
+        name="group_resolve",
+    ),
+    path("groups/<int:pk>/ignore/", views.group_action, {"action": "ignore"}, name="group_ignore"),
+    path("groups/<int:pk>/reopen/", views.group_action, {"action": "reopen"}, name="group_reopen"),
+]

@@ -1,3 +1,782 @@
-"""Views of the executions app."""
+"""Failing attempts list (+ CSV), execution detail, failure groups and their triage actions.
+
+Lists use keyset pagination on (sort value, id): the next page starts after the last row seen,
+so page 1,000 costs what page 1 costs, and no COUNT(*) runs over a million attempts.
+"""
 
 from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import connection as db_connection
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Substr, Trunc
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from connections.models import Connection, Endpoint
+from dashboard import charts
+from dashboard.views import bad_filters, is_htmx, render_page, visible_accounts
+from executions.choices import ExecutionStatus, GroupStatus, Outcome, StateMachineType
+from executions.forms import (
+    SORTS,
+    AttemptFilterForm,
+    Cursor,
+    FilterChoices,
+    GroupFilterForm,
+    from_micros,
+    to_micros,
+)
+from executions.models import Execution, FailureGroup, HttpAttempt, StateMachine
+from executions.redaction import Redactor, default_redactor
+
+PAGE_SIZE = 50
+GROUP_PAGE_SIZE = 30
+# An execution with a big Map can hold thousands of attempts; the page shows the first ones and
+# says so, rather than rendering megabytes of HTML.
+MAX_ATTEMPTS_SHOWN = 200
+PICKER_LIMIT = 1000
+LONG_BODY_CHARS = 1200
+LONG_BODY_LINES = 25
+REDRIVE_WINDOW = timedelta(days=14)
+SPARK_DAYS = 14
+
+# Columns the list shows; large JSON/text fields stay in the database.
+LIST_FIELDS = (
+    "id", "occurred_at", "state_name", "attempt_number", "method", "url", "status_code",
+    "error", "category", "subcategory", "duration_ms", "connection_arn", "outcome",
+    "final_attempt", "caught", "account_id", "execution_id", "connection_id", "endpoint_id",
+    "execution__name", "execution__status", "execution__state_machine__name",
+    "execution__state_machine__region", "connection__name",
+)  # fmt: skip
+
+
+# --- Filter choices and the filtered queryset -------------------------------------------------
+
+
+def filter_choices(user: Any) -> FilterChoices:
+    """Picker options for the visible accounts (four small queries, whatever the row count)."""
+    accounts = list(visible_accounts(user).values_list("pk", "name", "regions"))
+    ids = [pk for pk, _, _ in accounts]
+    machines = list(
+        StateMachine.objects.filter(account_id__in=ids)
+        .order_by("name", "region")
+        .values_list("pk", "name", "region", "account_id")[:PICKER_LIMIT]
+    )
+    endpoints = list(
+        Endpoint.objects.filter(account_id__in=ids)
+        .order_by("url_template", "method")
+        .values_list("pk", "method", "url_template", "account_id")[:PICKER_LIMIT]
+    )
+    connections = list(
+        Connection.objects.filter(account_id__in=ids)
+        .order_by("name", "arn")
+        .values_list("arn", "name", "account_id")[:PICKER_LIMIT]
+    )
+    regions = sorted({r for _, _, rs in accounts for r in rs} | {m[2] for m in machines})
+    return FilterChoices(
+        account_ids=ids,
+        accounts=[(pk, name) for pk, name, _ in accounts],
+        regions=regions,
+        state_machines=[(pk, f"{name} ({region})") for pk, name, region, _ in machines],
+        endpoints=[(pk, f"{method} {url}") for pk, method, url, _ in endpoints],
+        connections=[(arn, name) for arn, name, _ in connections],
+        machine_account={pk: account for pk, _, _, account in machines},
+        endpoint_account={pk: account for pk, _, _, account in endpoints},
+        connection_account={arn: account for arn, _, account in connections},
+    )
+
+
+def scoped_account_ids(data: dict[str, Any], choices: FilterChoices) -> list[int]:
+    """Visible accounts, narrowed to the one a filter implies.
+
+    With a single account id PostgreSQL walks one partial index in order and stops after a
+    page; with several it has to merge, so narrowing early keeps filtered lists fast.
+    """
+    ids = set(choices.account_ids)
+    implied = [
+        data.get("account"),
+        choices.connection_account.get(data.get("connection") or ""),
+        choices.endpoint_account.get(data.get("endpoint") or 0),
+        choices.machine_account.get(data.get("state_machine") or 0),
+    ]
+    for account in implied:
+        if account:
+            ids &= {account}
+    return sorted(ids)
+
+
+def status_q(status: str) -> Q:
+    if status == "none":
+        return Q(status_code__isnull=True)
+    if status.endswith("xx"):
+        low = int(status[0]) * 100
+        return Q(status_code__gte=low, status_code__lt=low + 100)
+    return Q(status_code=int(status))
+
+
+def filtered_attempts(data: dict[str, Any], choices: FilterChoices) -> QuerySet[HttpAttempt]:
+    qs = HttpAttempt.objects.failing().filter(account_id__in=scoped_account_ids(data, choices))
+    exact = {
+        "connection_arn": data.get("connection"),
+        "endpoint_id": data.get("endpoint"),
+        "category": data.get("category"),
+        "execution__state_machine_id": data.get("state_machine"),
+        "execution__state_machine__region": data.get("region"),
+        "occurred_at__gte": data.get("since"),
+        "occurred_at__lt": data.get("until"),
+    }
+    qs = qs.filter(**{k: v for k, v in exact.items() if v not in (None, "")})
+    if data.get("status"):
+        qs = qs.filter(status_q(data["status"]))
+    if data.get("q"):
+        qs = qs.filter(Q(error__icontains=data["q"]) | Q(cause__icontains=data["q"]))
+    return qs
+
+
+def sort_key(sort: str) -> str:
+    return "sort_value" if sort.lstrip("-") == "duration" else "occurred_at"
+
+
+def sorted_attempts(
+    qs: QuerySet[HttpAttempt], sort: str, cursor: Cursor | None = None
+) -> QuerySet[HttpAttempt]:
+    """Order by the sort key then id, and start after the cursor (keyset pagination)."""
+    descending = sort.startswith("-")
+    if sort_key(sort) == "sort_value":
+        # Attempts without a duration sort as -1: last when slowest first, first otherwise.
+        qs = qs.annotate(sort_value=Coalesce("duration_ms", Value(-1)))
+        key, value = "sort_value", (cursor.value if cursor else 0)
+    else:
+        key = "occurred_at"
+        value = from_micros(cursor.value) if cursor else None  # type: ignore[assignment]
+    if cursor:
+        op = "lt" if descending else "gt"
+        # The redundant range condition lets PostgreSQL use it as an index bound; the OR alone
+        # would only be a filter applied while scanning.
+        qs = qs.filter(
+            Q(**{f"{key}__{op}": value}) | Q(**{key: value, f"id__{op}": cursor.id}),
+            **{f"{key}__{op}e": value},
+        )
+    order = [F(key).desc(), F("id").desc()] if descending else [F(key).asc(), F("id").asc()]
+    return qs.order_by(*order)
+
+
+def cursor_of(row: HttpAttempt, sort: str) -> str:
+    if sort.lstrip("-") == "duration":
+        value = row.duration_ms if row.duration_ms is not None else -1
+    else:
+        value = to_micros(row.occurred_at)
+    return Cursor(value, row.pk).encode()
+
+
+@dataclass
+class AttemptPage:
+    rows: list[HttpAttempt]
+    next_query: str  # query string of the next page ("" on the last page)
+    first_query: str  # query string of the first page (filters kept, cursor dropped)
+    is_first: bool
+
+
+def keyset_ids(
+    qs: QuerySet[HttpAttempt],
+    accounts: list[int],
+    sort: str,
+    cursor: Cursor | None,
+    limit: int,
+) -> list[int]:
+    """Ids of the next `limit` rows: one index range scan per account, merged.
+
+    `account_id IN (1, 2, 3)` on an (account, occurred_at) index makes PostgreSQL read every
+    matching row and sort them; a LIMITed branch per account reads `limit` rows from each, and
+    the global first page is always within the union of the per-account first pages.
+    """
+    key = sort_key(sort)
+    order = [f"-{key}", "-id"] if sort.startswith("-") else [key, "id"]
+    if not db_connection.features.supports_slicing_ordering_in_compound:
+        # SQLite (a fresh checkout) cannot LIMIT inside a UNION: one plain query instead.
+        plain = sorted_attempts(qs.filter(account_id__in=accounts), sort, cursor)
+        return list(plain.values_list("id", flat=True)[:limit])
+    branches = [
+        sorted_attempts(qs.filter(account_id=account), sort, cursor).values_list("id", key)[:limit]
+        for account in accounts
+    ]
+    if len(branches) <= 1:
+        return [pk for branch in branches for pk, _ in branch]
+    merged = branches[0].union(*branches[1:], all=True).order_by(*order)[:limit]
+    return [pk for pk, _ in merged]
+
+
+def attempt_page(form: AttemptFilterForm) -> AttemptPage:
+    data = form.cleaned_data
+    accounts = scoped_account_ids(data, form.choices)
+    qs = filtered_attempts(data, form.choices)  # already scoped; the branches narrow further
+    ids = keyset_ids(qs, accounts, form.ordering, data.get("after"), PAGE_SIZE + 1)
+    found = (
+        HttpAttempt.objects.filter(pk__in=ids)
+        .select_related("execution__state_machine", "connection")
+        .only(*LIST_FIELDS)
+        .annotate(cause_head=Substr("cause", 1, 240))
+    )
+    by_id = {row.pk: row for row in found} if ids else {}
+    rows: list[HttpAttempt] = [by_id[pk] for pk in ids if pk in by_id]
+    filters = form.active_filters()
+    next_query = ""
+    if len(rows) > PAGE_SIZE:
+        rows = rows[:PAGE_SIZE]
+        next_query = urlencode({**filters, "after": cursor_of(rows[-1], form.ordering)})
+    return AttemptPage(rows, next_query, urlencode(filters), data.get("after") is None)
+
+
+# --- Failing attempts list and CSV ------------------------------------------------------------
+
+
+@login_required
+def attempt_list(request: HttpRequest) -> HttpResponse:
+    choices = filter_choices(request.user)
+    form = AttemptFilterForm(request.GET, choices=choices)
+    if not form.is_valid():
+        return bad_filters(request, form)
+    page = attempt_page(form)
+    context = {
+        "form": form,
+        "page": page,
+        "filters": form.active_filters(),
+        "export_query": urlencode(form.active_filters()),
+        "sort_label": SORTS[form.ordering],
+    }
+    if not is_htmx(request):
+        return render_page(request, "executions/list.html", context)
+    response = render_page(request, "executions/partials/results.html", context)
+    # The address bar gets the filters that are set, not every empty field the form sent, so
+    # the URL stays short enough to paste into a ticket.
+    shown = {
+        **form.active_filters(),
+        **({"after": request.GET["after"]} if "after" in request.GET else {}),
+    }
+    response["HX-Push-Url"] = request.path + (f"?{urlencode(shown)}" if shown else "")
+    return response
+
+
+CSV_HEADER = (
+    "occurred_at", "account", "region", "state_machine", "execution", "execution_arn",
+    "state", "attempt", "method", "url", "status_code", "outcome", "category", "subcategory",
+    "error", "cause", "duration_ms", "connection_arn", "execution_url",
+)  # fmt: skip
+CSV_FIELDS = (
+    "occurred_at", "account__name", "execution__state_machine__region",
+    "execution__state_machine__name", "execution__name", "execution__arn", "state_name",
+    "attempt_number", "method", "url", "status_code", "outcome", "category", "subcategory",
+    "error", "cause", "duration_ms", "connection_arn", "execution_id",
+)  # fmt: skip
+# A cell starting with one of these is a formula in spreadsheet programs; error text and URLs
+# come from third parties, so such cells are prefixed with a quote (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    text = (
+        "" if value is None else (value.isoformat() if isinstance(value, datetime) else str(value))
+    )
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+class _Echo:
+    """A file-like object whose write returns the line, so csv.writer can feed a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_rows(qs: QuerySet[HttpAttempt], base_url: str) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_HEADER)
+    for row in qs.values_list(*CSV_FIELDS).iterator(chunk_size=2000):
+        *cells, execution_id = row
+        yield writer.writerow([*map(csv_cell, cells), f"{base_url}{execution_id}/"])
+
+
+@login_required
+def export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    choices = filter_choices(request.user)
+    form = AttemptFilterForm(request.GET, choices=choices)
+    if not form.is_valid():
+        return bad_filters(request, form)
+    data = form.cleaned_data
+    qs = sorted_attempts(filtered_attempts(data, choices), form.ordering, data.get("after"))
+    base_url = request.build_absolute_uri("/executions/")
+    response = StreamingHttpResponse(csv_rows(qs, base_url), content_type="text/csv")
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="failing-attempts-{stamp}.csv"'
+    return response
+
+
+# --- Execution detail -------------------------------------------------------------------------
+
+
+def pretty(value: Any) -> str:
+    """JSON pretty-printed (strings holding JSON too); anything else as text."""
+    if value in (None, "", {}, []):
+        return ""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return str(value)
+        if isinstance(value, str):
+            return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+def is_long(text: str) -> bool:
+    return len(text) > LONG_BODY_CHARS or text.count("\n") > LONG_BODY_LINES
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    part: str  # "Method", "URL", "Header", "Query", "Body"
+    key: str
+    failed: str
+    succeeded: str
+    change: str  # "missing" (only in the success), "added" (only in the failure), "changed"
+
+    @property
+    def rank(self) -> int:
+        return {"missing": 0, "changed": 1, "added": 2}.get(self.change, 3)
+
+
+ABSENT = "—"
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def flatten(value: Any, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """Dotted key paths of a JSON body ({"a": {"b": 1}} → {"a.b": 1}), 5 levels, 300 keys."""
+    if depth >= 5 or not isinstance(value, dict | list):
+        return {prefix or "(body)": value}
+    items = value.items() if isinstance(value, dict) else enumerate(value[:20])
+    flat: dict[str, Any] = {}
+    for key, child in items:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        flat.update(flatten(child, path, depth + 1))
+        if len(flat) >= 300:
+            break
+    return flat
+
+
+def _keyed(value: Any, lower: bool) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {"(raw)": value} if value else {}
+    if not isinstance(value, dict):
+        return {} if value in (None, "", []) else {"(value)": value}
+    return {(str(k).lower() if lower else str(k)): v for k, v in value.items()}
+
+
+def _compare(part: str, failed: dict[str, Any], ok: dict[str, Any], values: bool) -> list[DiffRow]:
+    rows = []
+    for key in sorted(failed.keys() | ok.keys()):
+        if key not in failed:
+            rows.append(DiffRow(part, key, ABSENT, _short(ok[key]), "missing"))
+        elif key not in ok:
+            rows.append(DiffRow(part, key, _short(failed[key]), ABSENT, "added"))
+        elif values and failed[key] != ok[key]:
+            rows.append(DiffRow(part, key, _short(failed[key]), _short(ok[key]), "changed"))
+        elif not values and type(failed[key]) is not type(ok[key]):
+            kinds = (type(failed[key]).__name__, type(ok[key]).__name__)
+            rows.append(DiffRow(part, key, f"({kinds[0]})", f"({kinds[1]})", "changed"))
+    return rows
+
+
+@dataclass(frozen=True)
+class ShownRequest:
+    """A request as displayed: redacted again at render time (see attempt_view)."""
+
+    method: str
+    url: str
+    headers: Any
+    query: Any
+    body: Any
+
+
+def parsed(value: Any) -> Any:
+    """JSON held in a string, decoded; anything else unchanged."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def shown_request(attempt: HttpAttempt, redactor: Redactor) -> ShownRequest:
+    return ShownRequest(
+        method=attempt.method,
+        url=redactor.url(attempt.url),
+        headers=redactor.value(attempt.request_headers),
+        query=redactor.value(parsed(attempt.request_query)),
+        body=redactor.value(parsed(attempt.request_body)),
+    )
+
+
+def request_diff(failed: ShownRequest, ok: ShownRequest) -> list[DiffRow]:
+    """What the failed request lacks or adds compared with the last success to its endpoint.
+
+    Headers and query compare keys and values; the body compares key paths and value types
+    only, because ids and timestamps differ on every call and would drown the signal.
+    """
+    rows = []
+    if failed.method != ok.method:
+        rows.append(DiffRow("Method", "", failed.method, ok.method, "changed"))
+    if failed.url != ok.url:
+        rows.append(DiffRow("URL", "", _short(failed.url), _short(ok.url), "changed"))
+    rows += _compare("Header", _keyed(failed.headers, True), _keyed(ok.headers, True), True)
+    rows += _compare("Query", _keyed(failed.query, False), _keyed(ok.query, False), True)
+    failed_body, ok_body = _keyed(failed.body, False), _keyed(ok.body, False)
+    rows += _compare(
+        "Body",
+        flatten(failed_body) if failed_body else {},
+        flatten(ok_body) if ok_body else {},
+        False,
+    )
+    return sorted(rows, key=lambda r: (r.rank, r.part, r.key))
+
+
+@dataclass
+class AttemptView:
+    """One attempt as the detail page shows it: redacted payloads pretty-printed, plus diff."""
+
+    attempt: HttpAttempt
+    url: str
+    error: str
+    cause: str
+    request_headers: str
+    request_query: str
+    request_body: str
+    response_headers: str
+    response_body: str
+    baseline: HttpAttempt | None
+    diff: list[DiffRow]
+
+    @property
+    def response_is_long(self) -> bool:
+        return is_long(self.response_body)
+
+    @property
+    def request_is_long(self) -> bool:
+        return is_long(self.request_body)
+
+    @property
+    def evidence(self) -> list[tuple[str, str]]:
+        raw = self.attempt.evidence
+        if isinstance(raw, dict):
+            return [(str(k), _short(v, 400)) for k, v in raw.items()]
+        return [("evidence", _short(raw, 400))] if raw else []
+
+
+def attempt_view(
+    attempt: HttpAttempt, baseline: HttpAttempt | None, redactor: Redactor
+) -> AttemptView:
+    """Payloads are stored redacted; they are redacted again here so that patterns added to
+    settings later (REDACT_KEY_PATTERNS/…_VALUE_PATTERNS) also cover rows stored before."""
+    shown = shown_request(attempt, redactor)
+    diff = []
+    if baseline and attempt.is_failure:
+        diff = request_diff(shown, shown_request(baseline, redactor))
+    return AttemptView(
+        attempt=attempt,
+        url=shown.url,
+        error=redactor.text(attempt.error),
+        cause=redactor.text(attempt.cause),
+        request_headers=pretty(shown.headers),
+        request_query=pretty(shown.query),
+        request_body=pretty(shown.body),
+        response_headers=pretty(redactor.value(attempt.response_headers)),
+        response_body=pretty(redactor.value(parsed(attempt.response_body))),
+        baseline=baseline,
+        diff=diff,
+    )
+
+
+def console_url(execution: Execution) -> str:
+    base = str(settings.STEPSCOPE.get("AWS_CONSOLE_URL", "https://console.aws.amazon.com"))
+    region = execution.state_machine.region
+    arn = quote(execution.arn, safe=":")
+    if execution.state_machine.type == StateMachineType.EXPRESS:
+        start_ms = int(execution.start_date.timestamp() * 1000)
+        return f"{base.rstrip('/')}/states/home?region={region}#/express-executions/details/{arn}?startDate={start_ms}"
+    return f"{base.rstrip('/')}/states/home?region={region}#/v2/executions/details/{arn}"
+
+
+def redrive_note(execution: Execution) -> str:
+    """Whether the console's Redrive can apply (Standard, failed, closed within 14 days)."""
+    if execution.state_machine.type == StateMachineType.EXPRESS:
+        return "Express executions cannot be redriven."
+    if execution.status == ExecutionStatus.PENDING_REDRIVE:
+        return "A redrive is pending."
+    if execution.status not in (
+        ExecutionStatus.FAILED,
+        ExecutionStatus.TIMED_OUT,
+        ExecutionStatus.ABORTED,
+    ):
+        return "Only failed, timed-out or aborted executions can be redriven."
+    if execution.stop_date is None:
+        return ""
+    deadline = execution.stop_date + REDRIVE_WINDOW
+    if deadline < timezone.now():
+        return f"Not redrivable: closed more than 14 days ago ({deadline:%Y-%m-%d} was the limit)."
+    return f"Redrivable from the console until {deadline:%Y-%m-%d %H:%M} UTC."
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    event_id: int | None
+    type: str
+    at: datetime | None
+    detail: str
+
+
+CLOSE_EVENT = {
+    Outcome.SUCCEEDED: "TaskSucceeded",
+    Outcome.FAILED: "TaskFailed",
+    Outcome.TIMED_OUT: "TaskTimedOut",
+}
+
+
+def event_timeline(
+    execution: Execution, attempts: list[HttpAttempt], redactor: Redactor
+) -> list[TimelineEvent]:
+    """History events reconstructed from the stored attempts (the raw history is not kept)."""
+    events = {1: TimelineEvent(1, "ExecutionStarted", execution.start_date, execution.name)}
+    for a in attempts:
+        if a.entered_event_id and a.entered_event_id not in events:
+            events[a.entered_event_id] = TimelineEvent(
+                a.entered_event_id, "TaskStateEntered", a.scheduled_at, a.state_name
+            )
+        if a.scheduled_event_id:
+            events[a.scheduled_event_id] = TimelineEvent(
+                a.scheduled_event_id,
+                "TaskScheduled",
+                a.scheduled_at,
+                f"{a.method} {redactor.url(a.url)}",
+            )
+        if a.closed_event_id and (a.closed_event_type or a.outcome in CLOSE_EVENT):
+            detail = redactor.text(a.error) or (str(a.status_code) if a.status_code else "")
+            kind = a.closed_event_type or CLOSE_EVENT[Outcome(a.outcome)]
+            events[a.closed_event_id] = TimelineEvent(a.closed_event_id, kind, a.closed_at, detail)
+    ordered = sorted(events.values(), key=lambda e: e.event_id or 0)
+    if execution.stop_date and execution.status != ExecutionStatus.RUNNING:
+        kind = "Execution" + execution.status.title().replace("_", "")
+        ordered.append(
+            TimelineEvent(None, kind, execution.stop_date, redactor.text(execution.error))
+        )
+    return ordered
+
+
+def attempt_lanes(attempts: list[HttpAttempt]) -> charts.Lanes:
+    items = []
+    for a in attempts:
+        start = a.scheduled_at or a.occurred_at
+        fill = charts.category_style(a.category).fill if a.is_failure else "#FFFFFF"
+        status = a.status_code or a.error or a.outcome
+        title = f"{a.state_name} #{a.attempt_number}: {status}"
+        if a.duration_ms is not None:
+            title += f" in {a.duration_ms} ms"
+        items.append((f"{a.state_name} #{a.attempt_number}", start, a.closed_at, fill, title))
+    return charts.attempt_lanes(items)
+
+
+def last_success_id() -> Subquery:
+    """Id of the newest successful call to the same endpoint before this attempt."""
+    return Subquery(
+        HttpAttempt.objects.filter(
+            endpoint_id=OuterRef("endpoint_id"),
+            outcome=Outcome.SUCCEEDED,
+            occurred_at__lt=OuterRef("occurred_at"),
+        )
+        .order_by("-occurred_at")
+        .values("id")[:1]
+    )
+
+
+@login_required
+def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    execution = get_object_or_404(
+        Execution.objects.visible_to(request.user).select_related("state_machine", "account")
+        .defer("account__external_id", "account__access_key_id", "account__secret_access_key"),
+        pk=pk,
+    )  # fmt: skip
+    attempts = list(
+        execution.attempts.select_related("endpoint", "connection", "failure_group")
+        .annotate(baseline_id=last_success_id())
+        .order_by("occurred_at", "id")[: MAX_ATTEMPTS_SHOWN + 1]
+    )
+    truncated = len(attempts) > MAX_ATTEMPTS_SHOWN
+    attempts = attempts[:MAX_ATTEMPTS_SHOWN]
+    wanted = {a.baseline_id for a in attempts if a.is_failure and a.baseline_id}  # type: ignore[attr-defined]
+    baselines = HttpAttempt.objects.in_bulk(wanted) if wanted else {}
+    redactor = default_redactor()
+    views = [
+        attempt_view(a, baselines.get(a.baseline_id), redactor)  # type: ignore[attr-defined]
+        for a in attempts
+    ]
+    context = {
+        "execution": execution,
+        "machine": execution.state_machine,
+        "attempts": views,
+        "truncated": truncated,
+        "console_url": console_url(execution),
+        "cause": redactor.text(execution.cause),
+        "redrive_note": redrive_note(execution),
+        "events": event_timeline(execution, attempts, redactor),
+        "lanes": attempt_lanes(attempts),
+        "duration": charts.duration_label(
+            (execution.stop_date - execution.start_date).total_seconds()
+        )
+        if execution.stop_date
+        else "",
+    }
+    return render_page(request, "executions/detail.html", context)
+
+
+# --- Failure groups ---------------------------------------------------------------------------
+
+
+def can_triage(user: Any) -> bool:
+    """Resolving or ignoring a group changes what everyone sees, so it needs a permission."""
+    return bool(user.is_staff or user.has_perm("executions.change_failuregroup"))
+
+
+def daily_counts(group_ids: list[int], days: int) -> dict[int, list[int]]:
+    """Failures per UTC day for each group over the last `days` days (one query)."""
+    today = charts.floor_to(timezone.now(), charts.DAY)
+    start = today - timedelta(days=days - 1)
+    series = {pk: [0] * days for pk in group_ids}
+    rows = (
+        HttpAttempt.objects.filter(failure_group_id__in=group_ids, occurred_at__gte=start)
+        .annotate(day=Trunc("occurred_at", "day", tzinfo=UTC))
+        .values_list("failure_group_id", "day")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for group_id, day, n in rows:
+        index = (day - start).days
+        if group_id in series and 0 <= index < days:
+            series[group_id][index] = n
+    return series
+
+
+def group_sparkline(values: list[int], days: int) -> charts.Sparkline:
+    return charts.sparkline(values, title=f"{sum(values)} failures in the last {days} days")
+
+
+@dataclass
+class GroupRow:
+    group: FailureGroup
+    spark: charts.Sparkline
+
+
+@login_required
+def group_list(request: HttpRequest) -> HttpResponse:
+    form = GroupFilterForm(request.GET)
+    if not form.is_valid():
+        return bad_filters(request, form)
+    data = form.cleaned_data
+    qs = FailureGroup.objects.visible_to(request.user).select_related("connection", "endpoint")
+    status = data.get("status") or GroupStatus.OPEN
+    if status != "all":
+        qs = qs.filter(status=status)
+    if data.get("category"):
+        qs = qs.filter(category=data["category"])
+    if data.get("q"):
+        qs = qs.filter(title__icontains=data["q"])
+    cursor: Cursor | None = data.get("after")
+    if cursor:
+        seen = from_micros(cursor.value)
+        qs = qs.filter(Q(last_seen_at__lt=seen) | Q(last_seen_at=seen, id__lt=cursor.id))
+    groups = list(qs.order_by("-last_seen_at", "-id")[: GROUP_PAGE_SIZE + 1])
+    next_query = ""
+    if len(groups) > GROUP_PAGE_SIZE:
+        groups = groups[:GROUP_PAGE_SIZE]
+        last = groups[-1]
+        after = Cursor(to_micros(last.last_seen_at), last.pk).encode()
+        next_query = urlencode({**form.active_filters(), "after": after})
+    series = daily_counts([g.pk for g in groups], SPARK_DAYS)
+    context = {
+        "form": form,
+        "rows": [GroupRow(g, group_sparkline(series[g.pk], SPARK_DAYS)) for g in groups],
+        "status": status,
+        "next_query": next_query,
+        "first_query": urlencode(form.active_filters()),
+        "is_first": cursor is None,
+    }
+    return render_page(request, "executions/groups.html", context)
+
+
+@login_required
+def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    group = get_object_or_404(
+        FailureGroup.objects.visible_to(request.user).select_related("connection", "endpoint"),
+        pk=pk,
+    )
+    days = 30
+    recent = list(
+        # Not group.attempts: the related manager would set .failure_group on each row and
+        # load the deferred failure_group_id one row at a time.
+        HttpAttempt.objects.filter(failure_group_id=group.pk)
+        .select_related("execution__state_machine", "connection")
+        .only(*LIST_FIELDS)
+        .annotate(cause_head=Substr("cause", 1, 240))
+        .order_by("-occurred_at", "-id")[:PAGE_SIZE]
+    )
+    context = {
+        "group": group,
+        "spark": charts.sparkline(
+            daily_counts([group.pk], days)[group.pk],
+            width=360,
+            height=48,
+            title=f"failures per day, last {days} days",
+        ),
+        "recent": recent,
+        "affected": group.attempts.aggregate(n=Count("execution_id", distinct=True))["n"],
+        "can_triage": can_triage(request.user),
+        "statuses": GroupStatus,
+    }
+    return render_page(request, "executions/group.html", context)
+
+
+GROUP_ACTIONS = {
+    "resolve": (GroupStatus.RESOLVED, "resolved"),
+    "ignore": (GroupStatus.IGNORED, "ignored"),
+    "reopen": (GroupStatus.OPEN, "reopened"),
+}
+
+
+@login_required
+@require_POST
+def group_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    group = get_object_or_404(FailureGroup.objects.visible_to(request.user), pk=pk)
+    if not can_triage(request.user):
+        raise PermissionDenied("You may not change failure groups.")
+    status, verb = GROUP_ACTIONS[action]
+    # A conditional UPDATE: two people clicking at once both succeed without a lost write.
+    FailureGroup.objects.filter(pk=group.pk).update(status=status, status_changed_at=timezone.now())
+    messages.success(request, f"Group {verb}.")
+    return HttpResponseRedirect(group.get_absolute_url())

@@ -10,9 +10,9 @@ from django.db.models import Count, OuterRef, Subquery
 
 from connections.models import AwsAccount
 from executions.classify import RULES_VERSION
-from executions.history import ParsedAttempt
+from executions.history import ParsedAttempt, http_states_from_definition
 from executions.ingest import AttemptWriter
-from executions.models import FailureGroup, HttpAttempt
+from executions.models import FailureGroup, HttpAttempt, StateMachine
 
 BATCH = 2000
 
@@ -37,7 +37,13 @@ class Command(BaseCommand):
 
     def _account(self, account: AwsAccount, include_current: bool) -> int:
         writer = AttemptWriter(account)
-        rows = HttpAttempt.objects.filter(account=account).select_related("endpoint", "connection")
+        definitions = {
+            m.pk: http_states_from_definition(m.definition)
+            for m in StateMachine.objects.filter(account=account).only("pk", "definition")
+        }
+        rows = HttpAttempt.objects.filter(account=account).select_related(
+            "endpoint", "connection", "execution"
+        )
         if not include_current:
             rows = rows.exclude(classifier_version=RULES_VERSION)
         done, last_id = 0, 0
@@ -48,6 +54,7 @@ class Command(BaseCommand):
                 break
             with transaction.atomic():
                 for row in batch:
+                    writer.use_definition(definitions.get(row.execution.state_machine_id, {}))
                     self._one(writer, row)
                 HttpAttempt.objects.bulk_update(
                     batch,
@@ -107,6 +114,9 @@ def as_parsed(row: HttpAttempt) -> ParsedAttempt:
         final_attempt=row.final_attempt,
         redrive_count=row.redrive_count,
         branch_path=row.branch_path,
+        closed_event_type=row.closed_event_type,
+        timeout_seconds=row.timeout_seconds,
+        response_truncated=row.response_truncated,
     )
 
 

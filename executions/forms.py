@@ -1,0 +1,238 @@
+"""The failing-attempts list's filters: query-string parameters, validated like any form.
+
+Every filter is a GET parameter so a filtered list is a URL people can share. Invalid input is
+a form error (the view answers 400 with it), never an exception deeper down.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django import forms
+from django.utils.functional import cached_property
+
+from executions.choices import Category
+
+CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:connection/\S+$")
+STATUS = re.compile(r"^(?:[1-5]\d\d|[1-5]xx|none)$")
+CURSOR = re.compile(r"^(-?\d{1,20})_(\d{1,20})$")
+REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
+
+SORTS = {
+    "-occurred_at": "Newest first",
+    "occurred_at": "Oldest first",
+    "-duration": "Slowest first",
+    "duration": "Fastest first",
+}
+DEFAULT_SORT = "-occurred_at"
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """What the pickers offer: only objects in accounts visible to the user.
+
+    Pickers are a convenience, not the access check: the list query itself is scoped to the
+    visible accounts, so an id typed by hand that is not visible simply matches nothing.
+    The *_account maps let the view narrow the scan to the one account a filter implies.
+    """
+
+    account_ids: list[int] = field(default_factory=list)
+    accounts: list[tuple[int, str]] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    state_machines: list[tuple[int, str]] = field(default_factory=list)
+    endpoints: list[tuple[int, str]] = field(default_factory=list)
+    connections: list[tuple[str, str]] = field(default_factory=list)  # (arn, name)
+    machine_account: dict[int, int] = field(default_factory=dict)
+    endpoint_account: dict[int, int] = field(default_factory=dict)
+    connection_account: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset position: the sort value and id of the last row of the previous page."""
+
+    value: int
+    id: int
+
+    def encode(self) -> str:
+        return f"{self.value}_{self.id}"
+
+    @classmethod
+    def decode(cls, raw: str) -> Cursor | None:
+        match = CURSOR.match(raw)
+        return cls(int(match[1]), int(match[2])) if match else None
+
+
+def to_micros(moment: datetime) -> int:
+    """Cursor value of a timestamp (integers keep cursors short and exact)."""
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    return datetime.fromtimestamp(value // 1_000_000, tz=UTC).replace(microsecond=value % 1_000_000)
+
+
+def _picker(choices: list[tuple[Any, str]], selected: Any) -> list[tuple[Any, str]]:
+    """Options for a select; a selected value the list does not hold is kept, not dropped."""
+    options: list[tuple[Any, str]] = [("", "Any"), *choices]
+    if selected not in (None, "") and str(selected) not in {str(v) for v, _ in options}:
+        options.append((selected, f"#{selected}"))
+    return options
+
+
+class AttemptFilterForm(forms.Form):
+    """Filters of /executions/; field names are the query-string parameter names."""
+
+    connection = forms.CharField(
+        required=False,
+        max_length=1600,
+        label="Connection ARN",
+        widget=forms.TextInput(
+            attrs={"list": "connection-arns", "placeholder": "arn:aws:events:…"}
+        ),
+    )
+    endpoint = forms.IntegerField(required=False, min_value=1, widget=forms.Select)
+    category = forms.ChoiceField(choices=[("", "Any"), *Category.choices], required=False)
+    status = forms.CharField(
+        required=False,
+        max_length=4,
+        label="HTTP status",
+        widget=forms.TextInput(attrs={"placeholder": "503, 5xx or none", "size": 8}),
+    )
+    state_machine = forms.IntegerField(required=False, min_value=1, widget=forms.Select)
+    account = forms.IntegerField(required=False, min_value=1, widget=forms.Select)
+    region = forms.RegexField(
+        regex=REGION,
+        required=False,
+        max_length=32,
+        widget=forms.Select,
+        error_messages={"invalid": "Not an AWS region name (e.g. eu-west-1)."},
+    )
+    since = forms.DateTimeField(
+        required=False,
+        label="From (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    until = forms.DateTimeField(
+        required=False,
+        label="To (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Error or cause contains",
+        widget=forms.TextInput(attrs={"type": "search"}),
+    )
+    sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
+    after = forms.CharField(required=False, max_length=50, widget=forms.HiddenInput)
+
+    def __init__(self, data: Any = None, *, choices: FilterChoices | None = None) -> None:
+        super().__init__(data)
+        self.choices = choices or FilterChoices()
+        self._set_choices("endpoint", self.choices.endpoints)
+        self._set_choices("state_machine", self.choices.state_machines)
+        self._set_choices("account", self.choices.accounts)
+        self._set_choices("region", [(r, r) for r in self.choices.regions])
+
+    def _set_choices(self, name: str, choices: list[tuple[Any, str]]) -> None:
+        widget = self.fields[name].widget
+        assert isinstance(widget, forms.Select)
+        widget.choices = _picker(choices, self.data.get(name) if self.is_bound else None)
+
+    @cached_property
+    def options(self) -> dict[str, list[tuple[str, str, bool]]]:
+        """(value, label, selected) per select, for templates to loop over.
+
+        Django's own widget rendering runs a template per <option>; with hundreds of endpoints
+        that was most of the page's time, so the list page draws its selects itself.
+        """
+        result = {}
+        for name in ("endpoint", "state_machine", "account", "region", "category", "sort"):
+            widget = self.fields[name].widget
+            assert isinstance(widget, forms.Select)
+            current = str(self.data.get(name, "")) if self.is_bound else ""
+            result[name] = [(str(v), str(label), str(v) == current) for v, label in widget.choices]
+        return result
+
+    def clean_connection(self) -> str:
+        value: str = self.cleaned_data.get("connection", "").strip()
+        if value and not CONNECTION_ARN.match(value):
+            raise forms.ValidationError(
+                "Not an EventBridge connection ARN "
+                "(arn:aws:events:<region>:<account>:connection/<name>/<id>)."
+            )
+        return value
+
+    def clean_status(self) -> str:
+        value: str = self.cleaned_data.get("status", "").strip().lower()
+        if value and not STATUS.match(value):
+            raise forms.ValidationError(
+                "Use a status code (e.g. 503), a class (e.g. 5xx) or 'none' (no response)."
+            )
+        return value
+
+    def clean_after(self) -> Cursor | None:
+        raw: str = self.cleaned_data.get("after", "")
+        if not raw:
+            return None
+        cursor = Cursor.decode(raw)
+        if cursor is None:
+            raise forms.ValidationError("Malformed page cursor; start again from the first page.")
+        return cursor
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and until <= since:
+            self.add_error("until", "'To' must be after 'From'.")
+        return data
+
+    @property
+    def ordering(self) -> str:
+        return str(self.cleaned_data.get("sort") or DEFAULT_SORT)
+
+    def active_filters(self) -> dict[str, str]:
+        """Non-empty filters as raw strings (for links that keep the filters, minus the cursor)."""
+        return {
+            name: str(self.data[name])
+            for name in self.fields
+            if name != "after" and self.data.get(name) not in (None, "")
+        }
+
+
+GROUP_STATUSES = [
+    ("open", "Open"),
+    ("resolved", "Resolved"),
+    ("ignored", "Ignored"),
+    ("all", "All"),
+]
+
+
+class GroupFilterForm(forms.Form):
+    """Filters of the failure-groups list (open groups first, like an issue tracker)."""
+
+    status = forms.ChoiceField(choices=GROUP_STATUSES, required=False)
+    category = forms.ChoiceField(choices=[("", "Any"), *Category.choices], required=False)
+    q = forms.CharField(required=False, max_length=200, label="Title contains")
+    after = forms.CharField(required=False, max_length=50, widget=forms.HiddenInput)
+
+    def clean_after(self) -> Cursor | None:
+        raw: str = self.cleaned_data.get("after", "")
+        if not raw:
+            return None
+        cursor = Cursor.decode(raw)
+        if cursor is None:
+            raise forms.ValidationError("Malformed page cursor; start again from the first page.")
+        return cursor
+
+    def active_filters(self) -> dict[str, str]:
+        return {
+            name: str(self.data[name])
+            for name in ("status", "category", "q")
+            if self.data.get(name) not in (None, "")
+        }
