@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 OUTER_TRIES = 3
 OUTER_BACKOFF_SECONDS = 1.0
 
+# A pagination token the service no longer accepts (expired): the listing starts again from its
+# first page, and gives up for this run after this many restarts in a row that made no progress.
+EXPIRED_TOKEN_CODES = frozenset({"InvalidToken"})
+LISTING_RESTARTS = 3
+
 # Codes that a later try may get past. Everything else (AccessDenied, bad keys…) is permanent
 # and marks the account FAILED with a readable message instead of retrying forever.
 TRANSIENT_CODES = frozenset(
@@ -208,16 +213,51 @@ class AwsApi:
         raise AssertionError("unreachable")  # the loop always returns or raises
 
     def pages(
-        self, service: str, operation: str, token_key: str = "nextToken", **params: Any
+        self,
+        service: str,
+        operation: str,
+        token_key: str = "nextToken",
+        skip_seen: bool = False,
+        **params: Any,
     ) -> Iterator[dict[str, Any]]:
-        """Yield pages one at a time (never the whole listing in memory)."""
+        """Yield pages one at a time (never the whole listing in memory).
+
+        An expired pagination token lists again from the first page. The pages already yielded
+        come again, for callers that dedupe by key; with `skip_seen` they are fetched but not
+        yielded again, for ordered append-only listings (a history feeding a stateful parser).
+        It gives up only after LISTING_RESTARTS restarts that got no further than the one before.
+        """
+        first = dict(params)
+        depth = deepest = stalls = 0  # pages fetched in this pass; most in any pass
         while True:
-            page = self.call(service, operation, **params)
-            yield page
+            try:
+                page = self.call(service, operation, **params)
+            except AwsError as exc:
+                if token_key not in params or not is_expired_token(exc):
+                    raise
+                stalls = 0 if depth > deepest else stalls + 1
+                if stalls > LISTING_RESTARTS:
+                    raise expired_for_now(exc) from exc
+                log.warning("%s: pagination token expired; listing again from the start", operation)
+                deepest, depth, params = max(deepest, depth), 0, dict(first)
+                continue
+            depth += 1
+            if not skip_seen or depth > deepest:
+                yield page
             token = page.get(token_key) or page.get("NextToken")
             if not token:
                 return
             params[token_key] = token
+
+
+def is_expired_token(exc: AwsError) -> bool:
+    return exc.code in EXPIRED_TOKEN_CODES
+
+
+def expired_for_now(exc: AwsError) -> AwsTransientError:
+    """Tokens that keep expiring end this listing for this run; cursors hold, the next run lists
+    again. Transient, so the account is not marked FAILED as for bad credentials."""
+    return AwsTransientError(str(exc), code=exc.code, operation=exc.operation)
 
 
 def _snake(operation: str) -> str:

@@ -184,6 +184,8 @@ class SyncRun(models.Model):
     executions_updated = models.PositiveIntegerField(default=0)
     attempts_added = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    # A permanent error (credentials, access) in any step fails the whole run.
+    fatal = models.BooleanField(default=False)
     progress = models.CharField(max_length=200, blank=True)
 
     class Meta:

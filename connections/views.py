@@ -1,3 +1,278 @@
-"""Views of the connections app."""
+"""Connection and endpoint pages: health, error timelines, latency, recent failures.
+
+Each page aggregates in SQL over the chosen window using the attempts' partial indexes
+(connection ARN / endpoint + occurred_at), so its cost follows the window, not the table.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection as db_connection
+from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
+from django.db.models.functions import Substr
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+
+from connections.choices import ConnectionState
+from connections.models import Connection, ConnectionStateChange, Endpoint
+from dashboard import charts
+from dashboard.forms import WindowForm
+from dashboard.views import (
+    bad_filters,
+    render_page,
+    timeline,
+    visible_accounts,
+    window_context,
+)
+from executions.choices import Outcome
+from executions.models import FAILING, FailureGroup, HttpAttempt, HttpAttemptQuerySet
+from executions.views import LIST_FIELDS
+
+RECENT = 25
+GROUPS = 20
+# States in which every HTTP task through the connection fails: shaded on the timeline.
+UNHEALTHY_STATES = frozenset(
+    {
+        ConnectionState.DEAUTHORIZED,
+        ConnectionState.DEAUTHORIZING,
+        ConnectionState.FAILED_CONNECTIVITY,
+    }
+)
+
+
+class Percentile(Aggregate):
+    """PostgreSQL's PERCENTILE_CONT(fraction) WITHIN GROUP (ORDER BY expression)."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: str, fraction: float) -> None:
+        # A float we write ourselves, never user input, so formatting it into SQL is safe.
+        super().__init__(expression, fraction=repr(float(fraction)))
+
+
+def recent_failures(qs: HttpAttemptQuerySet) -> list[HttpAttempt]:
+    return list(
+        qs.failing()
+        .select_related("execution__state_machine", "connection")
+        .only(*LIST_FIELDS)
+        .annotate(cause_head=Substr("cause", 1, 240))
+        .order_by("-occurred_at", "-id")[:RECENT]
+    )
+
+
+def window_or_400(request: HttpRequest) -> tuple[WindowForm, HttpResponse | None]:
+    form = WindowForm(request.GET)
+    if not form.is_valid():
+        return form, bad_filters(request, form, title="Invalid time window")
+    return form, None
+
+
+# --- Connections ------------------------------------------------------------------------------
+
+
+@dataclass
+class ConnectionRow:
+    connection: Connection
+    failures: int
+
+
+@login_required
+def connection_list(request: HttpRequest) -> HttpResponse:
+    form, error = window_or_400(request)
+    if error:
+        return error
+    context = window_context(form)
+    ids = list(visible_accounts(request.user).values_list("pk", flat=True))
+    connections = list(
+        Connection.objects.filter(account_id__in=ids)
+        .select_related("account")
+        .only("id", "arn", "name", "region", "state", "authorization_type", "account__name")
+        .order_by("name", "id")
+    )
+    counts = dict(
+        HttpAttempt.objects.failing()
+        .filter(
+            account_id__in=ids,
+            occurred_at__gte=context["window_start"],
+            occurred_at__lt=context["window_end"],
+        )
+        .exclude(connection_arn="")
+        .values_list("connection_arn")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    rows = [ConnectionRow(c, counts.get(c.arn, 0)) for c in connections]
+    rows.sort(key=lambda r: (-r.failures, r.connection.name))
+    context.update(rows=rows)
+    return render_page(request, "connections/list.html", context)
+
+
+def deauthorized_intervals(
+    connection: Connection, changes: list[ConnectionStateChange]
+) -> list[tuple[datetime, datetime | None, str]]:
+    """Stretches spent in a failing state, from the recorded state history.
+
+    A connection that is unhealthy now but has no recorded change is shaded from its last AWS
+    modification time, the best start we know.
+    """
+    intervals: list[tuple[datetime, datetime | None, str]] = []
+    opened: ConnectionStateChange | None = None
+    for change in changes:
+        bad = change.state in UNHEALTHY_STATES
+        if bad and opened is None:
+            opened = change
+        elif not bad and opened is not None:
+            intervals.append(
+                (opened.changed_at, change.changed_at, _interval_title(opened, change))
+            )
+            opened = None
+    if opened is not None:
+        intervals.append((opened.changed_at, None, _interval_title(opened, None)))
+    elif not changes and connection.state in UNHEALTHY_STATES and connection.aws_modified_at:
+        intervals.append(
+            (
+                connection.aws_modified_at,
+                None,
+                f"{connection.state} since {connection.aws_modified_at:%Y-%m-%d %H:%M} UTC",
+            )
+        )
+    return intervals
+
+
+def _interval_title(opened: ConnectionStateChange, closed: ConnectionStateChange | None) -> str:
+    until = f"{closed.changed_at:%Y-%m-%d %H:%M} UTC" if closed else "now"
+    reason = f": {opened.reason}" if opened.reason else ""
+    return f"{opened.state} from {opened.changed_at:%Y-%m-%d %H:%M} UTC to {until}{reason}"
+
+
+def endpoints_of(connection: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    return list(
+        HttpAttempt.objects.filter(
+            connection_id=connection.pk, occurred_at__gte=start, occurred_at__lt=end
+        )
+        .filter(endpoint__isnull=False)
+        .values("endpoint_id", "endpoint__method", "endpoint__url_template")
+        .annotate(total=Count("id"), failures=Count("id", filter=FAILING))
+        .order_by("-failures", "-total", "endpoint_id")[:GROUPS]
+    )
+
+
+@login_required
+def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(
+        Connection.objects.filter(account__in=visible_accounts(request.user)).select_related(
+            "account"
+        ).defer("account__external_id", "account__access_key_id", "account__secret_access_key"),
+        pk=pk,
+    )  # fmt: skip
+    form, error = window_or_400(request)
+    if error:
+        return error
+    context = window_context(form)
+    start, end = context["window_start"], context["window_end"]
+    changes = list(connection.changes.order_by("changed_at", "id"))
+    attempts = HttpAttempt.objects.filter(
+        account_id=connection.account_id, connection_arn=connection.arn
+    )
+    context.update(
+        connection=connection,
+        changes=changes[::-1],
+        chart=timeline(attempts.failing(), start, end, deauthorized_intervals(connection, changes)),
+        endpoints=endpoints_of(connection, start, end),
+        groups=list(
+            FailureGroup.objects.filter(account_id=connection.account_id)
+            .filter(Q(connection_id=connection.pk) | Q(connection_arn=connection.arn))
+            .select_related("endpoint")
+            .order_by("-last_seen_at", "-id")[:GROUPS]
+        ),
+        recent=recent_failures(attempts),
+        list_query=f"connection={connection.arn}",
+    )
+    return render_page(request, "connections/detail.html", context)
+
+
+# --- Endpoints --------------------------------------------------------------------------------
+
+
+def latency(attempts: QuerySet[HttpAttempt]) -> dict[str, float | None]:
+    timed = attempts.filter(duration_ms__isnull=False)
+    if db_connection.vendor == "postgresql":
+        result = timed.aggregate(
+            p50=Percentile("duration_ms", 0.5), p95=Percentile("duration_ms", 0.95)
+        )
+        return {"p50": result["p50"], "p95": result["p95"]}
+    # SQLite (a fresh checkout) has no PERCENTILE_CONT: estimate from the newest calls.
+    newest = timed.order_by("-occurred_at").values_list("duration_ms", flat=True)[:5000]
+    values = sorted(v for v in newest if v is not None)
+    if not values:
+        return {"p50": None, "p95": None}
+    return {
+        "p50": float(values[len(values) // 2]),
+        "p95": float(values[min(len(values) - 1, int(len(values) * 0.95))]),
+    }
+
+
+@dataclass
+class StatusRow:
+    label: str
+    outcome: str
+    count: int
+    width: float
+    query: str  # the list filter for this status ("" when the list would show nothing)
+
+
+def status_mix(attempts: QuerySet[HttpAttempt]) -> list[StatusRow]:
+    rows = list(
+        attempts.values_list("status_code", "outcome").annotate(n=Count("id")).order_by("-n")
+    )
+    widths = charts.proportions([n for _, _, n in rows])
+    mix = []
+    for (code, outcome, n), width in zip(rows, widths, strict=True):
+        failing = outcome not in (Outcome.SUCCEEDED, Outcome.IN_PROGRESS)
+        label = str(code) if code is not None else "no response"
+        query = f"status={code if code is not None else 'none'}" if failing else ""
+        mix.append(StatusRow(label, outcome, n, width, query))
+    return mix
+
+
+@login_required
+def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    endpoint = get_object_or_404(
+        Endpoint.objects.filter(account__in=visible_accounts(request.user)).select_related(
+            "account"
+        ).defer("account__external_id", "account__access_key_id", "account__secret_access_key"),
+        pk=pk,
+    )  # fmt: skip
+    form, error = window_or_400(request)
+    if error:
+        return error
+    context = window_context(form)
+    start, end = context["window_start"], context["window_end"]
+    attempts = HttpAttempt.objects.filter(account_id=endpoint.account_id, endpoint_id=endpoint.pk)
+    in_window = attempts.filter(occurred_at__gte=start, occurred_at__lt=end)
+    mix = status_mix(in_window)
+    total = sum(r.count for r in mix)
+    failures = sum(r.count for r in mix if r.query)
+    context.update(
+        endpoint=endpoint,
+        chart=timeline(attempts.failing(), start, end),
+        latency=latency(in_window),
+        mix=mix,
+        total=total,
+        failures=failures,
+        failure_rate=(failures / total * 100) if total else None,
+        groups=list(
+            FailureGroup.objects.filter(account_id=endpoint.account_id, endpoint_id=endpoint.pk)
+            .select_related("connection")
+            .order_by("-last_seen_at", "-id")[:GROUPS]
+        ),
+        recent=recent_failures(attempts),
+        list_query=f"endpoint={endpoint.pk}",
+    )
+    return render_page(request, "connections/endpoint.html", context)

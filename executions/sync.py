@@ -106,58 +106,111 @@ def sync_account_by_id(
     since: datetime | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
+    """The whole sync in this process (the command, tests); Celery runs the same steps fanned out."""
     account = AwsAccount.objects.filter(pk=account_id).first()
     if account is None:
         return {"skipped": "account gone"}
-    if not claim(account_id):
-        return SyncSummary(
-            account.name, skipped="a sync of this account is already running"
-        ).as_dict()
-    return (
-        AccountSync(account, trigger, since, progress or (lambda _msg: None))
-        .run(regions or list(account.regions))
-        .as_dict()
+    run = begin_sync(account, trigger)
+    if run is None:
+        return SyncSummary(account.name, skipped=ALREADY_RUNNING).as_dict()
+    for region in regions or list(account.regions):
+        for machine_id in discover_region(run.pk, region, progress):
+            sync_machine(run.pk, machine_id, since, progress)
+    return finish_sync(run.pk)
+
+
+ALREADY_RUNNING = "a sync of this account is already running"
+
+
+def begin_sync(account: AwsAccount, trigger: str) -> SyncRun | None:
+    """Claim the account and open its SyncRun; None when another sync holds it."""
+    if not claim(account.pk):
+        return None
+    return SyncRun.objects.create(account=account, trigger=trigger)
+
+
+def discover_region(run_id: int, region: str, progress: Progress | None = None) -> list[int]:
+    """Connections and state machines of one region; returns the machines to sync."""
+    step = SyncStep(run_id, progress)
+    api = AwsApi(step.account, region)
+    machines: list[int] = []
+    try:
+        step.say(f"{region}: connections")
+        sync_connections(api, step.account)
+        step.say(f"{region}: state machines")
+        machines = [m.pk for m in step.machines(api, region)]
+    except AwsError as exc:
+        step.fail(exc)
+    finally:
+        step.record(api)
+    return machines
+
+
+def sync_machine(
+    run_id: int, machine_id: int, since: datetime | None = None, progress: Progress | None = None
+) -> None:
+    """New executions of one state machine; errors are recorded on the run, never raised."""
+    step = SyncStep(run_id, progress)
+    machine = StateMachine.objects.filter(pk=machine_id).first()
+    if machine is None:
+        return
+    api = AwsApi(step.account, machine.region)
+    step.since = since
+    try:
+        step.say(f"{machine.region}: {machine.name}")
+        states = http_states_from_definition(machine.definition)
+        if machine.type == StateMachineType.EXPRESS:
+            if machine.log_group_arn:
+                ExpressLogReader(step, api, machine, states).run()
+        else:
+            StandardReader(step, api, machine, states).run()
+        StateMachine.objects.filter(pk=machine.pk).update(last_synced_at=timezone.now())
+    except AwsError as exc:
+        step.fail(exc)
+    finally:
+        step.record(api)
+
+
+def finish_sync(run_id: int) -> dict[str, Any]:
+    """Close the run, set the account's status and release the claim."""
+    run = SyncRun.objects.select_related("account").get(pk=run_id)
+    status = SyncStatus.FAILED if run.fatal else SyncStatus.PARTIAL if run.errors else SyncStatus.OK
+    now = timezone.now()
+    SyncRun.objects.filter(pk=run_id).update(finished_at=now, status=status, progress="done")
+    AwsAccount.objects.filter(pk=run.account_id).update(
+        sync_claimed_at=None,
+        sync_status=status,
+        last_synced_at=now,
+        last_error="; ".join(run.errors[:3])[:2000] if status != SyncStatus.OK else "",
     )
+    return SyncSummary(
+        account=run.account.name,
+        status=status,
+        api_calls=Counter(run.api_calls),
+        executions_added=run.executions_added,
+        executions_updated=run.executions_updated,
+        attempts_added=run.attempts_added,
+        errors=list(run.errors),
+    ).as_dict()
 
 
-class AccountSync:
-    """One sync run of one account over its regions."""
+class SyncStep:
+    """One unit of a sync run (a region's discovery, or one state machine).
 
-    def __init__(
-        self, account: AwsAccount, trigger: str, since: datetime | None, progress: Progress
-    ) -> None:
-        self.account = account
-        self.since = since
-        self.progress = progress
-        self.summary = SyncSummary(account.name)
-        self.run_row = SyncRun.objects.create(account=account, trigger=trigger)
-        self.writer = AttemptWriter(account)
+    It counts in its own summary and merges it into the SyncRun row when it ends, under a row
+    lock, so steps running on several workers at once add up correctly.
+    """
 
-    def run(self, regions: list[str]) -> SyncSummary:
-        try:
-            for region in regions:
-                self._region(region)
-        except AwsPermanentError as exc:
-            self.summary.status = SyncStatus.FAILED
-            self.summary.errors.append(str(exc))
-        except AwsError as exc:
-            self.summary.status = SyncStatus.PARTIAL
-            self.summary.errors.append(str(exc))
-        finally:
-            self._finish()
-        return self.summary
+    def __init__(self, run_id: int, progress: Progress | None = None) -> None:
+        self.run_id = run_id
+        self.account = SyncRun.objects.select_related("account").get(pk=run_id).account
+        self.progress = progress or (lambda _msg: None)
+        self.summary = SyncSummary(self.account.name)
+        self.writer = AttemptWriter(self.account)
+        self.since: datetime | None = None
+        self.fatal = False
 
-    def _region(self, region: str) -> None:
-        api = AwsApi(self.account, region)
-        try:
-            self._say(f"{region}: connections")
-            sync_connections(api, self.account)
-            for machine in self._machines(api, region):
-                self._machine(api, machine)
-        finally:
-            self.summary.api_calls.update(api.calls)
-
-    def _machines(self, api: AwsApi, region: str) -> Iterator[StateMachine]:
+    def machines(self, api: AwsApi, region: str) -> Iterator[StateMachine]:
         for page in api.pages("stepfunctions", "ListStateMachines", maxResults=1000):
             for item in page.get("stateMachines", []):
                 machine = self._describe_machine(api, region, item)
@@ -192,46 +245,42 @@ class AccountSync:
         )
         return machine
 
-    def _machine(self, api: AwsApi, machine: StateMachine) -> None:
-        self._say(f"{machine.region}: {machine.name}")
-        states = http_states_from_definition(machine.definition)
-        if machine.type == StateMachineType.EXPRESS:
-            if machine.log_group_arn:
-                ExpressLogReader(self, api, machine, states).run()
-        else:
-            StandardReader(self, api, machine, states).run()
-        StateMachine.objects.filter(pk=machine.pk).update(last_synced_at=timezone.now())
-
     def note_error(self, message: str) -> None:
         log.warning("sync %s: %s", self.account.name, message)
         self.summary.errors.append(message)
-        if self.summary.status == SyncStatus.OK:
-            self.summary.status = SyncStatus.PARTIAL
 
-    def _say(self, message: str) -> None:
+    def fail(self, exc: AwsError) -> None:
+        """A transient error ends this step (the next sync resumes at the cursor); a permanent
+        one (credentials, access) fails the whole run."""
+        self.fatal = self.fatal or not exc.transient
+        self.note_error(str(exc))
+
+    def say(self, message: str) -> None:
         self.progress(message)
-        SyncRun.objects.filter(pk=self.run_row.pk).update(progress=message[:200])
+        SyncRun.objects.filter(pk=self.run_id).update(progress=message[:200])
 
-    def _finish(self) -> None:
+    def record(self, api: AwsApi) -> None:
         s = self.summary
-        s.attempts_added = self.writer.added
-        now = timezone.now()
-        SyncRun.objects.filter(pk=self.run_row.pk).update(
-            finished_at=now,
-            status=s.status,
-            api_calls=dict(s.api_calls),
-            executions_added=s.executions_added,
-            executions_updated=s.executions_updated,
-            attempts_added=s.attempts_added,
-            errors=s.errors[:100],
-            progress="done",
-        )
-        AwsAccount.objects.filter(pk=self.account.pk).update(
-            sync_claimed_at=None,
-            sync_status=s.status,
-            last_synced_at=now,
-            last_error="; ".join(s.errors[:3])[:2000] if s.status != SyncStatus.OK else "",
-        )
+        with transaction.atomic():
+            run = SyncRun.objects.select_for_update().get(pk=self.run_id)
+            calls = Counter(run.api_calls)
+            calls.update(api.calls)
+            run.api_calls = dict(calls)
+            run.executions_added += s.executions_added
+            run.executions_updated += s.executions_updated
+            run.attempts_added += self.writer.added
+            run.errors = (list(run.errors) + s.errors)[:100]
+            run.fatal = run.fatal or self.fatal
+            run.save(
+                update_fields=[
+                    "api_calls",
+                    "executions_added",
+                    "executions_updated",
+                    "attempts_added",
+                    "errors",
+                    "fatal",
+                ]
+            )
 
 
 class StandardReader:
@@ -239,7 +288,7 @@ class StandardReader:
 
     def __init__(
         self,
-        sync: AccountSync,
+        sync: SyncStep,
         api: AwsApi,
         machine: StateMachine,
         states: dict[str, HttpStateInfo],
@@ -395,7 +444,7 @@ class ExpressLogReader:
 
     def __init__(
         self,
-        sync: AccountSync,
+        sync: SyncStep,
         api: AwsApi,
         machine: StateMachine,
         states: dict[str, HttpStateInfo],

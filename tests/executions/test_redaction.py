@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from executions.redaction import Redactor, RedactingLogFilter, marker
+from executions.redaction import RedactingLogFilter, Redactor, marker
 
 R = Redactor()
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter, defaultdict
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 import requests
 from django.db import connection
 
-from connections.models import AwsAccount, Connection, ConnectionStateChange
+from connections.models import AwsAccount, Connection, ConnectionStateChange, SyncRun
 from executions.models import Execution, HttpAttempt, StateMachine
 from executions.sync import claim, sync_account_by_id
 from sandbox import scenarios
@@ -262,15 +263,25 @@ def test_real_celery_worker_ingests_through_the_redis_broker(seeded: Sandbox) ->
         text=True,
     )
     try:
-        result = sync_account.apply_async(
+        started = sync_account.apply_async(
             args=[account.pk], kwargs={"trigger": "test"}, queue=queue
         )
-        summary = result.get(timeout=180)
+        fanned_out = started.get(timeout=120)
+        # A second trigger while the first runs is a no-op, not a duplicate sync.
+        again = sync_account.apply_async(args=[account.pk], queue=queue).get(timeout=60)
+        run = SyncRun.objects.get(pk=fanned_out["run"])
+        deadline = time.monotonic() + 180
+        while run.finished_at is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            run.refresh_from_db()
     finally:
         worker.terminate()
         output = worker.communicate(timeout=30)[0]
-    assert summary["status"] == "ok", (summary, output[-2000:])
-    assert summary["executions_added"] > 0
+    assert fanned_out["state_machines"] > 1, "one task per state machine"
+    assert again == {"skipped": "a sync of this account is already running"} or run.finished_at
+    assert run.finished_at is not None, output[-3000:]
+    assert run.status == "ok", (run.errors, output[-2000:])
+    assert run.executions_added > 0 and run.api_calls["GetExecutionHistory"] > 0
     assert_matches_truth(seeded)
     assert "Traceback" not in output
 
