@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_outdated_attempts_are_reclassified_and_grouped() -> None:
-    stale = HttpAttemptFactory(
+    stale = HttpAttemptFactory.create(
         status_code=429,
         error="States.Http.StatusCode.429",
         cause="Too Many Requests",
@@ -22,7 +22,7 @@ def test_outdated_attempts_are_reclassified_and_grouped() -> None:
         hint="",
         classifier_version="2000.1",
     )
-    stale.endpoint = EndpointFactory(account=stale.account, method=stale.method)
+    stale.endpoint = EndpointFactory.create(account=stale.account, method=stale.method)
     stale.save()
     call_command("reclassify")
     stale.refresh_from_db()
@@ -33,7 +33,9 @@ def test_outdated_attempts_are_reclassified_and_grouped() -> None:
 
 
 def test_current_attempts_are_left_alone_unless_all_is_given() -> None:
-    current = HttpAttemptFactory(classifier_version=RULES_VERSION, category="unknown", hint="kept")
+    current = HttpAttemptFactory.create(
+        classifier_version=RULES_VERSION, category="unknown", hint="kept"
+    )
     call_command("reclassify")
     current.refresh_from_db()
     assert (current.category, current.hint) == ("unknown", "kept")
@@ -43,8 +45,8 @@ def test_current_attempts_are_left_alone_unless_all_is_given() -> None:
 
 
 def test_group_counts_follow_the_new_grouping() -> None:
-    first = HttpAttemptFactory(classifier_version="old")
-    HttpAttemptFactory(execution=first.execution, classifier_version="old", key_event_id=900)
+    first = HttpAttemptFactory.create(classifier_version="old")
+    HttpAttemptFactory.create(execution=first.execution, classifier_version="old", key_event_id=900)
     call_command("reclassify")
     groups = FailureGroup.objects.filter(attempts__isnull=False).distinct()
     assert sum(g.count for g in groups) == HttpAttempt.objects.count() == 2
