@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.parsers import ResponseParserError
 
 from connections.choices import AuthMode
 from connections.ratelimit import RateLimiter
@@ -118,6 +119,13 @@ def translate(exc: Exception, operation: str) -> AwsError:
             code="EndpointConnectionError",
             operation=operation,
         )
+    if isinstance(exc, ResponseParserError):
+        # Not an AWS answer at all: a wrong endpoint URL, a proxy page, a captive portal.
+        return AwsPermanentError(
+            f"{operation}: the endpoint did not answer like AWS (check the endpoint URL)",
+            code="ResponseParserError",
+            operation=operation,
+        )
     if isinstance(exc, BotoCoreError):
         name = type(exc).__name__
         transient = "Timeout" in name or "Connection" in name
@@ -154,7 +162,7 @@ def session_for(account: AwsAccount, region: str) -> boto3.session.Session:
         params["ExternalId"] = account.external_id
     try:
         creds = sts.assume_role(**params)["Credentials"]
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
         raise translate(exc, "AssumeRole") from exc
     return boto3.session.Session(
         aws_access_key_id=creds["AccessKeyId"],
@@ -201,7 +209,7 @@ class AwsApi:
             self.calls[operation] += 1
             try:
                 response: dict[str, Any] = method(**params)
-            except (ClientError, BotoCoreError) as exc:
+            except (ClientError, BotoCoreError, ResponseParserError) as exc:
                 error = translate(exc, operation)
                 if not error.transient or attempt == OUTER_TRIES - 1:
                     raise error from exc

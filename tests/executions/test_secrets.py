@@ -20,7 +20,7 @@ from django.test import Client
 from connections.models import Connection, Endpoint
 from executions.models import Execution, FailureGroup
 from sandbox.server import Sandbox
-from tests.executions.conftest import ROOT, register
+from tests.aws_sandbox import ROOT, register
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

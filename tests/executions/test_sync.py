@@ -25,7 +25,7 @@ from executions.models import Execution, HttpAttempt, StateMachine
 from executions.sync import claim, sync_account_by_id
 from sandbox import scenarios
 from sandbox.server import Sandbox
-from tests.executions.conftest import ROOT, register
+from tests.aws_sandbox import ROOT, register
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -374,7 +374,7 @@ def test_detail_diffs_against_the_last_success_to_the_same_endpoint(
         endpoint=endpoint,
         occurred_at=now - timedelta(hours=2),
         request_headers={"content-type": "application/json", "Idempotency-Key": "k1"},
-        request_query={"page": "1"},
+        request_query="page=1&limit=5",
         request_body={"order": {"id": 1, "currency": "EUR"}},
     )
     failed = HttpAttemptFactory.create(
@@ -382,7 +382,7 @@ def test_detail_diffs_against_the_last_success_to_the_same_endpoint(
         endpoint=endpoint,
         occurred_at=now - timedelta(hours=1),
         request_headers={"content-type": "text/plain"},
-        request_query=None,
+        request_query={"limit": "10"},
         request_body={"order": {"id": "1"}, "debug": True},
     )
     response = viewer_client.get(reverse("executions:detail", args=[failed.execution_id]))
@@ -390,6 +390,7 @@ def test_detail_diffs_against_the_last_success_to_the_same_endpoint(
     assert ("Header", "idempotency-key", "missing") in diff
     assert ("Header", "content-type", "changed") in diff
     assert ("Query", "page", "missing") in diff
+    assert ("Query", "limit", "changed") in diff
     assert ("Body", "order.currency", "missing") in diff
     assert ("Body", "order.id", "changed") in diff  # int vs str
     assert ("Body", "debug", "added") in diff

@@ -1,4 +1,6 @@
-"""Fixtures for the ingestion tests: the sandbox (a real moto server over HTTP) and an account."""
+"""Shared fixtures: the sandbox (a real moto server over HTTP) and an account registered on it.
+
+Loaded for every test directory by the repository-root conftest.py."""
 
 from __future__ import annotations
 
@@ -38,4 +40,4 @@ def register(sandbox: Sandbox, name: str = "sandbox") -> AwsAccount:
     return form.save()
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,118 @@
+"""The boto3 boundary: error translation, credential checks, admin actions, shared rate limit."""
+
+from __future__ import annotations
+
+import uuid
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from django.test import Client
+
+from connections.aws import (
+    AwsApi,
+    AwsPermanentError,
+    AwsTransientError,
+    check_credentials,
+    translate,
+)
+from connections.models import AwsAccount
+from connections.ratelimit import RateLimiter
+from sandbox.server import Sandbox
+from tests.aws_sandbox import register
+
+pytestmark = pytest.mark.django_db
+
+
+def client_error(code: str, status: int = 400, message: str = "") -> ClientError:
+    return ClientError(
+        {  # type: ignore[typeddict-item]  # only the fields botocore's parser always sets
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "GetExecutionHistory",
+    )
+
+
+@pytest.mark.parametrize(
+    "code", ["ThrottlingException", "ServiceUnavailable", "KmsThrottlingException"]
+)
+def test_throttling_and_unavailability_are_transient(code: str) -> None:
+    error = translate(client_error(code), "GetExecutionHistory")
+    assert isinstance(error, AwsTransientError) and error.transient
+
+
+def test_server_errors_are_transient_whatever_their_code() -> None:
+    assert translate(client_error("Whatever", status=503), "ListExecutions").transient
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("ExpiredTokenException", "have expired"),
+        ("UnrecognizedClientException", "not valid"),
+        ("AccessDeniedException", "access denied"),
+        ("InvalidToken", "InvalidToken"),
+    ],
+)
+def test_permanent_errors_read_as_one_sentence(code: str, words: str) -> None:
+    error = translate(client_error(code), "ListExecutions")
+    assert isinstance(error, AwsPermanentError) and not error.transient
+    assert str(error).startswith("ListExecutions: ") and words in str(error)
+
+
+def test_an_expired_token_from_aws_stops_the_call_without_retrying(sync_sandbox: Sandbox) -> None:
+    account = register(sync_sandbox, name=f"stub-{uuid.uuid4().hex[:6]}")
+    api = AwsApi(account, "us-east-1", rate_limited=False)
+    client = api.client("stepfunctions")
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "list_state_machines",
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        )
+        with pytest.raises(AwsPermanentError, match="credentials have expired"):
+            api.call("stepfunctions", "ListStateMachines")
+    assert api.calls["ListStateMachines"] == 1
+
+
+def test_credentials_check_against_the_sandbox(sync_sandbox: Sandbox) -> None:
+    account = register(sync_sandbox, name="check")
+    result = check_credentials(account)
+    assert result.ok, result.message
+    assert "authenticated as" in result.message and "us-east-1:" in result.message
+
+
+def test_credentials_check_says_what_failed(sync_sandbox: Sandbox) -> None:
+    account = register(sync_sandbox, name="broken")
+    AwsAccount.objects.filter(pk=account.pk).update(endpoint_url=sync_sandbox.partner_url)
+    account.refresh_from_db()
+    result = check_credentials(account)
+    assert not result.ok and result.message.startswith("Credentials of broken failed")
+
+
+def test_admin_test_credentials_action_shows_the_result(
+    sync_sandbox: Sandbox, admin_client: Client
+) -> None:
+    account = register(sync_sandbox, name="adminact")
+    response = admin_client.post(
+        "/admin/connections/awsaccount/",
+        {"action": "test_credentials", "_selected_action": [account.pk]},
+        follow=True,
+    )
+    assert "authenticated as" in response.content.decode()
+
+
+def test_rate_limiter_is_shared_between_limiters_of_one_scope() -> None:
+    scope = uuid.uuid4().hex
+    first, second = RateLimiter(scope, "eu-central-1"), RateLimiter(scope, "eu-central-1")
+    # FilterLogEvents has a 5-call bucket; at the default half share, 2.5 calls then a wait.
+    waits = [limiter.acquire("FilterLogEvents") for limiter in (first, second, first, second)]
+    assert waits[:2] == [0.0, 0.0]
+    assert sum(waits) > 0
+    assert RateLimiter(uuid.uuid4().hex, "eu-central-1").acquire("FilterLogEvents") == 0.0
+
+
+def test_sandbox_regions_are_real_aws_regions() -> None:
+    assert "us-east-1" in boto3.session.Session().get_available_regions("stepfunctions")
