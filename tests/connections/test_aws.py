@@ -27,9 +27,10 @@ pytestmark = pytest.mark.django_db
 
 def client_error(code: str, status: int = 400, message: str = "") -> ClientError:
     return ClientError(
-        {  # type: ignore[typeddict-item]  # only the fields botocore's parser always sets
+        {
             "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status},
+            # Only the field our translation reads; real responses carry more.
+            "ResponseMetadata": {"HTTPStatusCode": status},  # type: ignore[typeddict-item]
         },
         "GetExecutionHistory",
     )
