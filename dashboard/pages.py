@@ -10,4 +10,5 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("sync/", views.sync_status, name="sync_status"),
+    path("sync/<int:pk>/run/", views.sync_now, name="sync_now"),
 ]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -23,6 +23,7 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Substr, Trunc
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -85,7 +86,10 @@ def filter_choices(user: Any) -> FilterChoices:
         .order_by("name", "arn")
         .values_list("arn", "name", "account_id")[:PICKER_LIMIT]
     )
-    regions = sorted({r for _, _, rs in accounts for r in rs} | {m[2] for m in machines})
+    regions = sorted(
+        {str(r) for _, _, rs in accounts if isinstance(rs, list) for r in rs}
+        | {m[2] for m in machines}
+    )
     return FilterChoices(
         account_ids=ids,
         accounts=[(pk, name) for pk, name, _ in accounts],
@@ -300,11 +304,19 @@ class _Echo:
         return value
 
 
-def csv_rows(qs: QuerySet[HttpAttempt], base_url: str) -> Iterator[str]:
+# Free-text columns are redacted again on the way out, as on the detail page.
+CSV_URL = CSV_FIELDS.index("url")
+CSV_TEXT = (CSV_FIELDS.index("error"), CSV_FIELDS.index("cause"))
+
+
+def csv_rows(qs: QuerySet[HttpAttempt], base_url: str, redactor: Redactor) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_HEADER)
     for row in qs.values_list(*CSV_FIELDS).iterator(chunk_size=2000):
         *cells, execution_id = row
+        cells[CSV_URL] = redactor.url(cells[CSV_URL])
+        for i in CSV_TEXT:
+            cells[i] = redactor.text(cells[i])
         yield writer.writerow([*map(csv_cell, cells), f"{base_url}{execution_id}/"])
 
 
@@ -316,8 +328,9 @@ def export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         return bad_filters(request, form)
     data = form.cleaned_data
     qs = sorted_attempts(filtered_attempts(data, choices), form.ordering, data.get("after"))
-    base_url = request.build_absolute_uri("/executions/")
-    response = StreamingHttpResponse(csv_rows(qs, base_url), content_type="text/csv")
+    base_url = request.build_absolute_uri(reverse("executions:list"))
+    rows = csv_rows(qs, base_url, default_redactor())
+    response = StreamingHttpResponse(rows, content_type="text/csv")
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="failing-attempts-{stamp}.csv"'
     return response
@@ -346,7 +359,7 @@ def is_long(text: str) -> bool:
 
 @dataclass(frozen=True)
 class DiffRow:
-    part: str  # "Method", "URL", "Header", "Query", "Body"
+    part: str  # "Method", "Header", "Query", "Body"
     key: str
     failed: str
     succeeded: str
@@ -426,12 +439,20 @@ def parsed(value: Any) -> Any:
     return value
 
 
+def parsed_query(value: Any) -> Any:
+    """QueryParameters may be an object, an array or a raw "a=1&b=2" string."""
+    value = parsed(value)
+    if isinstance(value, str) and "=" in value:
+        return dict(parse_qsl(value.lstrip("?"), keep_blank_values=True))
+    return value
+
+
 def shown_request(attempt: HttpAttempt, redactor: Redactor) -> ShownRequest:
     return ShownRequest(
         method=attempt.method,
         url=redactor.url(attempt.url),
         headers=redactor.value(attempt.request_headers),
-        query=redactor.value(parsed(attempt.request_query)),
+        query=redactor.value(parsed_query(attempt.request_query)),
         body=redactor.value(parsed(attempt.request_body)),
     )
 
@@ -442,11 +463,11 @@ def request_diff(failed: ShownRequest, ok: ShownRequest) -> list[DiffRow]:
     Headers and query compare keys and values; the body compares key paths and value types
     only, because ids and timestamps differ on every call and would drown the signal.
     """
+    # The URLs are not compared: both calls match the same endpoint template, so they differ
+    # only in ids, which is noise here (the page shows both URLs anyway).
     rows = []
     if failed.method != ok.method:
         rows.append(DiffRow("Method", "", failed.method, ok.method, "changed"))
-    if failed.url != ok.url:
-        rows.append(DiffRow("URL", "", _short(failed.url), _short(ok.url), "changed"))
     rows += _compare("Header", _keyed(failed.headers, True), _keyed(ok.headers, True), True)
     rows += _compare("Query", _keyed(failed.query, False), _keyed(ok.query, False), True)
     failed_body, ok_body = _keyed(failed.body, False), _keyed(ok.body, False)
@@ -473,6 +494,7 @@ class AttemptView:
     response_headers: str
     response_body: str
     baseline: HttpAttempt | None
+    baseline_url: str
     diff: list[DiffRow]
 
     @property
@@ -497,9 +519,10 @@ def attempt_view(
     """Payloads are stored redacted; they are redacted again here so that patterns added to
     settings later (REDACT_KEY_PATTERNS/…_VALUE_PATTERNS) also cover rows stored before."""
     shown = shown_request(attempt, redactor)
-    diff = []
+    diff, baseline_url = [], ""
     if baseline and attempt.is_failure:
-        diff = request_diff(shown, shown_request(baseline, redactor))
+        baseline_shown = shown_request(baseline, redactor)
+        diff, baseline_url = request_diff(shown, baseline_shown), baseline_shown.url
     return AttemptView(
         attempt=attempt,
         url=shown.url,
@@ -511,6 +534,7 @@ def attempt_view(
         response_headers=pretty(redactor.value(attempt.response_headers)),
         response_body=pretty(redactor.value(parsed(attempt.response_body))),
         baseline=baseline,
+        baseline_url=baseline_url,
         diff=diff,
     )
 

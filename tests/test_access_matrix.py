@@ -1,0 +1,318 @@
+"""Access matrix over every URL pattern the project serves (issue 8, promise 5).
+
+Every route from `get_resolver()` must be classified below; a new URL that is not fails
+`test_every_url_is_in_the_matrix`, so nobody adds a page without deciding who may see it.
+
+- anonymous → redirect to the login page;
+- logged in without a grant for the object's account → 404 (never a 403 that confirms it exists);
+- POST actions → CSRF enforced, permission checked (403 when the user may see but not act);
+- the admin → staff only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from connections.models import AwsAccount
+from tests.factories import (
+    ConnectionFactory,
+    EndpointFactory,
+    ExecutionFactory,
+    FailureGroupFactory,
+    HttpAttemptFactory,
+    StateMachineFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # "namespace:name", or "" for unnamed patterns
+    pattern: str
+
+
+def _walk(
+    patterns: list[Any], prefix: str = "", namespaces: tuple[str, ...] = ()
+) -> Iterator[Route]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            spaces = (*namespaces, entry.namespace) if entry.namespace else namespaces
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), spaces)
+        elif isinstance(entry, URLPattern):
+            name = ":".join((*namespaces, entry.name)) if entry.name else ""
+            yield Route(name, prefix + str(entry.pattern))
+
+
+def all_routes() -> list[Route]:
+    return list(_walk(get_resolver().url_patterns))
+
+
+# --- The matrix -------------------------------------------------------------------------------
+
+PUBLIC = {"login", "logout", "admin:login", "admin:logout"}
+# Pages that list what the user may see: 200 for anyone logged in, scoped content.
+LIST_PAGES = {
+    "dashboard:overview",
+    "dashboard:sync_status",
+    "executions:list",
+    "executions:export",
+    "executions:groups",
+    "connections:list",
+}
+# Pages of one object: the value names the object (see `objects` below).
+OBJECT_PAGES = {
+    "executions:detail": "execution",
+    "executions:group": "group",
+    "connections:detail": "connection",
+    "connections:endpoint": "endpoint",
+}
+# POST actions: (object, permission that allows it).
+ACTIONS = {
+    "dashboard:sync_now": ("account", "connections.change_awsaccount"),
+    "executions:group_resolve": ("group", "executions.change_failuregroup"),
+    "executions:group_ignore": ("group", "executions.change_failuregroup"),
+    "executions:group_reopen": ("group", "executions.change_failuregroup"),
+}
+ROUTES = all_routes()
+ADMIN = [r for r in ROUTES if r.name.startswith("admin:") and r.name not in PUBLIC]
+
+
+def test_every_url_is_in_the_matrix() -> None:
+    known = PUBLIC | LIST_PAGES | set(OBJECT_PAGES) | set(ACTIONS)
+    unclassified = [r for r in ROUTES if r.name not in known and not r.pattern.startswith("admin/")]
+    assert not unclassified, (
+        "Add these URLs to tests/test_access_matrix.py (who may see them?): "
+        + ", ".join(f"{r.name or '(unnamed)'} {r.pattern}" for r in unclassified)
+    )
+
+
+def _objects_in(account: AwsAccount) -> dict[str, Any]:
+    machine = StateMachineFactory.create(account=account)
+    group = FailureGroupFactory.create(account=account)
+    attempt = HttpAttemptFactory.create(
+        execution=ExecutionFactory.create(state_machine=machine),
+        connection=ConnectionFactory.create(account=account),
+        endpoint=EndpointFactory.create(account=account),
+        failure_group=group,
+    )
+    return {
+        "account": account,
+        "execution": attempt.execution,
+        "group": group,
+        "connection": attempt.connection,
+        "endpoint": attempt.endpoint,
+    }
+
+
+@pytest.fixture
+def visible(account: AwsAccount) -> dict[str, Any]:
+    return _objects_in(account)
+
+
+@pytest.fixture
+def hidden(other_account: AwsAccount) -> dict[str, Any]:
+    return _objects_in(other_account)
+
+
+def url_for(name: str, obj: Any = None) -> str:
+    return reverse(name, args=[obj.pk]) if obj is not None else reverse(name)
+
+
+def client_for(user: User, *, csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=csrf)
+    client.force_login(user)
+    return client
+
+
+def assert_login_redirect(response: Any) -> None:
+    assert response.status_code == 302, response.status_code
+    assert response["Location"].startswith(reverse("login") + "?next=")
+
+
+# --- Pages ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(LIST_PAGES | set(OBJECT_PAGES)))
+def test_anonymous_is_sent_to_login(client: Client, visible: dict[str, Any], name: str) -> None:
+    obj = visible[OBJECT_PAGES[name]] if name in OBJECT_PAGES else None
+    assert_login_redirect(client.get(url_for(name, obj)))
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_PAGES))
+def test_object_pages_follow_the_account_grant(
+    viewer_client: Client, visible: dict[str, Any], hidden: dict[str, Any], name: str
+) -> None:
+    kind = OBJECT_PAGES[name]
+    assert viewer_client.get(url_for(name, visible[kind])).status_code == 200
+    assert viewer_client.get(url_for(name, hidden[kind])).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_PAGES))
+def test_a_user_without_any_grant_gets_404(
+    outsider_client: Client, visible: dict[str, Any], name: str
+) -> None:
+    assert outsider_client.get(url_for(name, visible[OBJECT_PAGES[name]])).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_PAGES))
+def test_a_missing_object_is_the_same_404(viewer_client: Client, name: str) -> None:
+    assert viewer_client.get(reverse(name, args=[987654321])).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(LIST_PAGES))
+def test_list_pages_never_show_hidden_accounts(
+    viewer_client: Client, visible: dict[str, Any], hidden: dict[str, Any], name: str
+) -> None:
+    response = viewer_client.get(url_for(name))
+    assert response.status_code == 200
+    streaming = getattr(response, "streaming_content", None)
+    body = b"".join(streaming) if response.streaming and streaming else response.content
+    html = body.decode()
+    for marker in (hidden["account"].name, hidden["connection"].arn, hidden["execution"].name):
+        assert marker not in html, f"{marker} leaked into {name}"
+
+
+def test_superuser_sees_every_account(hidden: dict[str, Any]) -> None:
+    admin = client_for(UserFactory.create(is_superuser=True, is_staff=True))
+    assert admin.get(url_for("executions:detail", hidden["execution"])).status_code == 200
+
+
+def test_inactive_user_sees_nothing(viewer: User, visible: dict[str, Any]) -> None:
+    client = client_for(viewer)
+    viewer.is_active = False
+    viewer.save()
+    response = client.get(url_for("executions:detail", visible["execution"]))
+    assert response.status_code in (302, 404)
+
+
+# --- POST actions -----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "Sync now" enqueues a Celery task; record it instead of needing Redis."""
+    import sys
+    import types
+
+    class Recorder:
+        def delay(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    module = types.ModuleType("connections.tasks")
+    module.sync_account = Recorder()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "connections.tasks", module)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_actions_send_anonymous_users_to_login(
+    client: Client, visible: dict[str, Any], name: str
+) -> None:
+    assert_login_redirect(client.post(url_for(name, visible[ACTIONS[name][0]])))
+
+
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_actions_need_the_permission(
+    viewer_client: Client, visible: dict[str, Any], name: str
+) -> None:
+    assert viewer_client.post(url_for(name, visible[ACTIONS[name][0]])).status_code == 403
+
+
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_actions_need_a_csrf_token(viewers: Any, visible: dict[str, Any], name: str) -> None:
+    user = UserFactory.create(groups=[viewers], perms=[ACTIONS[name][1]])
+    response = client_for(user, csrf=True).post(url_for(name, visible[ACTIONS[name][0]]))
+    assert response.status_code == 403
+    assert b"CSRF" in response.content
+
+
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_actions_work_with_permission_and_grant(
+    viewers: Any, visible: dict[str, Any], name: str
+) -> None:
+    user = UserFactory.create(groups=[viewers], perms=[ACTIONS[name][1]])
+    assert client_for(user).post(url_for(name, visible[ACTIONS[name][0]])).status_code == 302
+
+
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_actions_on_hidden_objects_are_404_even_with_permission(
+    viewers: Any, hidden: dict[str, Any], name: str
+) -> None:
+    user = UserFactory.create(groups=[viewers], perms=[ACTIONS[name][1]])
+    assert client_for(user).post(url_for(name, hidden[ACTIONS[name][0]])).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_actions_refuse_get(viewers: Any, visible: dict[str, Any], name: str) -> None:
+    user = UserFactory.create(groups=[viewers], perms=[ACTIONS[name][1]], is_staff=True)
+    assert client_for(user).get(url_for(name, visible[ACTIONS[name][0]])).status_code == 405
+
+
+# --- Admin ------------------------------------------------------------------------------------
+
+
+# The argument shapes admin URLs take; the first that reverses is used.
+ADMIN_KWARGS: list[dict[str, str]] = [
+    {},
+    {"object_id": "1"},
+    {"app_label": "connections"},
+    {"content_type_id": "1", "object_id": "1"},
+    {"id": "1"},
+]
+
+
+def _admin_url(route: Route) -> str | None:
+    for kwargs in ADMIN_KWARGS:
+        try:
+            return reverse(route.name, kwargs=kwargs)
+        except Exception:  # noqa: S112 - try the next argument shape
+            continue
+    return None
+
+
+@pytest.mark.parametrize("route", ADMIN, ids=lambda r: r.name)
+def test_admin_is_for_staff_only(viewer_client: Client, client: Client, route: Route) -> None:
+    url = _admin_url(route)
+    if url is None:
+        pytest.skip(f"cannot build a URL for {route.name}")
+    for who in (client, viewer_client):
+        response = who.get(url)
+        assert response.status_code == 302, (route.name, response.status_code)
+        assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_staff_reaches_the_admin(account: AwsAccount) -> None:
+    staff = client_for(UserFactory.create(is_staff=True))
+    assert staff.get(reverse("admin:index")).status_code == 200
+
+
+# --- Login throttling -------------------------------------------------------------------------
+
+
+def test_login_is_throttled_after_repeated_failures(settings: Any, viewer: User) -> None:
+    settings.AXES_FAILURE_LIMIT = 3
+    client = Client()
+    for _ in range(3):
+        client.post(reverse("login"), {"username": "viewer", "password": "wrong"})
+    response = client.post(
+        reverse("login"), {"username": "viewer", "password": "correct-horse-battery-staple"}
+    )
+    assert response.status_code in (403, 429)
+    assert "_auth_user_id" not in client.session
+
+
+def test_login_form_logs_in(viewer: User) -> None:
+    client = Client()
+    response = client.post(
+        reverse("login"), {"username": "viewer", "password": "correct-horse-battery-staple"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("dashboard:overview")
