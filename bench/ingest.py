@@ -1,0 +1,128 @@
+"""Part 1, ingest: the worker's sync into PostgreSQL against plain boto3 reading the same histories.
+
+Order within one run: floor, sync, floor again (the floor is the faster of the two, so a warm or
+cold sandbox cannot flatter the ratio), then a second sync over unchanged data, then the memory
+measurement in a fresh `sync_account` process on an account holding one long history.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO, Config, last_json_line, rounded, say
+from bench.world import ACCESS_KEY, REGION, RSS_REGION, SECRET_KEY, World
+
+MAIN_ACCOUNT = "bench"
+RSS_ACCOUNT = "bench-rss"
+WORKER_TIMEOUT = 900
+
+
+def run_worker(*args: str, timeout: int = WORKER_TIMEOUT) -> dict[str, Any]:
+    """`python -m bench.worker ARGS` with this process's environment; its JSON result."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.worker", *args],
+        cwd=REPO,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-15:]
+        raise RuntimeError(f"bench.worker {args[0]} exited {done.returncode}: " + "\n".join(tail))
+    return last_json_line(done.stdout)
+
+
+def register_accounts(endpoint_url: str) -> None:
+    """Both bench accounts, through the same command an operator uses."""
+    from django.core.management import call_command
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as secret, io.StringIO() as out:
+        secret.write(SECRET_KEY)
+        secret.flush()
+        for name, region in ((MAIN_ACCOUNT, REGION), (RSS_ACCOUNT, RSS_REGION)):
+            call_command(
+                "register_account",
+                name=name,
+                account_id="123456789012",
+                region=region,
+                access_key_id=ACCESS_KEY,
+                secret_access_key_file=secret.name,
+                endpoint_url=endpoint_url,
+                stdout=out,
+            )
+
+
+def run_ingest(world: World, config: Config, workdir: Path) -> dict[str, Any]:
+    register_accounts(world.endpoint_url)
+    arns = workdir / "arns.json"
+    arns.write_text(json.dumps([e.arn for e in world.executions]))
+    fetch_args = ("fetch", world.endpoint_url, REGION, str(arns))
+    say(f"ingest: floor, {len(world.executions)} histories, {world.events:,} events")
+    floors = [run_worker(*fetch_args)]
+    say(f"ingest: floor took {floors[0]['seconds']:.1f} s; now the sync")
+    first = run_worker("sync", MAIN_ACCOUNT)
+    say(f"ingest: sync took {first['seconds']:.1f} s; floor again")
+    floors.append(run_worker(*fetch_args))
+    say("ingest: second sync over unchanged data")
+    second = run_worker("sync", MAIN_ACCOUNT)
+    say(f"ingest: memory of one {world.rss_execution.events:,}-event history")
+    memory = run_worker("rss", RSS_ACCOUNT)
+    return summarise(world, first, second, floors, memory)
+
+
+def summarise(
+    world: World,
+    first: dict[str, Any],
+    second: dict[str, Any],
+    floors: list[dict[str, Any]],
+    memory: dict[str, Any],
+) -> dict[str, Any]:
+    summary = first["summary"]
+    added = int(summary.get("executions_added", 0))
+    seconds = float(first["seconds"])
+    floor = min(floors, key=lambda f: float(f["seconds"]))
+    calls: dict[str, int] = dict(summary.get("api_calls", {}))
+    per_execution = {op: rounded(n / max(added, 1)) for op, n in sorted(calls.items())}
+    per_execution["total"] = rounded(sum(calls.values()) / max(added, 1))
+    notes = []
+    if added != len(world.executions):
+        notes.append(
+            f"the sync added {added} executions of the {len(world.executions)} stored; "
+            "the ratio compares different work"
+        )
+    if summary.get("status") != "ok":
+        notes.append(f"sync status {summary.get('status')}: {summary.get('errors', [])[:3]}")
+    return {
+        "executions_per_s": rounded(added / seconds),
+        "events_per_s": rounded(floor["events"] / seconds),
+        "ratio_vs_fetch": rounded(seconds / float(floor["seconds"])),
+        "api_calls_per_execution": per_execution,
+        "resync_get_history_calls": int(
+            second["summary"].get("api_calls", {}).get("GetExecutionHistory", 0)
+        ),
+        "rss_growth_mb_25k": rounded(float(memory["growth_mb"])),
+        "executions": added,
+        "events": int(floor["events"]),
+        "attempts_added": int(summary.get("attempts_added", 0)),
+        "ingest_seconds": rounded(seconds),
+        "fetch_seconds": [rounded(float(f["seconds"])) for f in floors],
+        "fetch_calls": int(floor["calls"]),
+        "api_calls": calls,
+        "resync_api_calls": dict(second["summary"].get("api_calls", {})),
+        "resync_seconds": rounded(float(second["seconds"])),
+        "rss": {k: rounded(v) if isinstance(v, float) else v for k, v in memory.items()},
+        "rss_history_events": world.rss_execution.events,
+        "sync_status": summary.get("status"),
+        "sync_errors": list(summary.get("errors", []))[:5],
+        "world": world.describe(),
+        "notes": notes,
+    }

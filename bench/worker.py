@@ -1,0 +1,258 @@
+"""Processes the bench starts, one measurement each, printing one JSON line as their result.
+
+    python -m bench.worker sync ACCOUNT        the ingest worker's sync (executions.sync)
+    python -m bench.worker rss ACCOUNT         `manage.py sync_account ACCOUNT`, peak RSS growth
+    python -m bench.worker fetch URL REGION ARNS_FILE   the floor: plain boto3 histories
+    python -m bench.worker classify CORPUS ROUNDS       parse + classify against json.loads
+
+Each runs apart from the bench process, which also hosts the sandbox: a worker and the AWS it
+reads should not share one interpreter (and its GIL), as they never do in production.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+MB = 1024 * 1024
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    command, args = argv[0], argv[1:]
+    handlers: dict[str, Callable[..., dict[str, Any]]] = {
+        "sync": sync,
+        "rss": rss,
+        "fetch": fetch,
+        "classify": classify,
+    }
+    if command not in handlers:
+        print(f"unknown worker command {command!r}", file=sys.stderr)
+        return 2
+    result = handlers[command](*args)
+    print(json.dumps(result, default=str))
+    return 0
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+def _django() -> None:
+    import django
+
+    django.setup()
+    _unthrottle()
+
+
+def _unthrottle() -> None:
+    """Keep the shared rate limiter in the path (its Redis round trip is real work per call)
+    but with a bucket that never runs dry: the bench measures our code, not AWS's quotas,
+    whose ceiling docs/performance.md derives separately."""
+    from connections import ratelimit
+
+    ratelimit.quota_for = lambda operation, region: (1e9, 1e9)
+
+
+def sync(account_name: str) -> dict[str, Any]:
+    _django()
+    from connections.models import AwsAccount
+    from executions.sync import sync_account_by_id
+
+    account = AwsAccount.objects.get(name=account_name)
+    start = time.perf_counter()
+    summary = sync_account_by_id(account.pk, trigger="bench")
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "summary": summary}
+
+
+def rss(account_name: str) -> dict[str, Any]:
+    """Peak resident memory added by one `sync_account` run, above the warmed-up process."""
+    _django()
+    from django.core.management import call_command
+    from django.db import connection
+
+    import executions.sync  # noqa: F401  (the import cost is the process's, not the sync's)
+
+    connection.ensure_connection()
+    reset = _reset_peak()
+    before = _status_kb("VmHWM" if reset else "VmRSS")
+    start = time.perf_counter()
+    call_command("sync_account", account_name, stdout=_Sink(), stderr=_Sink())
+    seconds = time.perf_counter() - start
+    peak = _status_kb("VmHWM")
+    return {
+        "seconds": seconds,
+        "baseline_mb": before / 1024,
+        "peak_mb": peak / 1024,
+        "growth_mb": (peak - before) / 1024,
+        "peak_reset": reset,
+    }
+
+
+class _Sink:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux ≥ 4.0), so the peak measured is the sync's."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+# --- the floor ---------------------------------------------------------------------------------
+
+
+def fetch(endpoint_url: str, region: str, arns_file: str) -> dict[str, Any]:
+    """GetExecutionHistory, maxResults 1000, every page of every execution, nothing else."""
+    import boto3
+
+    arns = json.loads(Path(arns_file).read_text())
+    client = boto3.client(
+        "stepfunctions",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="bench-secret-access-key-0000000000",
+    )
+    client.get_execution_history(executionArn=arns[0], maxResults=1)  # load the model first
+    calls = events = 0
+    start = time.perf_counter()
+    for arn in arns:
+        params: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+        for _ in range(1000):
+            page = client.get_execution_history(**params)
+            calls += 1
+            events += len(page["events"])
+            if not page.get("nextToken"):
+                break
+            params["nextToken"] = page["nextToken"]
+    return {"seconds": time.perf_counter() - start, "calls": calls, "events": events}
+
+
+# --- parse + classify --------------------------------------------------------------------------
+
+
+def classify(corpus_file: str, rounds: str) -> dict[str, Any]:
+    """Best of `rounds`: json.loads of every page alone, and the whole parse + classify."""
+    from executions.history import http_states_from_definition
+
+    data = json.loads(Path(corpus_file).read_text(encoding="utf-8"))
+    corpus = [
+        (http_states_from_definition(h["definition"] or None), [p.encode() for p in h["pages"]])
+        for h in data["histories"]
+    ]
+    events = sum(int(h["events"]) for h in data["histories"])
+    best_json = best_nested = best_parse = best_full = float("inf")
+    attempts = _parse_and_classify(corpus)  # warm-up: imports, regex and lru caches
+    for _ in range(max(1, int(rounds))):
+        start = time.perf_counter()
+        for _states, pages in corpus:
+            for raw in pages:
+                json.loads(raw)
+        best_json = min(best_json, time.perf_counter() - start)
+        start = time.perf_counter()
+        _nested_json(corpus)
+        best_nested = min(best_nested, time.perf_counter() - start)
+        start = time.perf_counter()
+        _parse_and_classify(corpus, classify_attempts=False)
+        best_parse = min(best_parse, time.perf_counter() - start)
+        start = time.perf_counter()
+        attempts = _parse_and_classify(corpus)
+        best_full = min(best_full, time.perf_counter() - start)
+    return {
+        "histories": len(corpus),
+        "pages": sum(len(p) for _, p in corpus),
+        "bytes": sum(len(raw) for _, pages in corpus for raw in pages),
+        "events": events,
+        "attempts": attempts,
+        "json_seconds": best_json,
+        "nested_json_seconds": best_nested,
+        "parse_seconds": best_parse,
+        "parse_classify_seconds": best_full,
+    }
+
+
+# Task events whose details carry a JSON document inside a string, and that string's key.
+_NESTED = {
+    "TaskScheduled": ("taskScheduledEventDetails", "parameters"),
+    "TaskSucceeded": ("taskSucceededEventDetails", "output"),
+}
+
+
+def _nested_json(corpus: list[tuple[Any, list[bytes]]]) -> None:
+    """json.loads of each page and of the JSON strings inside HTTP task events: the least any
+    parser must do to read a request and its response."""
+    for _states, pages in corpus:
+        for raw in pages:
+            for event in json.loads(raw)["events"]:
+                nested = _NESTED.get(event.get("type", ""))
+                if nested:
+                    text = event.get(nested[0], {}).get(nested[1])
+                    if isinstance(text, str):
+                        json.loads(text)
+
+
+def _parse_and_classify(
+    corpus: list[tuple[Any, list[bytes]]], classify_attempts: bool = True
+) -> int:
+    """What ingestion does to each page between the network and the database writes
+    (without `classify_attempts`: json.loads and the parser only, to split the cost)."""
+    from executions.classify import (
+        ClassificationContext,
+        DeauthorizationTracker,
+        LastSuccessTracker,
+    )
+    from executions.classify import classify as classify_attempt
+    from executions.history import OUTCOME_IN_PROGRESS, HistoryParser
+
+    successes, deauthorizations = LastSuccessTracker(), DeauthorizationTracker()
+    count = 0
+
+    def one(attempt: Any, states: Any) -> None:
+        if not classify_attempts:
+            return
+        context = ClassificationContext(
+            connection_states=deauthorizations.changes_for(attempt.connection_arn),
+            last_success_shape=successes.shape_for(attempt.method, attempt.url),
+            definition_state=states.get(attempt.state_name),
+        )
+        classify_attempt(attempt, context)
+        successes.observe(attempt)
+        deauthorizations.observe(attempt)
+
+    for states, pages in corpus:
+        parser = HistoryParser(states)
+        for raw in pages:
+            for attempt in parser.feed(json.loads(raw)["events"]):
+                if attempt.outcome != OUTCOME_IN_PROGRESS:
+                    one(attempt, states)
+                    count += 1
+        for attempt in parser.finish():
+            if attempt.outcome != OUTCOME_IN_PROGRESS:
+                one(attempt, states)
+                count += 1
+    return count
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
