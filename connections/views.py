@@ -8,17 +8,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection as db_connection
-from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
-from django.db.models.functions import Substr
+from django.db.models import (
+    Aggregate,
+    Case,
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import RowNumber, Substr
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
+from connections import health
 from connections.choices import ConnectionState
-from connections.models import Connection, ConnectionStateChange, Endpoint
+from connections.models import AwsAccount, Connection, ConnectionStateChange, Endpoint
 from dashboard import charts
 from dashboard.forms import WindowForm
 from dashboard.views import (
@@ -30,7 +48,8 @@ from dashboard.views import (
 )
 from executions.choices import Outcome
 from executions.models import FAILING, FailureGroup, HttpAttempt, HttpAttemptQuerySet
-from executions.views import LIST_FIELDS
+from executions.presenting import LIST_FIELDS
+from executions.redaction import default_redactor
 
 RECENT = 25
 GROUPS = 20
@@ -163,6 +182,132 @@ def endpoints_of(connection: Connection, start: datetime, end: datetime) -> list
     )
 
 
+# --- Cascade: what de-authorized the connection and what failed because of it ---------------
+
+
+TRIGGER_FIELDS = (
+    "id", "occurred_at", "status_code", "error", "method", "url", "account_id", "execution_id",
+    "endpoint_id", "account__name", "execution__name", "execution__state_machine_id",
+    "execution__state_machine__name", "endpoint__method", "endpoint__url_template",
+)  # fmt: skip
+
+
+def _segment_case(ranges: dict[int, Q]) -> Case:
+    whens = [When(q, then=Value(index)) for index, q in ranges.items()]
+    return Case(*whens, default=None, output_field=IntegerField())
+
+
+def cascade_hits(attempts: HttpAttemptQuerySet, plan: health.Plan) -> list[health.MachineHit]:
+    """InvalidConnectionState failures per segment × state machine × account (one query)."""
+    ranges = {
+        s.index: Q(occurred_at__gte=s.since, **({"occurred_at__lt": s.until} if s.until else {}))
+        for s in plan.segments
+    }
+    rows = (
+        attempts.filter(error=health.INVALID_STATE, occurred_at__gte=plan.horizon)
+        .annotate(segment=_segment_case(ranges))
+        .filter(segment__isnull=False)
+        .values_list(
+            "segment",
+            "execution__state_machine_id",
+            "execution__state_machine__name",
+            "execution__state_machine__region",
+            "account_id",
+            "account__name",
+        )
+        .annotate(
+            failures=Count("id"),
+            executions=Count("execution_id", distinct=True),
+            first_at=Min("occurred_at"),
+            last_at=Max("occurred_at"),
+        )
+        .order_by()
+    )
+    return [health.MachineHit(*row) for row in rows]
+
+
+def cascade_triggers(
+    attempts: HttpAttemptQuerySet, windows: dict[int, tuple[datetime, datetime]], latest: bool
+) -> dict[int, health.Trigger]:
+    """The 401/407 answer that de-authorized the connection, per segment (one query)."""
+    if not windows:
+        return {}
+    ranges = {i: Q(occurred_at__gte=a, occurred_at__lte=b) for i, (a, b) in windows.items()}
+    order = (
+        [F("occurred_at").desc(), F("id").desc()]
+        if latest
+        else [F("occurred_at").asc(), F("id").asc()]
+    )
+    rows = (
+        attempts.filter(error__in=health.TRIGGER_ERRORS)
+        .filter(reduce(or_, ranges.values()))
+        .annotate(segment=_segment_case(ranges))
+        .annotate(rank=Window(RowNumber(), partition_by=[F("segment")], order_by=order))
+        .filter(rank=1)
+        .select_related("account", "execution__state_machine", "endpoint")
+        .only(*TRIGGER_FIELDS)
+    )
+    redactor = default_redactor()
+    return {row.segment: _trigger(row, redactor.url(row.url)) for row in rows}  # type: ignore[attr-defined]
+
+
+def _trigger(row: HttpAttempt, url: str) -> health.Trigger:
+    machine = row.execution.state_machine
+    return health.Trigger(
+        attempt_id=row.pk,
+        at=row.occurred_at,
+        status_code=row.status_code,
+        error=row.error,
+        method=row.endpoint.method if row.endpoint else row.method,
+        endpoint_id=row.endpoint_id,
+        endpoint=row.endpoint.url_template if row.endpoint else url,
+        state_machine_id=machine.pk,
+        state_machine=machine.name,
+        execution_id=row.execution_id,
+        execution=row.execution.name,
+        account=row.account.name,
+    )
+
+
+@dataclass
+class Cascade:
+    episodes: list[health.Episode]
+    hidden: int  # older de-authorizations in the window, not shown
+
+    @property
+    def ongoing(self) -> bool:
+        return any(e.ongoing for e in self.episodes)
+
+
+def cascade(
+    connection: Connection,
+    changes: list[ConnectionStateChange],
+    visible: QuerySet[AwsAccount],
+    start: datetime,
+    end: datetime,
+) -> Cascade:
+    """De-authorization episodes overlapping the window: at most two queries, whatever the
+    number of failures, over the accounts the user may see (a connection may be called from
+    several)."""
+    auth = connection.authorization_type
+    deauths = health.deauthorizations(
+        changes,
+        current_state=connection.state,
+        current_reason=connection.state_reason,
+        modified_at=connection.aws_modified_at,
+    )
+    plan = health.plan(deauths, start, end, auth)
+    if not plan.segments:
+        return Cascade([], plan.hidden)
+    attempts = HttpAttempt.objects.failing().filter(
+        connection_arn=connection.arn, account__in=visible
+    )
+    hits = cascade_hits(attempts, plan)
+    windows = health.trigger_windows(plan, hits, auth)
+    triggers = cascade_triggers(attempts, windows, health.latest_trigger_wins(auth))
+    return Cascade(health.episodes(plan, hits, triggers, connection.arn), plan.hidden)
+
+
 @login_required
 def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(
@@ -182,6 +327,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context.update(
         connection=connection,
+        cascade=cascade(connection, changes, visible_accounts(request.user), start, end),
         changes=changes[::-1],
         chart=timeline(attempts.failing(), start, end, deauthorized_intervals(connection, changes)),
         endpoints=endpoints_of(connection, start, end),
@@ -259,6 +405,11 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
     mix = status_mix(in_window)
     total = sum(r.count for r in mix)
     failures = sum(r.count for r in mix if r.query)
+    groups = list(
+        FailureGroup.objects.filter(account_id=endpoint.account_id, endpoint_id=endpoint.pk)
+        .select_related("connection")
+        .order_by("-last_seen_at", "-id")[:GROUPS]
+    )
     context.update(
         endpoint=endpoint,
         chart=timeline(attempts.failing(), start, end),
@@ -267,11 +418,8 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
         total=total,
         failures=failures,
         failure_rate=(failures / total * 100) if total else None,
-        groups=list(
-            FailureGroup.objects.filter(account_id=endpoint.account_id, endpoint_id=endpoint.pk)
-            .select_related("connection")
-            .order_by("-last_seen_at", "-id")[:GROUPS]
-        ),
+        groups=groups,
+        cascade_links=health.cascade_links(groups, timezone.now()),
         recent=recent_failures(attempts),
         list_query=f"endpoint={endpoint.pk}",
     )

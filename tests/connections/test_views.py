@@ -11,9 +11,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from connections.choices import ConnectionState
+from connections.choices import AuthorizationType, ConnectionState
 from connections.models import AwsAccount, Connection, Endpoint
 from executions.choices import Category
+from executions.models import HttpAttempt, StateMachine
 from tests.factories import (
     ConnectionFactory,
     ConnectionStateChangeFactory,
@@ -22,6 +23,7 @@ from tests.factories import (
     FailureGroupFactory,
     HttpAttemptFactory,
     StateMachineFactory,
+    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -153,8 +155,9 @@ def test_connection_page_runs_a_fixed_number_of_queries(
     calls(account, n, connection=conn, endpoint=endpoint)
     ConnectionStateChangeFactory.create(connection=conn)
     FailureGroupFactory.create(account=account, connection=conn)
-    # session, user, connection, state changes, timeline, endpoints, groups, recent failures
-    with django_assert_num_queries(8):
+    # session, user, connection, state changes, cascade failures, timeline, endpoints, groups,
+    # recent failures (no de-authorization: no trigger to look for)
+    with django_assert_num_queries(9):
         viewer_client.get(reverse("connections:detail", args=[conn.pk]))
 
 
@@ -244,6 +247,22 @@ def test_endpoint_page_runs_a_fixed_number_of_queries(
         viewer_client.get(reverse("connections:endpoint", args=[endpoint.pk]))
 
 
+def test_endpoint_page_links_invalid_connection_state_groups_to_the_cascade(
+    viewer_client: Client, account: AwsAccount, conn: Connection, endpoint: Endpoint
+) -> None:
+    for _ in range(2):  # two groups through the same connection: one link
+        FailureGroupFactory.create(
+            account=account, endpoint=endpoint, connection=conn, status_code=None, error=INVALID
+        )
+    FailureGroupFactory.create(account=account, endpoint=endpoint, connection=conn)
+    response = viewer_client.get(reverse("connections:endpoint", args=[endpoint.pk]))
+    [link] = response.context["cascade_links"]
+    assert (link.connection_id, link.window, link.deauthorized_now) == (conn.pk, "1h", False)
+    html = response.content.decode()
+    assert f"{reverse('connections:detail', args=[conn.pk])}?window=1h#cascade" in html
+    assert "was de-authorized" in html
+
+
 def test_timeline_uses_minute_buckets_for_the_last_hour(
     viewer_client: Client, account: AwsAccount, endpoint: Endpoint
 ) -> None:
@@ -266,3 +285,241 @@ def test_untrusted_connection_text_is_escaped(viewer_client: Client, account: Aw
     html = viewer_client.get(reverse("connections:detail", args=[conn.pk])).content.decode()
     assert "<script>alert(1)" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+# --- Cascade: what de-authorized the connection and what failed because of it ----------------
+
+INVALID = "Events.ConnectionResource.InvalidConnectionState"
+REASON = "The connection was deauthorized because the endpoint returned HTTP 401 Unauthorized."
+
+
+def attempt(machine: StateMachine, when: Any, **kwargs: Any) -> HttpAttempt:
+    execution = ExecutionFactory.create(state_machine=machine, start_date=when)
+    return HttpAttemptFactory.create(execution=execution, occurred_at=when, **kwargs)
+
+
+def invalid_state(machine: StateMachine, conn: Connection, when: Any, n: int = 1) -> None:
+    for i in range(n):
+        attempt(
+            machine,
+            when + timedelta(seconds=i),
+            connection=conn,
+            status_code=None,
+            error=INVALID,
+            category=Category.AUTH,
+            subcategory="connection_deauthorized",
+        )
+
+
+def unauthorized(machine: StateMachine, conn: Connection, when: Any, endpoint: Any) -> HttpAttempt:
+    return attempt(
+        machine,
+        when,
+        connection=conn,
+        endpoint=endpoint,
+        method="GET",
+        url="https://crm.example/c/42",
+        status_code=401,
+        error="States.Http.StatusCode.401",
+        category=Category.AUTH,
+    )
+
+
+def deauthorized_at(conn: Connection, when: Any, reason: str = REASON) -> None:
+    ConnectionStateChangeFactory.create(
+        connection=conn, state=ConnectionState.AUTHORIZED, changed_at=when - timedelta(days=2)
+    )
+    ConnectionStateChangeFactory.create(
+        connection=conn, state=ConnectionState.DEAUTHORIZED, changed_at=when, reason=reason
+    )
+
+
+def test_cascade_names_the_first_401_and_counts_the_failures_it_caused(
+    viewer_client: Client, account: AwsAccount, conn: Connection, endpoint: Endpoint
+) -> None:
+    t = timezone.now() - timedelta(hours=3)
+    sync_crm = StateMachineFactory.create(account=account, name="SyncCrm")
+    billing = StateMachineFactory.create(account=account, name="Billing")
+    unauthorized(sync_crm, conn, t - timedelta(hours=30), endpoint)  # before the look-back
+    trigger = unauthorized(sync_crm, conn, t - timedelta(seconds=2), endpoint)
+    unauthorized(sync_crm, conn, t - timedelta(seconds=1), endpoint)  # in flight: not first
+    deauthorized_at(conn, t)
+    invalid_state(sync_crm, conn, t + timedelta(minutes=1), n=3)
+    invalid_state(billing, conn, t + timedelta(minutes=5), n=2)
+    calls(account, 2, connection=conn)  # 503s: not part of the cascade
+    response = viewer_client.get(reverse("connections:detail", args=[conn.pk]))
+    [episode] = response.context["cascade"].episodes
+    assert episode.trigger.attempt_id == trigger.pk
+    assert episode.trigger.endpoint == "https://crm.example/c/{id}"
+    assert (episode.failures, episode.executions, episode.machines) == (5, 5, 2)
+    assert episode.ongoing
+    assert episode.deauthorization.reason == REASON
+    html = response.content.decode()
+    assert "de-authorized this connection: 5 failures since in 2 state machines." in html
+    assert "First 401 at" in html
+    assert "Fix the credentials, then call UpdateConnection" in html
+    assert (
+        f"{reverse('executions:detail', args=[trigger.execution_id])}#attempt-{trigger.pk}" in html
+    )
+    assert reverse("connections:endpoint", args=[endpoint.pk]) in html
+    assert f"state_machine={billing.pk}" in html
+
+
+def test_cascade_ends_when_the_connection_is_authorized_again(
+    viewer_client: Client, account: AwsAccount, conn: Connection, endpoint: Endpoint
+) -> None:
+    t = timezone.now() - timedelta(hours=5)
+    machine = StateMachineFactory.create(account=account, name="SyncCrm")
+    unauthorized(machine, conn, t - timedelta(seconds=1), endpoint)
+    deauthorized_at(conn, t)
+    invalid_state(machine, conn, t + timedelta(minutes=1), n=4)
+    ConnectionStateChangeFactory.create(
+        connection=conn, state=ConnectionState.AUTHORIZED, changed_at=t + timedelta(hours=1)
+    )
+    response = viewer_client.get(reverse("connections:detail", args=[conn.pk]))
+    [episode] = response.context["cascade"].episodes
+    assert not episode.ongoing
+    assert episode.failures == 4
+    html = response.content.decode()
+    assert "Re-authorized at" in html
+    assert "Fix the credentials" not in html
+
+
+def test_failures_after_a_reauthorization_no_sync_saw_form_their_own_episode(
+    viewer_client: Client, account: AwsAccount, conn: Connection, endpoint: Endpoint
+) -> None:
+    t = timezone.now() - timedelta(hours=8)
+    machine = StateMachineFactory.create(account=account)
+    deauthorized_at(conn, t)
+    invalid_state(machine, conn, t + timedelta(minutes=1), n=2)
+    ConnectionStateChangeFactory.create(
+        connection=conn, state=ConnectionState.AUTHORIZED, changed_at=t + timedelta(hours=1)
+    )
+    second = t + timedelta(hours=4)
+    trigger = unauthorized(machine, conn, second - timedelta(seconds=1), endpoint)
+    invalid_state(machine, conn, second, n=3)
+    response = viewer_client.get(reverse("connections:detail", args=[conn.pk]))
+    newest, older = response.context["cascade"].episodes
+    assert (newest.deauthorization, newest.failures, newest.trigger.attempt_id) == (
+        None,
+        3,
+        trigger.pk,
+    )
+    assert (older.failures, older.trigger) == (2, None)
+    assert "authorized again between two syncs" in response.content.decode()
+
+
+def test_cascade_counts_only_the_accounts_the_user_may_see(
+    viewer_client: Client, account: AwsAccount, other_account: AwsAccount, conn: Connection
+) -> None:
+    t = timezone.now() - timedelta(hours=2)
+    deauthorized_at(conn, t)
+    invalid_state(StateMachineFactory.create(account=account), conn, t, n=2)
+    hidden_machine = StateMachineFactory.create(account=other_account, name="TheirMachine")
+    invalid_state(hidden_machine, conn, t, n=7)
+    unauthorized(hidden_machine, conn, t - timedelta(seconds=1), None)
+    response = viewer_client.get(reverse("connections:detail", args=[conn.pk]))
+    [episode] = response.context["cascade"].episodes
+    assert (episode.failures, episode.trigger) == (2, None)
+    assert "TheirMachine" not in response.content.decode()
+
+
+def test_cascade_lists_every_visible_account_sharing_the_connection(
+    client: Client, account: AwsAccount, other_account: AwsAccount, conn: Connection
+) -> None:
+    user = UserFactory.create(is_superuser=True)
+    client.force_login(user)
+    t = timezone.now() - timedelta(hours=2)
+    deauthorized_at(conn, t)
+    invalid_state(StateMachineFactory.create(account=account), conn, t, n=2)
+    invalid_state(StateMachineFactory.create(account=other_account), conn, t, n=1)
+    response = client.get(reverse("connections:detail", args=[conn.pk]))
+    [episode] = response.context["cascade"].episodes
+    assert episode.accounts == tuple(sorted([account.name, other_account.name]))
+    assert "in 2 state machines of 2 accounts" in response.content.decode()
+
+
+def test_oauth_cascade_blames_the_last_401_before_the_deauthorization(
+    viewer_client: Client, account: AwsAccount, endpoint: Endpoint
+) -> None:
+    conn = ConnectionFactory.create(
+        account=account, authorization_type=AuthorizationType.OAUTH_CLIENT_CREDENTIALS
+    )
+    t = timezone.now() - timedelta(hours=2)
+    machine = StateMachineFactory.create(account=account)
+    unauthorized(machine, conn, t - timedelta(minutes=10), endpoint)  # token refreshed fine
+    last = unauthorized(machine, conn, t - timedelta(seconds=3), endpoint)
+    deauthorized_at(conn, t)
+    response = viewer_client.get(reverse("connections:detail", args=[conn.pk]))
+    [episode] = response.context["cascade"].episodes
+    assert episode.trigger.attempt_id == last.pk
+    assert "A 401 at" in response.content.decode()
+
+
+def test_a_connection_deauthorized_before_its_first_sync_shows_an_open_episode(
+    viewer_client: Client, account: AwsAccount
+) -> None:
+    conn = ConnectionFactory.create(
+        account=account,
+        state=ConnectionState.DEAUTHORIZED,
+        state_reason=REASON,
+        aws_modified_at=timezone.now() - timedelta(hours=1),
+    )
+    invalid_state(StateMachineFactory.create(account=account), conn, timezone.now(), n=2)
+    response = viewer_client.get(reverse("connections:detail", args=[conn.pk]))
+    [episode] = response.context["cascade"].episodes
+    assert episode.ongoing and not episode.recorded
+    assert episode.failures == 2
+
+
+def test_healthy_connection_says_so(viewer_client: Client, conn: Connection) -> None:
+    response = viewer_client.get(reverse("connections:detail", args=[conn.pk]))
+    assert response.context["cascade"].episodes == []
+    assert "No de-authorization and no" in response.content.decode()
+
+
+def test_cascade_text_from_aws_and_partners_is_escaped(
+    viewer_client: Client, account: AwsAccount, conn: Connection
+) -> None:
+    xss = "<script>alert(1)</script>"
+    t = timezone.now() - timedelta(hours=1)
+    machine = StateMachineFactory.create(account=account, name=xss[:80])
+    endpoint = EndpointFactory.create(account=account, url_template=f"https://x.example/{xss}")
+    unauthorized(machine, conn, t - timedelta(seconds=1), endpoint)
+    deauthorized_at(conn, t, reason=xss)
+    invalid_state(machine, conn, t, n=1)
+    html = viewer_client.get(reverse("connections:detail", args=[conn.pk])).content.decode()
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.parametrize("n", [2, 40])
+def test_cascade_runs_a_fixed_number_of_queries(
+    viewer_client: Client,
+    account: AwsAccount,
+    conn: Connection,
+    endpoint: Endpoint,
+    django_assert_num_queries: Any,
+    n: int,
+) -> None:
+    t = timezone.now() - timedelta(hours=3)
+    for i in range(n // 2 + 1):
+        ConnectionStateChangeFactory.create(
+            connection=conn,
+            state=ConnectionState.DEAUTHORIZED,
+            changed_at=t + timedelta(minutes=2 * i),
+        )
+        ConnectionStateChangeFactory.create(
+            connection=conn,
+            state=ConnectionState.AUTHORIZED,
+            changed_at=t + timedelta(minutes=2 * i + 1),
+        )
+    for i in range(n):
+        machine = StateMachineFactory.create(account=account)
+        unauthorized(machine, conn, t + timedelta(minutes=i, seconds=-1), endpoint)
+        invalid_state(machine, conn, t + timedelta(minutes=i, seconds=10), n=2)
+    # session, user, connection, state changes, cascade failures, cascade triggers, timeline,
+    # endpoints, groups, recent failures
+    with django_assert_num_queries(10):
+        response = viewer_client.get(reverse("connections:detail", args=[conn.pk]))
+    assert response.context["cascade"].episodes

@@ -589,6 +589,33 @@ def test_group_detail_runs_a_fixed_number_of_queries(
         viewer_client.get(reverse("executions:group", args=[group.pk]))
 
 
+def test_invalid_connection_state_group_links_to_the_connections_cascade(
+    viewer_client: Client, account: AwsAccount, django_assert_num_queries: Any
+) -> None:
+    conn = ConnectionFactory.create(account=account, name="crm", state="DEAUTHORIZED")
+    group = FailureGroupFactory.create(
+        account=account,
+        connection=conn,
+        status_code=None,
+        error="Events.ConnectionResource.InvalidConnectionState",
+        last_seen_at=timezone.now() - timedelta(days=3),
+    )
+    # The link costs no query: the group's connection is already loaded.
+    with django_assert_num_queries(8):
+        response = viewer_client.get(reverse("executions:group", args=[group.pk]))
+    html = response.content.decode()
+    assert f"{reverse('connections:detail', args=[conn.pk])}?window=7d#cascade" in html
+    assert "is de-authorized" in html
+
+
+def test_other_groups_have_no_cascade_link(viewer_client: Client, account: AwsAccount) -> None:
+    conn = ConnectionFactory.create(account=account)
+    group = FailureGroupFactory.create(account=account, connection=conn)
+    response = viewer_client.get(reverse("executions:group", args=[group.pk]))
+    assert response.context["cascade_links"] == []
+    assert "#cascade" not in response.content.decode()
+
+
 def test_group_of_another_account_is_404(viewer_client: Client, other_account: AwsAccount) -> None:
     group = FailureGroupFactory.create(account=other_account)
     assert viewer_client.get(reverse("executions:group", args=[group.pk])).status_code == 404
