@@ -1,0 +1,53 @@
+"""Explain HTTP-task failures: a category from a fixed vocabulary, the evidence, a fix hint.
+
+Pure (stdlib only). The rules are ordered, versioned data (`RULES`, `RULES_VERSION`); the first
+rule that matches decides, and every result carries the version so stored attempts can be
+reclassified when the rules change. A rule never claims more than its evidence: a bare 400 with
+the status text as cause (all real AWS gives) is `client_error`, not a guessed missing field.
+
+Modules: `rules` (the rule data and its version), `checks` and `hints` (what rules call),
+`facts` and `cause` (what rules look at), `context` (what is known beyond the attempt),
+`engine` (classify), `trackers` (last success, de-authorizations), `grouping` (fingerprint).
+Import from this package, not from the modules.
+"""
+
+from __future__ import annotations
+
+from executions.classify.cause import (
+    FORBIDDEN_HEADER_PREFIXES,
+    FORBIDDEN_HEADERS,
+    is_forbidden_header,
+)
+from executions.classify.checks import HTTP_TASK_TIMEOUT_MS, NEAR_TIMEOUT_CAP_MS
+from executions.classify.context import (
+    ClassificationContext,
+    ConnectionStateChange,
+    RequestShape,
+)
+from executions.classify.engine import Classification, classify, needs_last_success
+from executions.classify.grouping import fingerprint
+from executions.classify.hints import CONNECTION_SECRET_ARN
+from executions.classify.rules import CATEGORIES, RULES, RULES_VERSION, Rule
+from executions.classify.trackers import DeauthorizationTracker, LastSuccessTracker
+
+__all__ = [
+    "CATEGORIES",
+    "CONNECTION_SECRET_ARN",
+    "FORBIDDEN_HEADERS",
+    "FORBIDDEN_HEADER_PREFIXES",
+    "HTTP_TASK_TIMEOUT_MS",
+    "NEAR_TIMEOUT_CAP_MS",
+    "RULES",
+    "RULES_VERSION",
+    "Classification",
+    "ClassificationContext",
+    "ConnectionStateChange",
+    "DeauthorizationTracker",
+    "LastSuccessTracker",
+    "RequestShape",
+    "Rule",
+    "classify",
+    "fingerprint",
+    "is_forbidden_header",
+    "needs_last_success",
+]

@@ -1,0 +1,105 @@
+"""Rule conditions beyond the static match: each says yes or no and notes what decided."""
+
+from __future__ import annotations
+
+from executions.classify.facts import Facts
+from executions.history import OUTCOME_TIMED_OUT
+
+HTTP_TASK_TIMEOUT_MS = 60_000
+# Socket errors this close to the hard 60 s cap are the cap, not the network.
+NEAR_TIMEOUT_CAP_MS = 55_000
+
+
+def near_cap(f: Facts) -> bool:
+    if f.duration_ms is not None and f.duration_ms >= NEAR_TIMEOUT_CAP_MS:
+        f.decided_by.append("duration_ms")
+        return True
+    return False
+
+
+def forbidden_header(f: Facts) -> bool:
+    header, source = f.forbidden_header()
+    if header:
+        f.extra["forbidden_header"] = header
+        f.decided_by.append(source)
+    return bool(header)
+
+
+def cause_jsonpath(f: Facts) -> bool:
+    # Only before an HTTP answer: a response body may well mention JSONPath itself.
+    if f.cause.jsonpath and f.status is None:
+        f.extra["jsonpath"] = f.cause.jsonpath
+        if f.cause.jsonpath_field:
+            f.extra["field"] = f.cause.jsonpath_field
+        f.decided_by.append("cause")
+        return True
+    return False
+
+
+def cause_content_type(f: Facts) -> bool:
+    if f.cause.content_type:
+        f.extra["content_type"] = f.cause.content_type
+        f.decided_by.append("cause")
+    return bool(f.cause.content_type)
+
+
+def cause_names_header(f: Facts) -> bool:
+    if f.cause.missing_headers:
+        f.extra["missing_headers"] = list(f.cause.missing_headers)
+        f.decided_by.append("cause")
+    return bool(f.cause.missing_headers)
+
+
+def cause_names_field(f: Facts) -> bool:
+    if f.cause.missing_fields:
+        f.extra["missing_fields"] = list(f.cause.missing_fields)
+        f.decided_by.append("cause")
+    return bool(f.cause.missing_fields)
+
+
+def diff_headers(f: Facts) -> bool:
+    diff = f.shape_diff()
+    if diff.get("headers"):
+        f.extra["shape_diff"] = diff
+        f.decided_by.append("last_success_shape")
+    return bool(diff.get("headers"))
+
+
+def diff_params(f: Facts) -> bool:
+    diff = f.shape_diff()
+    if diff.get("query") or diff.get("body"):
+        f.extra["shape_diff"] = diff
+        f.decided_by.append("last_success_shape")
+        return True
+    return False
+
+
+def note_diff(f: Facts) -> bool:
+    # Auth failures keep their class, but a missing credential header is worth saying.
+    diff = f.shape_diff()
+    if diff:
+        f.extra["shape_diff"] = diff
+    return True
+
+
+def aborted(f: Facts) -> bool:
+    return f.attempt.closed_event_type in ("TaskStateAborted", "ExecutionAborted")
+
+
+def execution_timed_out(f: Facts) -> bool:
+    return f.attempt.closed_event_type == "ExecutionTimedOut"
+
+
+def task_timed_out(f: Facts) -> bool:
+    return f.error == "States.Timeout" or f.attempt.outcome == OUTCOME_TIMED_OUT
+
+
+def permission_denied(f: Facts) -> bool:
+    # Some runtimes report the missing grant only in the cause ("not authorized to perform").
+    return f.error == "States.Permissions" or any(
+        a.startswith("states:") for a in f.cause.iam_actions
+    )
+
+
+def no_error(f: Facts) -> bool:
+    return not f.error

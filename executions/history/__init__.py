@@ -1,0 +1,64 @@
+"""Turn Step Functions execution histories into HTTP-task attempts.
+
+Pure (stdlib only): the ingestion workers, `manage.py classify_history` and the tests share it.
+Input is GetExecutionHistory events (pages of up to 1,000, histories of up to 25,000 events) or
+CloudWatch execution-log events run through `normalize_log_event`. The parser streams: it keeps
+only the states still open and the link from each recent event id to its branch, so a whole
+history is never held in memory.
+
+Events are attributed by `previousEventId`, not by position, because Parallel branches and Map
+iterations interleave. Whatever arrives - wrong types, missing keys, invalid JSON - the parser
+records a readable problem and carries on; it never raises.
+
+Modules: `events` (scalars, timestamps, log records), `definition` (HTTP states of an ASL
+definition), `attempts` (ParsedAttempt and the event readers that fill it), `entries` (what the
+parser keeps open), `parser` (HistoryParser). Import from this package, not from the modules.
+"""
+
+from __future__ import annotations
+
+from executions.history.attempts import (
+    OUTCOME_FAILED,
+    OUTCOME_IN_PROGRESS,
+    OUTCOME_SUCCEEDED,
+    OUTCOME_TIMED_OUT,
+    ParsedAttempt,
+)
+from executions.history.definition import (
+    HTTP_RESOURCE_SUFFIX,
+    HttpStateInfo,
+    http_states_from_definition,
+    is_http_resource,
+)
+from executions.history.entries import MAX_BRANCH_PATH
+from executions.history.events import (
+    HTTP_STATUS_ERROR_PREFIX,
+    as_int,
+    details_key,
+    normalize_log_event,
+    parse_timestamp,
+    status_from_error,
+)
+from executions.history.parser import MAX_PROBLEMS, HistoryParser, parse_history
+
+__all__ = [
+    "HTTP_RESOURCE_SUFFIX",
+    "HTTP_STATUS_ERROR_PREFIX",
+    "MAX_BRANCH_PATH",
+    "MAX_PROBLEMS",
+    "OUTCOME_FAILED",
+    "OUTCOME_IN_PROGRESS",
+    "OUTCOME_SUCCEEDED",
+    "OUTCOME_TIMED_OUT",
+    "HistoryParser",
+    "HttpStateInfo",
+    "ParsedAttempt",
+    "as_int",
+    "details_key",
+    "http_states_from_definition",
+    "is_http_resource",
+    "normalize_log_event",
+    "parse_history",
+    "parse_timestamp",
+    "status_from_error",
+]

@@ -1,0 +1,161 @@
+"""One HTTP call attempt, and how the details of its history events fill it in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from executions.history.definition import connection_arn
+from executions.history.events import as_int, as_text, load_json, status_from_error
+
+OUTCOME_SUCCEEDED = "succeeded"
+OUTCOME_FAILED = "failed"
+OUTCOME_TIMED_OUT = "timed_out"
+OUTCOME_IN_PROGRESS = "in_progress"
+
+
+@dataclass(slots=True)
+class ParsedAttempt:
+    """One HTTP call attempt of one HTTP Task state entry (retries are separate attempts).
+
+    Request fields are raw, as the history holds them: ingestion redacts before storing.
+    """
+
+    state_name: str
+    attempt_number: int
+    entered_event_id: int | None = None
+    scheduled_event_id: int | None = None
+    closed_event_id: int | None = None
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    duration_ms: int | None = None
+    method: str = ""
+    url: str = ""
+    connection_arn: str = ""
+    request_headers: dict[str, Any] = field(default_factory=dict)
+    request_query: Any = None
+    request_body: Any = None
+    parameters_raw: str | None = None
+    status_code: int | None = None
+    response_headers: dict[str, Any] = field(default_factory=dict)
+    response_body: Any = None
+    error: str = ""
+    cause: str = ""
+    outcome: str = OUTCOME_IN_PROGRESS
+    caught: bool = False
+    final_attempt: bool = True
+    redrive_count: int = 0
+    branch_path: str = ""
+    problems: list[str] = field(default_factory=list)
+    # Additions beyond the shared contract (all defaulted, so constructors keep working):
+    closed_event_type: str = ""  # TaskFailed, TaskTimedOut, TaskStateAborted, ExecutionFailed…
+    timeout_seconds: int | None = None  # TaskScheduled.timeoutInSeconds, for timeout hints
+    response_truncated: bool = False  # outputDetails.truncated: the response was cut
+
+
+# --------------------------------------------------------------------------- TaskScheduled
+
+
+def read_parameters(
+    attempt: ParsedAttempt, details: Mapping[str, Any], event_id: int | None
+) -> None:
+    """Method, URL, connection and request from TaskScheduled's `parameters` (a JSON string)."""
+    raw = details.get("parameters")
+    if raw is None:
+        attempt.problems.append("TaskScheduled has no parameters (execution data not included?)")
+        return
+    params = raw
+    decoded = type(raw) is str or isinstance(raw, bytes)
+    if decoded:
+        params = load_json(raw)
+        if params is None:
+            attempt.parameters_raw = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            attempt.problems.append(f"the parameters of event {event_id} are not valid JSON")
+            return
+    if type(params) is not dict and not isinstance(params, Mapping):
+        attempt.problems.append(f"the parameters of event {event_id} are not an object")
+        return
+    _apply_parameters(attempt, params, decoded)
+
+
+def _apply_parameters(attempt: ParsedAttempt, params: Mapping[str, Any], decoded: bool) -> None:
+    url = params.get("ApiEndpoint")
+    if type(url) is str:
+        attempt.url = url
+    elif url is not None:
+        attempt.problems.append("ApiEndpoint is not a string")
+    method = params.get("Method")
+    if type(method) is str:
+        attempt.method = method.upper()
+    connection = connection_arn(params, _plain_text)
+    if connection:
+        attempt.connection_arn = connection
+    headers = params.get("Headers")
+    if headers is None:
+        pass
+    elif type(headers) is dict:
+        # Decoded just now, so nobody else holds it: no copy needed.
+        attempt.request_headers = headers if decoded else dict(headers)
+    elif isinstance(headers, Mapping):
+        attempt.request_headers = dict(headers)
+    else:
+        attempt.problems.append("Headers is not an object")
+    attempt.request_query = params.get("QueryParameters")
+    attempt.request_body = params.get("RequestBody")
+
+
+def parameter(details: Mapping[str, Any], key: str) -> Any:
+    """One key of a task event's `parameters` (decoded if it is a JSON string), or None."""
+    raw = details.get("parameters")
+    params = load_json(raw) if isinstance(raw, str) else raw
+    return params.get(key) if isinstance(params, Mapping) else None
+
+
+def _plain_text(params: Mapping[str, Any], key: str) -> str | None:
+    value = params.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+# --------------------------------------------------------------------------- TaskSucceeded
+
+
+def read_output(attempt: ParsedAttempt, details: Mapping[str, Any], event_id: int | None) -> None:
+    """Status code, headers and body from TaskSucceeded's `output` (a JSON string)."""
+    output_details = details.get("outputDetails")
+    if type(output_details) is dict and output_details.get("truncated") is True:
+        attempt.response_truncated = True
+        attempt.problems.append("the response was truncated in the history")
+    raw = details.get("output")
+    if raw is None:
+        return
+    decoded = type(raw) is str or isinstance(raw, bytes)
+    output = load_json(raw) if decoded else raw
+    if type(output) is not dict and not isinstance(output, Mapping):
+        if not attempt.response_truncated:
+            attempt.problems.append(f"the output of event {event_id} is not a JSON object")
+        return
+    status = as_int(output.get("StatusCode"))
+    if status is not None:
+        attempt.status_code = status
+    headers = output.get("Headers")
+    if type(headers) is dict:
+        attempt.response_headers = headers if decoded else dict(headers)
+    elif isinstance(headers, Mapping):
+        attempt.response_headers = dict(headers)
+    attempt.response_body = output.get("ResponseBody")
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def read_failure(attempt: ParsedAttempt, details: Mapping[str, Any]) -> None:
+    """Error, cause and (from `States.Http.StatusCode.NNN`) the status code of a failure."""
+    error = details.get("error")
+    attempt.error = error if isinstance(error, str) else as_text(error)
+    attempt.cause = as_text(details.get("cause"))
+    status = status_from_error(attempt.error)
+    if status is not None:
+        attempt.status_code = status

@@ -1,0 +1,112 @@
+"""What a state machine definition says statically about its HTTP Task states."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from executions.history.events import as_list, load_json
+
+HTTP_RESOURCE_SUFFIX = ":states:::http:invoke"
+
+_MAX_DEFINITION_DEPTH = 40
+
+
+@dataclass(frozen=True, slots=True)
+class HttpStateInfo:
+    """What the state machine definition says statically about one HTTP Task state."""
+
+    name: str
+    endpoint: str | None
+    method: str | None
+    connection_arn: str | None
+    # Lower-cased names from the static Headers block (an addition beyond the shared contract):
+    # a state that fails before its TaskScheduled still shows which headers it would send.
+    header_names: frozenset[str] = frozenset()
+
+
+def http_states_from_definition(
+    definition: str | bytes | Mapping[str, Any] | None,
+) -> dict[str, HttpStateInfo]:
+    """Find every `http:invoke` Task state, including inside Parallel branches and Map states.
+
+    Values that are computed at run time (`ApiEndpoint.$`, JSONata `{% %}`) come back as None.
+    Never raises: an unreadable definition yields {}.
+    """
+    document = load_json(definition) if isinstance(definition, str | bytes) else definition
+    found: dict[str, HttpStateInfo] = {}
+    if isinstance(document, Mapping):
+        _walk_states(document, found, 0)
+    return found
+
+
+def _walk_states(machine: Mapping[str, Any], found: dict[str, HttpStateInfo], depth: int) -> None:
+    states = machine.get("States")
+    if depth > _MAX_DEFINITION_DEPTH or not isinstance(states, Mapping):
+        return
+    for name, state in states.items():
+        if not isinstance(name, str) or not isinstance(state, Mapping):
+            continue
+        if is_http_resource(state.get("Resource")):
+            found[name] = _state_info(name, state)
+        for branch in as_list(state.get("Branches")):
+            if isinstance(branch, Mapping):
+                _walk_states(branch, found, depth + 1)
+        for key in ("Iterator", "ItemProcessor"):
+            child = state.get(key)
+            if isinstance(child, Mapping):
+                _walk_states(child, found, depth + 1)
+
+
+def is_http_resource(resource: object) -> bool:
+    """`arn:aws:states:::http:invoke` in any partition (aws, aws-cn, aws-us-gov)."""
+    return (
+        isinstance(resource, str)
+        and resource.startswith("arn:")
+        and resource.endswith(HTTP_RESOURCE_SUFFIX)
+    )
+
+
+def _state_info(name: str, state: Mapping[str, Any]) -> HttpStateInfo:
+    # JSONPath states use Parameters, JSONata states use Arguments; the keys are the same.
+    params = state.get("Parameters")
+    if not isinstance(params, Mapping):
+        params = state.get("Arguments")
+    if not isinstance(params, Mapping):
+        return HttpStateInfo(name=name, endpoint=None, method=None, connection_arn=None)
+    method = _static_text(params, "Method")
+    headers = params.get("Headers")
+    return HttpStateInfo(
+        name=name,
+        endpoint=_static_text(params, "ApiEndpoint"),
+        method=method.upper() if method else None,
+        connection_arn=connection_arn(params, _static_text),
+        header_names=_header_names(headers) if isinstance(headers, Mapping) else frozenset(),
+    )
+
+
+def _header_names(headers: Mapping[str, Any]) -> frozenset[str]:
+    # "X-Api-Key.$" is the same header with a JSONPath value.
+    return frozenset(str(k).removesuffix(".$").lower() for k in headers if isinstance(k, str) and k)
+
+
+def _static_text(params: Mapping[str, Any], key: str) -> str | None:
+    value = params.get(key)
+    if isinstance(value, str) and value and not value.lstrip().startswith("{%"):
+        return value
+    return None
+
+
+def connection_arn(
+    params: Mapping[str, Any], read: Callable[[Mapping[str, Any], str], str | None]
+) -> str | None:
+    """The ConnectionArn of a task's Parameters/Arguments, read with `read` (static or as sent)."""
+    # InvocationConfig is the recommended spelling; Authentication is the original one.
+    for key in ("InvocationConfig", "Authentication"):
+        block = params.get(key)
+        if type(block) is dict or isinstance(block, Mapping):
+            arn = read(block, "ConnectionArn")
+            if arn:
+                return arn
+    return None

@@ -1,0 +1,531 @@
+"""The streaming parser: GetExecutionHistory events in, HTTP-task attempts out."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from executions.history.attempts import (
+    OUTCOME_FAILED,
+    OUTCOME_SUCCEEDED,
+    OUTCOME_TIMED_OUT,
+    ParsedAttempt,
+    parameter,
+    read_failure,
+    read_output,
+    read_parameters,
+)
+from executions.history.definition import HttpStateInfo, http_states_from_definition
+from executions.history.entries import (
+    ROOT,
+    Entry,
+    Fork,
+    Link,
+    child_path,
+    entry_order,
+    is_http_task,
+    may_be_http,
+    segment_state,
+)
+from executions.history.events import DETAILS_KEYS, as_int, details_key, parse_timestamp
+
+MAX_PROBLEMS = 100  # garbage input must not grow the problem list without bound
+_MAX_SCAN = 64  # open states searched when an event's predecessor is unknown
+_MAX_ROUTES = 256  # event types remembered in the dispatch table (junk input has endless ones)
+
+_TASK_FAILURES = {
+    "TaskFailed": OUTCOME_FAILED,
+    "TaskTimedOut": OUTCOME_TIMED_OUT,
+    "TaskStartFailed": OUTCOME_FAILED,
+    "TaskSubmitFailed": OUTCOME_FAILED,
+}
+_EXECUTION_ENDS = {
+    "ExecutionFailed": ("executionFailedEventDetails", OUTCOME_FAILED),
+    "ExecutionTimedOut": ("executionTimedOutEventDetails", OUTCOME_TIMED_OUT),
+    "ExecutionAborted": ("executionAbortedEventDetails", OUTCOME_FAILED),
+}
+_FORK_TYPES = frozenset({"ParallelStateStarted", "MapStateStarted"})
+_JOIN_TYPES = frozenset(
+    {
+        "ParallelStateSucceeded",
+        "ParallelStateFailed",
+        "ParallelStateAborted",
+        "MapStateSucceeded",
+        "MapStateFailed",
+        "MapStateAborted",
+    }
+)
+
+Handler = Callable[[Link], Link]
+
+
+class HistoryParser:
+    """Streaming parser: feed pages of events, collect attempts as they close, then finish.
+
+    While one event is handled, `_event`, `_id`, `_prev` and `_type` describe it (a cursor),
+    which keeps the per-event handlers small and the hot loop free of argument shuffling.
+    """
+
+    # Slots: the handlers read the cursor attributes for every one of up to 25,000 events.
+    __slots__ = (
+        "_dispatch",
+        "_dropped_problems",
+        "_event",
+        "_fork_ids",
+        "_forks",
+        "_http_states",
+        "_id",
+        "_last_id",
+        "_links",
+        "_open",
+        "_prev",
+        "_ready",
+        "_recently_failed",
+        "_redrive_count",
+        "_redriven",
+        "_type",
+        "problems",
+    )
+
+    def __init__(self, http_states: Mapping[str, HttpStateInfo] | None = None) -> None:
+        self._http_states: Mapping[str, HttpStateInfo] = http_states or {}
+        self.problems: list[str] = []
+        self._links: dict[int, Link] = {}
+        self._forks: dict[int, Fork] = {}
+        self._fork_ids: dict[tuple[str, str], int] = {}
+        self._open: dict[int, Entry] = {}  # keyed by id(entry): entered ids may be missing
+        self._recently_failed: deque[Entry] = deque(maxlen=64)  # redrive without re-entry
+        self._ready: list[ParsedAttempt] = []
+        self._last_id = 0
+        self._redrive_count = 0
+        self._redriven = False
+        self._dropped_problems = 0
+        self._event: Mapping[str, Any] = {}
+        self._id: int | None = None
+        self._prev: int | None = None
+        self._type = ""
+        # One dict lookup per event picks its handler; other types are routed (and added)
+        # by `_route` the first time they appear.
+        self._dispatch: dict[str, Handler] = {
+            "TaskStateEntered": self._on_task_entered,
+            "TaskScheduled": self._on_scheduled,
+            "TaskStarted": self._on_started,
+            "TaskSucceeded": self._on_succeeded,
+            "TaskStateExited": self._on_task_left,
+            "TaskStateAborted": self._on_task_left,
+            "EvaluationFailed": self._on_evaluation_failed,
+            "ExecutionRedriven": self._on_redriven,
+            "MapIterationStarted": self._on_map_iteration,
+            **dict.fromkeys(_TASK_FAILURES, self._on_task_failure),
+            **dict.fromkeys(_EXECUTION_ENDS, self._on_execution_end),
+        }
+
+    # ----------------------------------------------------------------- public
+
+    def feed(self, events: Iterable[Mapping[str, Any]]) -> Iterator[ParsedAttempt]:
+        """Consume one page of events; yield each attempt as soon as its fate is known."""
+        ready = self._ready
+        handle = self._handle
+        for event in self._iterable(events):
+            try:
+                handle(event)
+            except Exception as exc:  # the parser must survive anything; say what happened
+                self._problem(f"event {self._id} could not be read ({type(exc).__name__})")
+            while ready:  # one at a time: a consumer that stops early loses nothing
+                yield ready.pop(0)
+
+    def finish(self) -> Iterator[ParsedAttempt]:
+        """Flush what is still open: unsettled failures are final, calls in flight in_progress."""
+        for entry in sorted(self._open.values(), key=entry_order):
+            self._settle(entry, "")
+            if entry.current is not None:
+                self._ready.append(entry.current)
+                entry.current = None
+        for store in (self._open, self._links, self._forks, self._fork_ids):
+            store.clear()
+        while self._ready:
+            yield self._ready.pop(0)
+
+    # ----------------------------------------------------------------- dispatch
+
+    def _iterable(self, events: object) -> Iterable[Any]:
+        # A whole GetExecutionHistory response is accepted in place of its events list.
+        if isinstance(events, Mapping):
+            events = events.get("events")
+        if isinstance(events, str | bytes) or not isinstance(events, Iterable):
+            self._problem("the events are not a list")
+            return ()
+        return events
+
+    def _handle(self, event: object) -> None:
+        # This runs for every one of up to 25,000 events: exact type checks come first because
+        # they cost a fraction of an isinstance() against an abstract base class.
+        self._id = None
+        if type(event) is not dict and not isinstance(event, Mapping):
+            self._problem("an event is not an object; ignored")
+            return
+        event_type = event.get("type")
+        if type(event_type) is not str:
+            self._problem("an event has no type; ignored")
+            return
+        event_id = event.get("id")
+        if type(event_id) is not int:  # the fast path skips a call for well-formed history
+            event_id = as_int(event_id)
+        if event_id is not None:
+            if event_id <= self._last_id:
+                # Pages overlap or arrive twice; counting those events again would double
+                # the attempts, so the later copy is the one ignored.
+                self._problem(f"event {event_id} ({event_type}) repeated or out of order; ignored")
+                return
+            self._last_id = event_id
+        prev = event.get("previousEventId")
+        if type(prev) is not int:
+            prev = as_int(prev)
+        if "_redrive_count" in event:
+            self._redrive_count = max(self._redrive_count, as_int(event["_redrive_count"]) or 0)
+        self._event, self._id, self._prev, self._type = event, event_id, prev, event_type
+        if not prev:
+            link = ROOT
+        elif prev in self._forks:
+            link = self._fork_link(prev)
+        else:
+            # Each event has one successor, except Parallel/Map starts (one per branch or
+            # iteration), so links are dropped once used: memory follows what is open.
+            link = self._links.pop(prev, ROOT)
+        entry = link[1]
+        if (
+            entry is not None
+            and entry.pending is not None
+            and entry.pending.closed_event_id == prev
+        ):
+            self._settle(entry, event_type)
+        handler = self._dispatch.get(event_type) or self._route(event_type)
+        new_link = handler(link)
+        if event_id is not None:
+            self._links[event_id] = new_link
+
+    def _route(self, event_type: str) -> Handler:
+        if event_type.endswith("StateEntered"):
+            handler = self._on_state_entered
+        elif event_type in _FORK_TYPES:
+            handler = self._on_fork
+        elif event_type in _JOIN_TYPES:
+            handler = self._on_join
+        else:
+            handler = self._on_pass
+        if len(self._dispatch) < _MAX_ROUTES:
+            self._dispatch[event_type] = handler
+        return handler
+
+    def _fork_link(self, prev: int) -> Link:
+        fork = self._forks[prev]
+        link = self._links.get(prev, ROOT)
+        if self._type in _JOIN_TYPES or self._type == "MapIterationStarted":
+            return link
+        # The first event of a Parallel branch: branches are numbered in order of appearance.
+        segment = f"{fork.name}#{fork.next_index}"
+        fork.next_index += 1
+        return (child_path(fork.path, segment), None, link[2])
+
+    def _on_pass(self, link: Link) -> Link:
+        return (link[0], None, "")
+
+    def _on_state_entered(self, link: Link) -> Link:
+        return (link[0], None, self._entered_name())
+
+    # ----------------------------------------------------------------- branches
+
+    def _on_fork(self, link: Link) -> Link:
+        if self._id is None:
+            return (link[0], None, "")
+        fork = Fork(link[2], link[0])
+        # A Map nested in a Map starts once per outer iteration: forget the finished ones.
+        old = self._fork_ids.pop(fork.key, None)
+        if old is not None:
+            self._forks.pop(old, None)
+            self._links.pop(old, None)
+        self._forks[self._id] = fork
+        self._fork_ids[fork.key] = self._id
+        return (link[0], None, link[2])
+
+    def _on_join(self, link: Link) -> Link:
+        # The join names either the fork itself (no branch ran) or the last event of a branch,
+        # whose path is one segment deeper than the Parallel/Map state's own.
+        path = link[0]
+        fork_id = self._prev if self._prev in self._forks else None
+        if fork_id is None:
+            parent, _, segment = path.rpartition("/")
+            fork_id = self._fork_ids.get((parent, segment_state(segment)))
+        fork = self._forks.pop(fork_id, None) if fork_id is not None else None
+        if fork is None or fork_id is None:
+            return (path.rpartition("/")[0], None, "")
+        self._fork_ids.pop(fork.key, None)
+        self._links.pop(fork_id, None)
+        return (fork.path, None, "")
+
+    def _on_map_iteration(self, link: Link) -> Link:
+        details = self._details("mapIterationStartedEventDetails")
+        fork = self._forks.get(self._prev) if self._prev else None
+        name = details.get("name")
+        if not isinstance(name, str) or not name:
+            name = fork.name if fork is not None else "Map"
+        index = as_int(details.get("index"))
+        if index is None and fork is not None:
+            index, fork.next_index = fork.next_index, fork.next_index + 1
+        parent = fork.path if fork is not None else link[0]
+        return (child_path(parent, f"{name}[{'?' if index is None else index}]"), None, "")
+
+    # ----------------------------------------------------------------- task events
+
+    def _on_task_entered(self, link: Link) -> Link:
+        name = self._entered_name()
+        entry = Entry(name, link[0], self._id, self._http_states.get(name))
+        self._open[id(entry)] = entry
+        return (link[0], entry, name)
+
+    def _on_scheduled(self, link: Link) -> Link:
+        details = self._details("taskScheduledEventDetails")
+        entry = link[1] or self._adopt(details)
+        if entry is None or (
+            details.get("resourceType") != "http" and not is_http_task(details, entry)
+        ):
+            if entry is not None and details:
+                entry.http = False  # without details the failure event may still say "http"
+            return (link[0], entry, "")
+        entry.http = True
+        if entry.pending is not None:  # a retry whose link to the failure was lost
+            self._settle(entry, self._type)
+        if entry.current is not None:
+            entry.current.problems.append("the call never reported an end before the next one")
+            self._ready.append(entry.current)
+        attempt = self._new_attempt(entry)
+        attempt.scheduled_event_id = self._id
+        attempt.scheduled_at = parse_timestamp(self._event.get("timestamp"))
+        attempt.timeout_seconds = as_int(details.get("timeoutInSeconds"))
+        read_parameters(attempt, details, self._id)
+        entry.current = attempt
+        return (entry.path, entry, "")
+
+    def _on_started(self, link: Link) -> Link:
+        entry = link[1] or self._entry_in_flight()
+        if entry is None:
+            return (link[0], None, "")
+        if entry.current is not None:
+            entry.current.started_at = parse_timestamp(self._event.get("timestamp"))
+        return (entry.path, entry, "")
+
+    def _on_succeeded(self, link: Link) -> Link:
+        entry = link[1] or self._entry_in_flight()
+        if entry is None or entry.current is None:
+            return (link[0], entry, "")
+        attempt, entry.current = entry.current, None
+        self._close(attempt, OUTCOME_SUCCEEDED)
+        read_output(attempt, self._details("taskSucceededEventDetails"), self._id)
+        self._ready.append(attempt)
+        return (entry.path, entry, "")
+
+    def _on_task_failure(self, link: Link) -> Link:
+        details = self._details()
+        entry = link[1] or self._entry_in_flight()
+        if entry is None and details.get("resourceType") == "http":
+            entry = self._adopt(details)
+        if entry is None or not may_be_http(entry, details):
+            return (link[0], entry, "")
+        attempt = entry.current or self._new_attempt(entry)
+        entry.current = None
+        self._close(attempt, _TASK_FAILURES[self._type])
+        read_failure(attempt, details)
+        entry.pending = attempt  # final or retried, caught or not: the next event says
+        return (entry.path, entry, "")
+
+    def _on_task_left(self, link: Link) -> Link:
+        entry = link[1]
+        if entry is None:
+            return (link[0], None, "")
+        if entry.pending is not None:  # normally settled already, unless links were lost
+            self._settle(entry, self._type)
+        if entry.current is not None:
+            attempt, entry.current = entry.current, None
+            if self._type == "TaskStateAborted":
+                self._close(attempt, OUTCOME_FAILED)
+                attempt.problems.append("the state was aborted before the call returned")
+            else:
+                attempt.problems.append("the state was left while the call was in flight")
+            self._ready.append(attempt)
+        self._open.pop(id(entry), None)
+        return (link[0], None, "")
+
+    def _on_evaluation_failed(self, link: Link) -> Link:
+        # JSONata: an expression in Arguments failed, so the HTTP call was never made.
+        details = self._details()
+        entry = link[1]
+        state = details.get("state")
+        if entry is None and isinstance(state, str) and state in self._http_states:
+            entry = self._orphan(state, link[0])
+        if entry is None or entry.http is not True or entry.current or entry.attempts:
+            return (link[0], entry, "")
+        attempt = self._new_attempt(entry)
+        self._close(attempt, OUTCOME_FAILED)
+        read_failure(attempt, details)
+        entry.pending = attempt
+        return (entry.path, entry, "")
+
+    def _on_execution_end(self, link: Link) -> Link:
+        key, outcome = _EXECUTION_ENDS[self._type]
+        details = self._details(key)
+        entry = link[1]
+        if (
+            entry is not None
+            and entry.http is True
+            and not (entry.current or entry.attempts)
+            and self._prev == entry.entered_id
+        ):
+            # The state failed before any request (a JSONPath in Parameters found nothing,
+            # a forbidden header): still an attempt of that HTTP state.
+            attempt = self._new_attempt(entry)
+            self._close(attempt, outcome)
+            read_failure(attempt, details)
+            self._ready.append(attempt)
+        self._end_everything(outcome, details)
+        return (link[0], None, "")
+
+    def _end_everything(self, outcome: str, details: Mapping[str, Any]) -> None:
+        # The execution is over: calls still in flight ended with it, and failures that were
+        # waiting for a retry or a Catch got neither.
+        for entry in sorted(self._open.values(), key=entry_order):
+            self._settle(entry, self._type)
+            if entry.current is not None:
+                attempt, entry.current = entry.current, None
+                self._close(attempt, outcome)
+                read_failure(attempt, details)
+                self._ready.append(attempt)
+            if entry.http:
+                self._recently_failed.append(entry)
+        self._open.clear()
+
+    def _on_redriven(self, link: Link) -> Link:
+        count = as_int(self._details().get("redriveCount"))
+        self._redrive_count = count if count is not None else self._redrive_count + 1
+        self._redriven = True
+        return ROOT
+
+    # ----------------------------------------------------------------- attempts
+
+    def _new_attempt(self, entry: Entry) -> ParsedAttempt:
+        entry.attempts += 1
+        # Few keyword arguments: matching each one against 30 fields costs more than setting it.
+        attempt = ParsedAttempt(
+            state_name=entry.name, attempt_number=entry.attempts, entered_event_id=entry.entered_id
+        )
+        info = entry.info
+        if info is not None:
+            attempt.method = info.method or ""
+            attempt.url = info.endpoint or ""
+            attempt.connection_arn = info.connection_arn or ""
+        attempt.redrive_count = self._redrive_count
+        attempt.branch_path = entry.path
+        return attempt
+
+    def _close(self, attempt: ParsedAttempt, outcome: str) -> None:
+        attempt.closed_event_id = self._id
+        attempt.closed_event_type = self._type
+        closed = attempt.closed_at = parse_timestamp(self._event.get("timestamp"))
+        attempt.outcome = outcome
+        begun = attempt.started_at or attempt.scheduled_at
+        if begun is not None and closed is not None:
+            millis = int((closed - begun).total_seconds() * 1000)
+            if millis >= 0:
+                attempt.duration_ms = millis
+            else:
+                attempt.problems.append("the call ended before it started (clock or id mix-up)")
+
+    def _settle(self, entry: Entry, next_type: str) -> None:
+        attempt = entry.pending
+        if attempt is None:
+            return
+        entry.pending = None
+        attempt.final_attempt = next_type != "TaskScheduled"
+        attempt.caught = next_type == "TaskStateExited"
+        self._ready.append(attempt)
+
+    # ----------------------------------------------------------------- recovery
+
+    def _entry_in_flight(self) -> Entry | None:
+        # The predecessor is unknown (ERROR-level logs, a lost page): only an unambiguous
+        # call in flight can be chosen. Past a few dozen open states nothing is unambiguous,
+        # and scanning them for every event of a broken history would be quadratic.
+        if len(self._open) > _MAX_SCAN:
+            return None
+        flying = [e for e in self._open.values() if e.current is not None]
+        if len(flying) == 1:
+            self._problem(f"event {self._id} ({self._type}) linked to its call by elimination")
+            return flying[0]
+        return None
+
+    def _adopt(self, details: Mapping[str, Any]) -> Entry | None:
+        """A Task event whose state entry is unknown: a redrive, a lost page or ERROR logs."""
+        if self._redriven and self._recently_failed:
+            entry = self._recently_failed.pop()
+            entry.current = entry.pending = None
+            self._open[id(entry)] = entry
+            return entry
+        idle = (
+            []
+            if len(self._open) > _MAX_SCAN
+            else [e for e in self._open.values() if e.current is None and e.http is not False]
+        )
+        if len(idle) == 1:
+            return idle[0]
+        if details.get("resourceType") != "http" and not parameter(details, "ApiEndpoint"):
+            return None
+        self._problem(f"event {self._id} ({self._type}) belongs to no known state entry")
+        return self._orphan(self._guess_state_name(details), "")
+
+    def _orphan(self, name: str, path: str) -> Entry:
+        entry = Entry(name, path, None, self._http_states.get(name))
+        entry.http = True
+        self._open[id(entry)] = entry
+        return entry
+
+    def _guess_state_name(self, details: Mapping[str, Any]) -> str:
+        # Without a TaskStateEntered the name is only knowable from the definition.
+        if len(self._http_states) == 1:
+            return next(iter(self._http_states))
+        url = parameter(details, "ApiEndpoint")
+        matches = [n for n, info in self._http_states.items() if url and info.endpoint == url]
+        return matches[0] if len(matches) == 1 else ""
+
+    # ----------------------------------------------------------------- the current event
+
+    def _details(self, key: str = "") -> Mapping[str, Any]:
+        details = self._event.get(key or DETAILS_KEYS.get(self._type) or details_key(self._type))
+        if type(details) is dict or isinstance(details, Mapping):
+            return details
+        # Raw log records (not normalised) keep their details under `details`.
+        details = self._event.get("details")
+        return details if isinstance(details, Mapping) else {}
+
+    def _entered_name(self) -> str:
+        # Every *StateEntered type keeps its details under the same key.
+        name = self._details("stateEnteredEventDetails").get("name")
+        return name if isinstance(name, str) else ""
+
+    def _problem(self, text: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS - 1:
+            self.problems.append(text)
+            return
+        self._dropped_problems += 1
+        del self.problems[MAX_PROBLEMS - 1 :]
+        self.problems.append(f"... and {self._dropped_problems} more problems")
+
+
+def parse_history(
+    events: Iterable[Mapping[str, Any]],
+    definition: str | bytes | Mapping[str, Any] | None = None,
+) -> list[ParsedAttempt]:
+    """Parse one whole history (tests, the CLI); ingestion streams pages through HistoryParser."""
+    parser = HistoryParser(http_states_from_definition(definition))
+    attempts = list(parser.feed(events))
+    attempts.extend(parser.finish())
+    return attempts
