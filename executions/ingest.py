@@ -8,6 +8,8 @@ the same events therefore changes nothing.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,19 +69,21 @@ class AttemptWriter:
         `states` is the definition's static view of each HTTP state (declared headers…).
         """
         self._definition = states or {}
-        batch = [a for a in attempts if a.outcome != Outcome.IN_PROGRESS]
+        batch = [_pg_safe_texts(a) for a in attempts if a.outcome != Outcome.IN_PROGRESS]
         if not batch:
             return 0
         known = set(
             HttpAttempt.objects.filter(execution=execution).values_list("key_event_id", flat=True)
         )
-        rows = []
+        fresh: dict[int, HttpAttempt] = {}
         for parsed in batch:
             key = attempt_key(parsed)
-            if key in known:
-                continue
-            known.add(key)
-            rows.append(self._row(execution, parsed, key))
+            if key in fresh:
+                # Two attempts identified by one event (ids missing or mangled): one is kept.
+                fresh[key].problems.append(f"another attempt identified by event {key} was dropped")
+            elif key not in known:
+                fresh[key] = self._row(execution, parsed, key)
+        rows = list(fresh.values())
         with transaction.atomic():
             HttpAttempt.objects.bulk_create(rows, ignore_conflicts=True)
             self._count_groups(rows)
@@ -88,6 +92,12 @@ class AttemptWriter:
                 execution.has_failed_attempt = True
         self.added += len(rows)
         return len(rows)
+
+    def forget_uncommitted(self) -> None:
+        """After a rolled-back write: a cached endpoint or last success may have been created
+        in that transaction and be gone, so they are looked up again."""
+        self._endpoints.clear()
+        self._success_shapes.clear()
 
     def use_definition(self, states: Mapping[str, HttpStateInfo]) -> None:
         self._definition = states
@@ -101,43 +111,43 @@ class AttemptWriter:
         row = HttpAttempt(
             account=self.account,
             execution=execution,
-            state_name=_nul_free(parsed.state_name[:80]),
-            branch_path=_nul_free(parsed.branch_path[:200]),
+            state_name=pg_safe(parsed.state_name[:80]),
+            branch_path=pg_safe(parsed.branch_path[:200]),
             attempt_number=parsed.attempt_number,
             key_event_id=key,
-            entered_event_id=parsed.entered_event_id,
-            scheduled_event_id=parsed.scheduled_event_id,
-            closed_event_id=parsed.closed_event_id,
-            redrive_count=parsed.redrive_count,
+            entered_event_id=in_range(parsed.entered_event_id, BIGINT_MAX, -BIGINT_MAX - 1),
+            scheduled_event_id=in_range(parsed.scheduled_event_id, BIGINT_MAX, -BIGINT_MAX - 1),
+            closed_event_id=in_range(parsed.closed_event_id, BIGINT_MAX, -BIGINT_MAX - 1),
+            redrive_count=in_range(parsed.redrive_count, INT_MAX) or 0,
             scheduled_at=parsed.scheduled_at,
             closed_at=parsed.closed_at,
             occurred_at=occurred,
-            duration_ms=parsed.duration_ms if (parsed.duration_ms or 0) >= 0 else None,
-            method=_nul_free(parsed.method[:10]),
-            url=_nul_free(self.redactor.url(parsed.url)),
+            duration_ms=in_range(parsed.duration_ms, INT_MAX),
+            method=pg_safe(parsed.method[:10]),
+            url=pg_safe(self.redactor.url(parsed.url)),
             endpoint=endpoint,
-            connection_arn=_nul_free(parsed.connection_arn[:1600]),
+            connection_arn=pg_safe(parsed.connection_arn[:1600]),
             connection=self._connection(parsed.connection_arn),
             request_headers=_jsonable(self.redactor.value(parsed.request_headers)) or {},
             request_query=_jsonable(self.redactor.value(parsed.request_query)),
             request_body=_jsonable(self.redactor.value(parsed.request_body)),
             status_code=parsed.status_code if _is_status(parsed.status_code) else None,
             response_headers=_jsonable(self.redactor.value(parsed.response_headers)) or {},
-            response_body=_nul_free(body),
+            response_body=pg_safe(body),
             response_truncated=truncated or parsed.response_truncated,
-            closed_event_type=parsed.closed_event_type[:40],
-            timeout_seconds=parsed.timeout_seconds if (parsed.timeout_seconds or 0) > 0 else None,
-            error=_nul_free(self.redactor.text(parsed.error)[:256]),
-            cause=_nul_free(self.redactor.text(parsed.cause)),
+            closed_event_type=pg_safe(parsed.closed_event_type[:40]),
+            timeout_seconds=in_range(parsed.timeout_seconds, INT_MAX, 1),
+            error=pg_safe(self.redactor.text(parsed.error)[:256]),
+            cause=pg_safe(self.redactor.text(parsed.cause)),
             outcome=parsed.outcome,
             caught=parsed.caught,
             final_attempt=parsed.final_attempt,
             category=classification.category or "",
             subcategory=classification.subcategory[:64],
             evidence=_jsonable(self.redactor.value(classification.evidence)) or {},
-            hint=_nul_free(self.redactor.text(classification.hint)),
+            hint=pg_safe(self.redactor.text(classification.hint)),
             classifier_version=classification.rules_version,
-            problems=list(parsed.problems),
+            problems=pg_safe(list(parsed.problems)),
         )
         if row.is_failure and classification.category:
             row.failure_group = self.group_for(row, classification)
@@ -283,11 +293,30 @@ class AttemptWriter:
             ).update(status=GroupStatus.OPEN, regressed_at=timezone.now())
 
 
+def _pg_safe_texts(parsed: ParsedAttempt) -> ParsedAttempt:
+    """The texts that reach queries as well as columns (endpoint, connection and last-success
+    lookups) made PostgreSQL-safe in place: a NUL in a URL must not fail the lookup."""
+    for name in ("state_name", "branch_path", "method", "url", "connection_arn", "error", "cause"):
+        setattr(parsed, name, pg_safe(getattr(parsed, name)))
+    return parsed
+
+
 def attempt_key(parsed: ParsedAttempt) -> int:
     for candidate in (parsed.scheduled_event_id, parsed.closed_event_id, parsed.entered_event_id):
-        if isinstance(candidate, int) and candidate >= 0:
-            return candidate
+        key = in_range(candidate, BIGINT_MAX)
+        if key is not None:
+            return key
     return 0
+
+
+# Integer columns: AWS never sends an id or a count outside them, a broken emulator or proxy may.
+BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+
+
+def in_range(value: int | None, top: int, bottom: int = 0) -> int | None:
+    """`value` when it is an int the column can hold, else None."""
+    return value if isinstance(value, int) and bottom <= value <= top else None
 
 
 def group_title(row: HttpAttempt, c: Classification, template: str) -> str:
@@ -319,15 +348,23 @@ def _jsonable(value: Any) -> Any:
         json.dumps(value)
     except (TypeError, ValueError):
         value = json.loads(json.dumps(value, default=str))
-    return _nul_free(value)
+    return pg_safe(value)
 
 
-def _nul_free(value: Any) -> Any:
-    # PostgreSQL refuses NUL in text and jsonb; a third-party body may well contain one.
+# PostgreSQL refuses NUL in text and jsonb, and lone surrogates anywhere (Python strings and
+# JSON escapes allow them, UTF-8 does not); a third-party body may well contain either.
+_PG_UNSAFE = re.compile("[\x00\ud800-\udfff]")
+
+
+def pg_safe(value: Any) -> Any:
+    """`value` with what PostgreSQL would refuse replaced: NUL and lone surrogates by U+FFFD,
+    NaN and infinities (no JSON number) by their text."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+        return _PG_UNSAFE.sub("\ufffd", value) if _PG_UNSAFE.search(value) else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, dict):
-        return {_nul_free(k): _nul_free(v) for k, v in value.items()}
+        return {pg_safe(k): pg_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_nul_free(v) for v in value]
+        return [pg_safe(v) for v in value]
     return value

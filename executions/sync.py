@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -36,10 +36,11 @@ from executions.history import (
     HistoryParser,
     HttpStateInfo,
     ParsedAttempt,
+    as_int,
     http_states_from_definition,
     normalize_log_event,
 )
-from executions.ingest import AttemptWriter
+from executions.ingest import BIGINT_MAX, INT_MAX, AttemptWriter, in_range, pg_safe
 from executions.models import Execution, StateMachine
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ STALE_CLAIM = timedelta(minutes=30)
 # Express executions last at most 5 minutes: re-reading that much of the log window lets an
 # execution whose events straddled two syncs be reassembled whole.
 EXPRESS_OVERLAP_MS = 5 * 60 * 1000
+# Attempts of one history held before they are written (with the execution still incomplete).
+STREAM_BATCH = 500
 Progress = Callable[[str], None]
 
 
@@ -126,6 +129,13 @@ def begin_sync(account: AwsAccount, trigger: str) -> SyncRun | None:
     """Claim the account and open its SyncRun; None when another sync holds it."""
     if not claim(account.pk):
         return None
+    # Holding the claim, no other run is going: unfinished ones belong to a worker that died.
+    SyncRun.objects.filter(account=account, finished_at=None).update(
+        finished_at=timezone.now(),
+        status=SyncStatus.FAILED,
+        errors=["the worker stopped before this sync finished"],
+        progress="abandoned",
+    )
     return SyncRun.objects.create(account=account, trigger=trigger)
 
 
@@ -141,6 +151,8 @@ def discover_region(run_id: int, region: str, progress: Progress | None = None) 
         machines = [m.pk for m in step.machines(api, region)]
     except AwsError as exc:
         step.fail(exc)
+    except (DatabaseError, InterfaceError) as exc:
+        step.lost_database(exc)
     finally:
         step.record(api)
     return machines
@@ -167,6 +179,8 @@ def sync_machine(
         StateMachine.objects.filter(pk=machine.pk).update(last_synced_at=timezone.now())
     except AwsError as exc:
         step.fail(exc)
+    except (DatabaseError, InterfaceError) as exc:
+        step.lost_database(exc)
     finally:
         step.record(api)
 
@@ -177,7 +191,9 @@ def finish_sync(run_id: int) -> dict[str, Any]:
     status = SyncStatus.FAILED if run.fatal else SyncStatus.PARTIAL if run.errors else SyncStatus.OK
     now = timezone.now()
     SyncRun.objects.filter(pk=run_id).update(finished_at=now, status=status, progress="done")
-    AwsAccount.objects.filter(pk=run.account_id).update(
+    # A run whose claim was taken over as stale (its worker looked dead) must not release the
+    # claim of the run that took over: the claim is ours while it is no newer than our start.
+    AwsAccount.objects.filter(pk=run.account_id, sync_claimed_at__lte=run.started_at).update(
         sync_claimed_at=None,
         sync_status=status,
         last_synced_at=now,
@@ -211,8 +227,12 @@ class SyncStep:
         self.fatal = False
 
     def machines(self, api: AwsApi, region: str) -> Iterator[StateMachine]:
+        seen: set[str] = set()  # a listing restarted after an expired token repeats machines
         for page in api.pages("stepfunctions", "ListStateMachines", maxResults=1000):
             for item in page.get("stateMachines", []):
+                if item.get("stateMachineArn") in seen:
+                    continue
+                seen.add(str(item.get("stateMachineArn")))
                 machine = self._describe_machine(api, region, item)
                 if machine is not None:
                     yield machine
@@ -245,6 +265,20 @@ class SyncStep:
         )
         return machine
 
+    def execution_failed(self, arn: str, exc: Exception) -> None:
+        """One execution could not be stored: say why, and make sure the next one can be."""
+        self.note_error(f"{arn}: {exc}")
+        # Its transaction was rolled back: an endpoint the writer created there is gone.
+        self.writer.forget_uncommitted()
+        if isinstance(exc, DatabaseError | InterfaceError):
+            _reconnect_if_broken()
+
+    def lost_database(self, exc: Exception) -> None:
+        """A dropped connection (failover, restart, a killed backend) outside any execution
+        ends this step like a transient error: cursors have not moved, the next run resumes."""
+        self.note_error(f"database: {exc}")
+        _reconnect_if_broken()
+
     def note_error(self, message: str) -> None:
         log.warning("sync %s: %s", self.account.name, message)
         self.summary.errors.append(message)
@@ -260,6 +294,15 @@ class SyncStep:
         SyncRun.objects.filter(pk=self.run_id).update(progress=message[:200])
 
     def record(self, api: AwsApi) -> None:
+        try:
+            self._record(api)
+        except (DatabaseError, InterfaceError) as exc:
+            # The connection died while recording: once more on a new one, or the step's counts
+            # and errors are lost and the chord waiting for this step never closes the run.
+            self.lost_database(exc)
+            self._record(api)
+
+    def _record(self, api: AwsApi) -> None:
         s = self.summary
         with transaction.atomic():
             run = SyncRun.objects.select_for_update().get(pk=self.run_id)
@@ -323,27 +366,33 @@ class StandardReader:
 
     def _execution(self, item: dict[str, Any]) -> None:
         arn = str(item["executionArn"])
-        stored = Execution.objects.filter(arn=arn).only("pk", "status", "redrive_count").first()
-        redrives = int(item.get("redriveCount", 0) or 0)
-        status = str(item.get("status", ""))
-        if (
-            stored
-            and stored.status in TERMINAL_STATUSES
-            and stored.redrive_count == redrives
-            and stored.status == status
-        ):
-            return  # unchanged and complete: no history call
-        if stored is None and status == ExecutionStatus.SUCCEEDED:
-            if self.succeeded_budget <= 0:
-                return
-            self.succeeded_budget -= 1
         try:
+            stored = (
+                Execution.objects.filter(arn=arn)
+                .only("pk", "status", "redrive_count", "history_complete")
+                .first()
+            )
+            redrives = int(item.get("redriveCount", 0) or 0)
+            status = str(item.get("status", ""))
+            if (
+                stored
+                # A history cut short (batches streamed, then an error or a kill) is read again.
+                and stored.history_complete
+                and stored.status in TERMINAL_STATUSES
+                and stored.redrive_count == redrives
+                and stored.status == status
+            ):
+                return  # unchanged and complete: no history call
+            if stored is None and status == ExecutionStatus.SUCCEEDED:
+                if self.succeeded_budget <= 0:
+                    return
+                self.succeeded_budget -= 1
             self._ingest(item, stored)
         except AwsPermanentError:
             raise
         except Exception as exc:  # one bad execution never stops the batch
             self.failed = True
-            self.sync.note_error(f"{arn}: {exc}")
+            self.sync.execution_failed(arn, exc)
 
     def _ingest(self, item: dict[str, Any], stored: Execution | None) -> None:
         is_new = stored is None
@@ -354,27 +403,17 @@ class StandardReader:
             "stepfunctions",
             "GetExecutionHistory",
             executionArn=item["executionArn"],
+            skip_seen=True,  # after an expired token, the parser must not see events twice
             maxResults=1000,
             includeExecutionData=True,
         )
         execution_error = {"error": "", "cause": ""}
         for page in pages:
             events = page.get("events", [])
-            for event in events:
-                last_id = max(last_id, int(event.get("id", 0) or 0))
-                detail = (
-                    event.get("executionFailedEventDetails")
-                    or event.get("executionTimedOutEventDetails")
-                    or event.get("executionAbortedEventDetails")
-                )
-                if detail:
-                    execution_error = {
-                        "error": detail.get("error", ""),
-                        "cause": detail.get("cause", ""),
-                    }
+            last_id, execution_error = _scan_events(events, last_id, execution_error)
             attempts.extend(parser.feed(events))
             # Stream: write what closed on this page instead of holding the history.
-            if len(attempts) >= 500:
+            if len(attempts) >= STREAM_BATCH:
                 execution = self._save_execution(item, stored, execution_error, last_id, [], False)
                 stored = execution
                 self.sync.writer.write(execution, attempts, self.states)
@@ -404,17 +443,17 @@ class StandardReader:
             defaults={
                 "account": self.sync.account,
                 "state_machine": self.machine,
-                "name": str(item.get("name", ""))[:256],
+                "name": pg_safe(str(item.get("name", ""))[:256]),
                 "status": str(item.get("status", "")),
                 "start_date": item["startDate"],
                 "stop_date": item.get("stopDate"),
-                "error": redactor.text(str(error.get("error") or ""))[:256],
-                "cause": redactor.text(str(error.get("cause") or "")),
+                "error": pg_safe(redactor.text(str(error.get("error") or ""))[:256]),
+                "cause": pg_safe(redactor.text(str(error.get("cause") or ""))),
                 "redrive_count": int(item.get("redriveCount", 0) or 0),
                 "source": HistorySource.HISTORY,
                 "last_event_id": last_id,
                 "history_complete": complete and str(item.get("status")) in TERMINAL_STATUSES,
-                "parse_problems": problems[:50],
+                "parse_problems": pg_safe(problems[:50]),
             },
         )
         return execution
@@ -486,7 +525,7 @@ class ExpressLogReader:
                 execution, created = self._save(arn, events, list(parser.problems))
                 self.sync.writer.write(execution, attempts, self.states)
         except Exception as exc:  # one bad execution never stops the batch
-            self.sync.note_error(f"{arn}: {exc}")
+            self.sync.execution_failed(arn, exc)
             return False
         if created:
             self.sync.summary.executions_added += 1
@@ -515,23 +554,25 @@ class ExpressLogReader:
                 start = event.get("timestamp") or start
         redactor = self.sync.writer.redactor
         return Execution.objects.update_or_create(
-            arn=arn or f"{self.machine.arn}:unknown",
+            arn=pg_safe(arn[:2048]) or f"{self.machine.arn}:unknown",
             defaults={
                 "account": self.sync.account,
                 "state_machine": self.machine,
-                "name": (arn.rsplit(":", 2)[-2] if arn.count(":") >= 8 else arn)[:256],
+                "name": pg_safe((arn.rsplit(":", 2)[-2] if arn.count(":") >= 8 else arn)[:256]),
                 "status": status,
                 "start_date": start,
                 "stop_date": stop,
-                "error": redactor.text(error)[:256],
-                "cause": redactor.text(cause),
+                "error": pg_safe(redactor.text(error)[:256]),
+                "cause": pg_safe(redactor.text(cause)),
                 "redrive_count": max(
-                    (int(e.get("_redrive_count", 0) or 0) for e in events), default=0
+                    (in_range(e.get("_redrive_count"), INT_MAX) or 0 for e in events), default=0
                 ),
                 "source": HistorySource.LOGS,
-                "last_event_id": max((int(e.get("id", 0) or 0) for e in events), default=0),
+                "last_event_id": max(
+                    (in_range(e.get("id"), BIGINT_MAX) or 0 for e in events), default=0
+                ),
                 "history_complete": status != ExecutionStatus.RUNNING,
-                "parse_problems": problems[:50],
+                "parse_problems": pg_safe(problems[:50]),
             },
         )
 
@@ -542,6 +583,43 @@ _EXECUTION_TERMINAL = {
     "ExecutionTimedOut": ExecutionStatus.TIMED_OUT,
     "ExecutionAborted": ExecutionStatus.ABORTED,
 }
+
+
+def _reconnect_if_broken() -> None:
+    # Django reconnects only between requests or tasks; the rest of this run needs it now.
+    if not connection.in_atomic_block and not connection.is_usable():
+        connection.close()
+
+
+def _scan_events(events: Any, last_id: int, error: dict[str, str]) -> tuple[int, dict[str, str]]:
+    """The highest event id and the execution's own error so far; whatever the parser would
+    flag as unreadable (not an object, an id that is no integer) is skipped here."""
+    for event in events if isinstance(events, list) else ():
+        if not isinstance(event, dict):
+            continue
+        last_id = max(last_id, in_range(as_int(event.get("id")), BIGINT_MAX) or 0)
+        detail = next(
+            (
+                event[key]
+                for key in _EXECUTION_ERROR_DETAILS
+                if isinstance(event.get(key), dict) and event[key]
+            ),
+            None,
+        )
+        if detail is not None:
+            error = {"error": _text(detail.get("error")), "cause": _text(detail.get("cause"))}
+    return last_id, error
+
+
+_EXECUTION_ERROR_DETAILS = (
+    "executionFailedEventDetails",
+    "executionTimedOutEventDetails",
+    "executionAbortedEventDetails",
+)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
 
 
 def _log_group_name(arn: str) -> str:

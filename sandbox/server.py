@@ -4,11 +4,12 @@ The AWS endpoint also answers a few sandbox-only paths (never called by AWS SDKs
 
     GET  /_sandbox/info          {"partner_url", "region", "account_id", "http_timeout_seconds"}
     GET  /_sandbox/executions    {"running": [execution ARNs]} (Standard and Express)
-    GET|POST|DELETE /_sandbox/faults   see sandbox.faults
+    GET|POST|DELETE /_sandbox/faults   see sandbox.faults (throttle, error, invalid_token, page_size)
 """
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -92,12 +93,29 @@ class SandboxApp:
         if path.startswith("/_sandbox/"):
             status, payload = self._sandbox_path(path, environ)
             return _json_response(start_response, status, payload)
-        kind = self._sandbox.faults.decide(faults.operation_of(environ))
+        operation = faults.operation_of(environ)
+        kind = self._sandbox.faults.decide(operation, self._paging(operation, environ))
         if kind is not None:
             status_line, headers, body = faults.response(kind)
             start_response(status_line, headers)
             return [body]
         return self._moto_app(environ, start_response)
+
+    def _paging(self, operation: str | None, environ: dict[str, Any]) -> str | None:
+        """Apply a page_size rule to the request body; returns its pagination token, if any."""
+        rule = self._sandbox.faults.rule_for(operation)
+        if rule is None or not (rule.invalid_token or rule.page_size):
+            return None  # leave the body unread: most calls need no look inside
+        raw = _read_body(environ)
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and rule.page_size and faults.cap_page_size(body, rule.page_size):
+            raw = json.dumps(body).encode()
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+        return faults.token_of(body) if isinstance(body, dict) else None
 
     def _sandbox_path(self, path: str, environ: dict[str, Any]) -> tuple[int, Any]:
         method = environ.get("REQUEST_METHOD", "GET")
