@@ -17,7 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from connections.endpoint_templates import endpoint_template
@@ -36,6 +37,10 @@ from executions.classify import ConnectionStateChange as StateChangeFact
 from executions.history import HttpStateInfo, ParsedAttempt
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.redaction import Redactor, default_redactor
+
+# Endpoints and failure groups are brought up to date every this many executions written
+# (and at the end of each sync step), so the dashboard sees a long sync progress.
+FLUSH_EVERY_WRITES = 50
 
 
 def _max_response_chars() -> int:
@@ -56,6 +61,10 @@ class AttemptWriter:
     # even before DescribeConnection shows the connection DEAUTHORIZED.
     _deauthorizations: DeauthorizationTracker = field(default_factory=DeauthorizationTracker)
     _definition: Mapping[str, HttpStateInfo] = field(default_factory=dict)
+    _groups: dict[str, FailureGroup] = field(default_factory=dict)
+    _touched_groups: set[int] = field(default_factory=set)
+    _endpoint_seen: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
+    _writes: int = 0
     added: int = 0
 
     def write(
@@ -63,17 +72,26 @@ class AttemptWriter:
         execution: Execution,
         attempts: Iterable[ParsedAttempt],
         states: Mapping[str, HttpStateInfo] | None = None,
+        *,
+        fresh_execution: bool = False,
     ) -> int:
         """Store the attempts not yet stored for this execution; returns how many were new.
 
-        `states` is the definition's static view of each HTTP state (declared headers…).
+        `states` is the definition's static view of each HTTP state (declared headers…);
+        `fresh_execution` says the execution row was just created, so nothing is stored yet.
         """
         self._definition = states or {}
         batch = [_pg_safe_texts(a) for a in attempts if a.outcome != Outcome.IN_PROGRESS]
         if not batch:
             return 0
-        known = set(
-            HttpAttempt.objects.filter(execution=execution).values_list("key_event_id", flat=True)
+        known: set[int] = (
+            set()
+            if fresh_execution
+            else set(
+                HttpAttempt.objects.filter(execution=execution).values_list(
+                    "key_event_id", flat=True
+                )
+            )
         )
         fresh: dict[int, HttpAttempt] = {}
         for parsed in batch:
@@ -86,18 +104,38 @@ class AttemptWriter:
         rows = list(fresh.values())
         with transaction.atomic():
             HttpAttempt.objects.bulk_create(rows, ignore_conflicts=True)
-            self._count_groups(rows)
+            self._touched_groups.update(r.failure_group_id for r in rows if r.failure_group_id)
             if any(r.is_failure for r in rows) and not execution.has_failed_attempt:
                 Execution.objects.filter(pk=execution.pk).update(has_failed_attempt=True)
                 execution.has_failed_attempt = True
         self.added += len(rows)
+        self._writes += 1
+        if self._writes % FLUSH_EVERY_WRITES == 0:
+            self.flush()
         return len(rows)
 
+    def flush(self) -> None:
+        """Bring touched endpoints and failure groups up to date, a few statements for all.
+
+        Group counts and first/last seen are recomputed from the stored attempts rather than
+        incremented, so they are exact whatever happened before (a killed worker, a retry).
+        """
+        for endpoint_id, (first, last) in self._endpoint_seen.items():
+            Endpoint.objects.filter(pk=endpoint_id).update(
+                first_seen_at=Least(F("first_seen_at"), Value(first)),
+                last_seen_at=Greatest(F("last_seen_at"), Value(last)),
+            )
+        self._endpoint_seen.clear()
+        if self._touched_groups:
+            refresh_groups(self._touched_groups)
+            self._touched_groups.clear()
+
     def forget_uncommitted(self) -> None:
-        """After a rolled-back write: a cached endpoint or last success may have been created
-        in that transaction and be gone, so they are looked up again."""
+        """After a rolled-back write: a cached endpoint, group or last success may have been
+        created in that transaction and be gone, so they are looked up again."""
         self._endpoints.clear()
         self._success_shapes.clear()
+        self._groups.clear()
 
     def use_definition(self, states: Mapping[str, HttpStateInfo]) -> None:
         self._definition = states
@@ -196,16 +234,10 @@ class AttemptWriter:
             )
             self._endpoints[key] = endpoint
         endpoint = self._endpoints[key]
-        if seen_at > endpoint.last_seen_at:
-            Endpoint.objects.filter(pk=endpoint.pk, last_seen_at__lt=seen_at).update(
-                last_seen_at=seen_at
-            )
-            endpoint.last_seen_at = seen_at
-        if seen_at < endpoint.first_seen_at:
-            Endpoint.objects.filter(pk=endpoint.pk, first_seen_at__gt=seen_at).update(
-                first_seen_at=seen_at
-            )
-            endpoint.first_seen_at = seen_at
+        # Seen times move in memory and reach the database at the next flush: one UPDATE per
+        # endpoint and batch instead of one per attempt.
+        first, last = self._endpoint_seen.get(endpoint.pk, (seen_at, seen_at))
+        self._endpoint_seen[endpoint.pk] = (min(first, seen_at), max(last, seen_at))
         return endpoint
 
     def _connection(self, arn: str) -> Connection | None:
@@ -251,6 +283,8 @@ class AttemptWriter:
     def group_for(self, row: HttpAttempt, c: Classification) -> FailureGroup:
         template = row.endpoint.url_template if row.endpoint else ""
         fp = fingerprint(row.connection_arn, row.method, template, c, row.status_code, row.error)
+        if fp in self._groups:
+            return self._groups[fp]
         group, _ = FailureGroup.objects.get_or_create(
             account=self.account,
             fingerprint=fp,
@@ -269,28 +303,35 @@ class AttemptWriter:
                 "last_seen_at": row.occurred_at,
             },
         )
+        self._groups[fp] = group
         return group
 
-    def _count_groups(self, rows: list[HttpAttempt]) -> None:
-        """Counts, last/first seen and reopening, for newly inserted failures only."""
-        by_group: dict[int, list[HttpAttempt]] = {}
-        for row in rows:
-            if row.failure_group_id:
-                by_group.setdefault(row.failure_group_id, []).append(row)
-        for group_id, members in by_group.items():
-            newest = max(m.occurred_at for m in members)
-            oldest = min(m.occurred_at for m in members)
-            FailureGroup.objects.filter(pk=group_id).update(count=F("count") + len(members))
-            FailureGroup.objects.filter(pk=group_id, last_seen_at__lt=newest).update(
-                last_seen_at=newest, hint=members[-1].hint
-            )
-            FailureGroup.objects.filter(pk=group_id, first_seen_at__gt=oldest).update(
-                first_seen_at=oldest
-            )
-            # A resolved group that fails again after it was resolved reopens as a regression.
-            FailureGroup.objects.filter(
-                pk=group_id, status=GroupStatus.RESOLVED, status_changed_at__lt=newest
-            ).update(status=GroupStatus.OPEN, regressed_at=timezone.now())
+
+def refresh_groups(group_ids: Iterable[int]) -> None:
+    """Exact count, first/last seen and latest hint of groups, from their attempts; a resolved
+    group that failed again after it was resolved reopens as a regression."""
+    ids = sorted(set(group_ids))
+    members = HttpAttempt.objects.filter(failure_group=OuterRef("pk")).order_by()
+    newest = members.order_by("-occurred_at", "-id")
+    # A group left with no attempt (after reclassifying) keeps its times and counts 0.
+    FailureGroup.objects.filter(pk__in=ids).update(
+        count=Coalesce(
+            Subquery(
+                members.values("failure_group").annotate(n=Count("id")).values("n"),
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+        first_seen_at=Coalesce(
+            Subquery(members.order_by("occurred_at").values("occurred_at")[:1]),
+            F("first_seen_at"),
+        ),
+        last_seen_at=Coalesce(Subquery(newest.values("occurred_at")[:1]), F("last_seen_at")),
+        hint=Coalesce(Subquery(newest.values("hint")[:1]), F("hint")),
+    )
+    FailureGroup.objects.filter(
+        pk__in=ids, status=GroupStatus.RESOLVED, status_changed_at__lt=F("last_seen_at")
+    ).update(status=GroupStatus.OPEN, regressed_at=timezone.now())
 
 
 def _pg_safe_texts(parsed: ParsedAttempt) -> ParsedAttempt:

@@ -295,6 +295,7 @@ class SyncStep:
 
     def record(self, api: AwsApi) -> None:
         try:
+            self.writer.flush()
             self._record(api)
         except (DatabaseError, InterfaceError) as exc:
             # The connection died while recording: once more on a new one, or the step's counts
@@ -339,39 +340,47 @@ class StandardReader:
         self.sync, self.api, self.machine, self.states = sync, api, machine, states
         self.succeeded_budget = int(settings.STEPSCOPE["SUCCEEDED_PER_SYNC"])
         self.failed = False
+        # Listed in this sync: their status is fresh, no DescribeExecution needed.
+        self.listed: set[str] = set()
 
     def run(self) -> None:
         cursor = self.machine.newest_start_seen
         if self.sync.since and (cursor is None or self.sync.since < cursor):
             cursor = self.sync.since
         newest = cursor
-        for item in self._listing(cursor):
+        for item, stored in self._listing(cursor):
+            self.listed.add(str(item["executionArn"]))
             start = item["startDate"]
             newest = start if newest is None or start > newest else newest
-            self._execution(item)
+            self._execution(item, stored)
         self._revisit_running()
         if not self.failed and newest is not None:
             StateMachine.objects.filter(pk=self.machine.pk).update(newest_start_seen=newest)
 
-    def _listing(self, cursor: datetime | None) -> Iterator[dict[str, Any]]:
+    def _listing(
+        self, cursor: datetime | None
+    ) -> Iterator[tuple[dict[str, Any], Execution | None]]:
+        """Listed executions newer than the cursor, each with its stored row (one query a page)."""
         pages = self.api.pages(
             "stepfunctions", "ListExecutions", stateMachineArn=self.machine.arn, maxResults=1000
         )
         for page in pages:
-            for item in page.get("executions", []):
+            items = page.get("executions", [])
+            known = {
+                e.arn: e
+                for e in Execution.objects.filter(
+                    arn__in=[str(i.get("executionArn", "")) for i in items]
+                ).only("pk", "arn", "status", "redrive_count", "history_complete")
+            }
+            for item in items:
                 # ListExecutions is eventually consistent: keep a minute of overlap.
                 if cursor is not None and item["startDate"] < cursor - timedelta(minutes=1):
                     return
-                yield item
+                yield item, known.get(str(item.get("executionArn", "")))
 
-    def _execution(self, item: dict[str, Any]) -> None:
+    def _execution(self, item: dict[str, Any], stored: Execution | None) -> None:
         arn = str(item["executionArn"])
         try:
-            stored = (
-                Execution.objects.filter(arn=arn)
-                .only("pk", "status", "redrive_count", "history_complete")
-                .first()
-            )
             redrives = int(item.get("redriveCount", 0) or 0)
             status = str(item.get("status", ""))
             if (
@@ -416,13 +425,13 @@ class StandardReader:
             if len(attempts) >= STREAM_BATCH:
                 execution = self._save_execution(item, stored, execution_error, last_id, [], False)
                 stored = execution
-                self.sync.writer.write(execution, attempts, self.states)
+                self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
                 attempts = []
         attempts.extend(parser.finish())
         problems = list(parser.problems)
         with transaction.atomic():
             execution = self._save_execution(item, stored, execution_error, last_id, problems, True)
-            self.sync.writer.write(execution, attempts, self.states)
+            self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
         if is_new:
             self.sync.summary.executions_added += 1
         else:
@@ -438,31 +447,35 @@ class StandardReader:
         complete: bool,
     ) -> Execution:
         redactor = self.sync.writer.redactor
+        values = {
+            "account": self.sync.account,
+            "state_machine": self.machine,
+            "name": pg_safe(str(item.get("name", ""))[:256]),
+            "status": str(item.get("status", "")),
+            "start_date": item["startDate"],
+            "stop_date": item.get("stopDate"),
+            "error": pg_safe(redactor.text(str(error.get("error") or ""))[:256]),
+            "cause": pg_safe(redactor.text(str(error.get("cause") or ""))),
+            "redrive_count": int(item.get("redriveCount", 0) or 0),
+            "source": HistorySource.HISTORY,
+            "last_event_id": last_id,
+            "history_complete": complete and str(item.get("status")) in TERMINAL_STATUSES,
+            "parse_problems": pg_safe(problems[:50]),
+        }
+        if stored is None:
+            return Execution.objects.create(arn=str(item["executionArn"]), **values)
         execution, _ = Execution.objects.update_or_create(
-            arn=str(item["executionArn"]),
-            defaults={
-                "account": self.sync.account,
-                "state_machine": self.machine,
-                "name": pg_safe(str(item.get("name", ""))[:256]),
-                "status": str(item.get("status", "")),
-                "start_date": item["startDate"],
-                "stop_date": item.get("stopDate"),
-                "error": pg_safe(redactor.text(str(error.get("error") or ""))[:256]),
-                "cause": pg_safe(redactor.text(str(error.get("cause") or ""))),
-                "redrive_count": int(item.get("redriveCount", 0) or 0),
-                "source": HistorySource.HISTORY,
-                "last_event_id": last_id,
-                "history_complete": complete and str(item.get("status")) in TERMINAL_STATUSES,
-                "parse_problems": pg_safe(problems[:50]),
-            },
+            arn=str(item["executionArn"]), defaults=values
         )
         return execution
 
     def _revisit_running(self) -> None:
         """Executions stored while RUNNING, older than this listing reached: ask each once."""
-        running = Execution.objects.filter(
-            state_machine=self.machine, status=ExecutionStatus.RUNNING
-        ).only("arn", "status", "redrive_count")[:200]
+        running = (
+            Execution.objects.filter(state_machine=self.machine, status=ExecutionStatus.RUNNING)
+            .exclude(arn__in=self.listed)
+            .only("pk", "arn", "status", "redrive_count", "history_complete")[:200]
+        )
         for execution in running:
             detail = self.api.call("stepfunctions", "DescribeExecution", executionArn=execution.arn)
             if detail.get("status") != ExecutionStatus.RUNNING:
@@ -474,7 +487,8 @@ class StandardReader:
                         "startDate": detail["startDate"],
                         "stopDate": detail.get("stopDate"),
                         "redriveCount": detail.get("redriveCount", 0),
-                    }
+                    },
+                    execution,
                 )
 
 
@@ -523,7 +537,7 @@ class ExpressLogReader:
             attempts.extend(parser.finish())
             with transaction.atomic():
                 execution, created = self._save(arn, events, list(parser.problems))
-                self.sync.writer.write(execution, attempts, self.states)
+                self.sync.writer.write(execution, attempts, self.states, fresh_execution=created)
         except Exception as exc:  # one bad execution never stops the batch
             self.sync.execution_failed(arn, exc)
             return False

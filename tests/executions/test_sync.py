@@ -19,9 +19,10 @@ import boto3
 import pytest
 import requests
 from django.db import connection
+from django.db.models import Count, Max, Min
 
-from connections.models import AwsAccount, Connection, ConnectionStateChange, SyncRun
-from executions.models import Execution, HttpAttempt, StateMachine
+from connections.models import AwsAccount, Connection, ConnectionStateChange, Endpoint, SyncRun
+from executions.models import Execution, FailureGroup, HttpAttempt, StateMachine
 from executions.sync import claim, sync_account_by_id
 from sandbox import scenarios
 from sandbox.server import Sandbox
@@ -146,6 +147,23 @@ def assert_attempt_numbers_are_contiguous() -> None:
         assert sorted(numbers) == list(range(1, len(numbers) + 1)), key
 
 
+def assert_groups_and_endpoints_are_exact() -> None:
+    """Counts and seen times are written in batches: they must still equal the attempts."""
+    spans = {"first": Min("attempts__occurred_at"), "last": Max("attempts__occurred_at")}
+    groups = FailureGroup.objects.values("pk", "count", "first_seen_at", "last_seen_at").annotate(
+        n=Count("attempts"), **spans
+    )
+    assert groups
+    for g in groups:
+        assert (g["count"], g["first_seen_at"], g["last_seen_at"]) == (
+            g["n"],
+            g["first"],
+            g["last"],
+        )
+    for e in Endpoint.objects.values("pk", "first_seen_at", "last_seen_at").annotate(**spans):
+        assert (e["first_seen_at"], e["last_seen_at"]) == (e["first"], e["last"])
+
+
 def test_sync_stores_every_attempt_the_sandbox_ran(seeded: Sandbox) -> None:
     account = register(seeded)
     summary = sync_account_by_id(account.pk)
@@ -156,6 +174,7 @@ def test_sync_stores_every_attempt_the_sandbox_ran(seeded: Sandbox) -> None:
     assert HttpAttempt.objects.exclude(connection=None).exists()
     failing = HttpAttempt.objects.failing()
     assert failing.exists() and not failing.filter(category="").exists()
+    assert_groups_and_endpoints_are_exact()
     assert StateMachine.objects.filter(type="EXPRESS").exists()
 
 

@@ -6,12 +6,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
 
 from connections.models import AwsAccount
 from executions.classify import RULES_VERSION
 from executions.history import ParsedAttempt, http_states_from_definition
-from executions.ingest import AttemptWriter
+from executions.ingest import AttemptWriter, refresh_groups
 from executions.models import FailureGroup, HttpAttempt, StateMachine
 
 BATCH = 2000
@@ -121,12 +120,4 @@ def as_parsed(row: HttpAttempt) -> ParsedAttempt:
 
 
 def _recount_groups(account: AwsAccount) -> None:
-    counts = (
-        HttpAttempt.objects.filter(failure_group=OuterRef("pk"))
-        .order_by()
-        .values("failure_group")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    FailureGroup.objects.filter(account=account).update(count=Subquery(counts))
-    FailureGroup.objects.filter(account=account, count__isnull=True).update(count=0)
+    refresh_groups(FailureGroup.objects.filter(account=account).values_list("pk", flat=True))
