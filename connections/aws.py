@@ -8,6 +8,7 @@ botocore's exceptions into `AwsError` with a `transient` flag that decides retry
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -181,6 +182,8 @@ class AwsApi:
     rate_limited: bool = True
     calls: Counter[str] = field(default_factory=Counter)
     _clients: dict[str, Any] = field(default_factory=dict)
+    # Histories are fetched on a few threads at once (executions/prefetch.py).
+    _count_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
     def _session(self) -> boto3.session.Session:
@@ -206,7 +209,8 @@ class AwsApi:
             self._limiter.acquire(operation)
         method = getattr(self.client(service), _snake(operation))
         for attempt in range(OUTER_TRIES):
-            self.calls[operation] += 1
+            with self._count_lock:
+                self.calls[operation] += 1
             try:
                 response: dict[str, Any] = method(**params)
             except (ClientError, BotoCoreError, ResponseParserError) as exc:

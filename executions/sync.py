@@ -10,8 +10,8 @@ Safety rules that make a killed worker harmless:
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +42,7 @@ from executions.history import (
 )
 from executions.ingest import BIGINT_MAX, INT_MAX, AttemptWriter, in_range, pg_safe
 from executions.models import Execution, StateMachine
+from executions.prefetch import HistoryPrefetcher, HistoryStream, history_pages
 
 log = logging.getLogger(__name__)
 
@@ -348,11 +349,19 @@ class StandardReader:
         if self.sync.since and (cursor is None or self.sync.since < cursor):
             cursor = self.sync.since
         newest = cursor
-        for item, stored in self._listing(cursor):
-            self.listed.add(str(item["executionArn"]))
-            start = item["startDate"]
-            newest = start if newest is None or start > newest else newest
-            self._execution(item, stored)
+        with HistoryPrefetcher(self.api) as prefetch:
+            # Histories of the next few executions are fetched while this one is written.
+            ahead: deque[tuple[dict[str, Any], Execution | None, HistoryStream]] = deque()
+            for item, stored in self._listing(cursor):
+                self.listed.add(str(item["executionArn"]))
+                start = item["startDate"]
+                newest = start if newest is None or start > newest else newest
+                if self._wants_history(item, stored):
+                    ahead.append((item, stored, prefetch.open(str(item["executionArn"]))))
+                if len(ahead) >= prefetch.depth:
+                    self._execution(*ahead.popleft())
+            while ahead:
+                self._execution(*ahead.popleft())
         self._revisit_running()
         if not self.failed and newest is not None:
             StateMachine.objects.filter(pk=self.machine.pk).update(newest_start_seen=newest)
@@ -378,44 +387,45 @@ class StandardReader:
                     return
                 yield item, known.get(str(item.get("executionArn", "")))
 
-    def _execution(self, item: dict[str, Any], stored: Execution | None) -> None:
+    def _wants_history(self, item: dict[str, Any], stored: Execution | None) -> bool:
+        """New, changed or incomplete executions need their history; SUCCEEDED ones only
+        within the per-sync budget."""
+        redrives = int(item.get("redriveCount", 0) or 0)
+        status = str(item.get("status", ""))
+        if (
+            stored
+            # A history cut short (batches streamed, then an error or a kill) is read again.
+            and stored.history_complete
+            and stored.status in TERMINAL_STATUSES
+            and stored.redrive_count == redrives
+            and stored.status == status
+        ):
+            return False  # unchanged and complete: no history call
+        if stored is None and status == ExecutionStatus.SUCCEEDED:
+            if self.succeeded_budget <= 0:
+                return False
+            self.succeeded_budget -= 1
+        return True
+
+    def _execution(
+        self, item: dict[str, Any], stored: Execution | None, pages: Iterable[dict[str, Any]]
+    ) -> None:
         arn = str(item["executionArn"])
         try:
-            redrives = int(item.get("redriveCount", 0) or 0)
-            status = str(item.get("status", ""))
-            if (
-                stored
-                # A history cut short (batches streamed, then an error or a kill) is read again.
-                and stored.history_complete
-                and stored.status in TERMINAL_STATUSES
-                and stored.redrive_count == redrives
-                and stored.status == status
-            ):
-                return  # unchanged and complete: no history call
-            if stored is None and status == ExecutionStatus.SUCCEEDED:
-                if self.succeeded_budget <= 0:
-                    return
-                self.succeeded_budget -= 1
-            self._ingest(item, stored)
+            self._ingest(item, stored, pages)
         except AwsPermanentError:
             raise
         except Exception as exc:  # one bad execution never stops the batch
             self.failed = True
             self.sync.execution_failed(arn, exc)
 
-    def _ingest(self, item: dict[str, Any], stored: Execution | None) -> None:
+    def _ingest(
+        self, item: dict[str, Any], stored: Execution | None, pages: Iterable[dict[str, Any]]
+    ) -> None:
         is_new = stored is None
         parser = HistoryParser(self.states)
         attempts: list[ParsedAttempt] = []
         last_id = 0
-        pages = self.api.pages(
-            "stepfunctions",
-            "GetExecutionHistory",
-            executionArn=item["executionArn"],
-            skip_seen=True,  # after an expired token, the parser must not see events twice
-            maxResults=1000,
-            includeExecutionData=True,
-        )
         execution_error = {"error": "", "cause": ""}
         for page in pages:
             events = page.get("events", [])
@@ -479,17 +489,16 @@ class StandardReader:
         for execution in running:
             detail = self.api.call("stepfunctions", "DescribeExecution", executionArn=execution.arn)
             if detail.get("status") != ExecutionStatus.RUNNING:
-                self._execution(
-                    {
-                        "executionArn": execution.arn,
-                        "name": detail.get("name", ""),
-                        "status": detail.get("status", ""),
-                        "startDate": detail["startDate"],
-                        "stopDate": detail.get("stopDate"),
-                        "redriveCount": detail.get("redriveCount", 0),
-                    },
-                    execution,
-                )
+                item = {
+                    "executionArn": execution.arn,
+                    "name": detail.get("name", ""),
+                    "status": detail.get("status", ""),
+                    "startDate": detail["startDate"],
+                    "stopDate": detail.get("stopDate"),
+                    "redriveCount": detail.get("redriveCount", 0),
+                }
+                if self._wants_history(item, execution):
+                    self._execution(item, execution, history_pages(self.api, execution.arn))
 
 
 class ExpressLogReader:
