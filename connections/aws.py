@@ -7,6 +7,7 @@ botocore's exceptions into `AwsError` with a `transient` flag that decides retry
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -173,6 +174,42 @@ def session_for(account: AwsAccount, region: str) -> boto3.session.Session:
     )
 
 
+# Building a botocore client costs ~0.1 s of CPU (it loads and parses the service model), and a
+# sync opens one API per state machine: clients are kept per process, keyed by everything that
+# shapes them, and renewed well before assumed-role credentials (1 hour) expire.
+CLIENT_TTL_SECONDS = 15 * 60
+_clients: dict[tuple[Any, ...], tuple[float, Any]] = {}
+_clients_lock = threading.Lock()
+
+
+def cached_client(account: AwsAccount, region: str, service: str) -> Any:
+    key = (
+        account.pk,
+        region,
+        service,
+        account.auth_mode,
+        account.role_arn,
+        account.endpoint_url,
+        hashlib.sha256(
+            f"{account.external_id}|{account.access_key_id}|{account.secret_access_key}".encode()
+        ).hexdigest(),
+    )
+    now = time.monotonic()
+    with _clients_lock:
+        entry = _clients.get(key)
+        if entry is not None and now - entry[0] < CLIENT_TTL_SECONDS:
+            return entry[1]
+    client = session_for(account, region).client(
+        service,  # type: ignore[call-overload]
+        region_name=region,
+        endpoint_url=account.endpoint_url or None,
+        config=_config(),
+    )
+    with _clients_lock:
+        _clients[key] = (now, client)
+    return client
+
+
 @dataclass
 class AwsApi:
     """Clients of one account in one region, with call counting and shared rate limiting."""
@@ -181,27 +218,15 @@ class AwsApi:
     region: str
     rate_limited: bool = True
     calls: Counter[str] = field(default_factory=Counter)
-    _clients: dict[str, Any] = field(default_factory=dict)
     # Histories are fetched on a few threads at once (executions/prefetch.py).
     _count_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @cached_property
-    def _session(self) -> boto3.session.Session:
-        return session_for(self.account, self.region)
 
     @cached_property
     def _limiter(self) -> RateLimiter:
         return RateLimiter(scope=f"{self.account.pk}", region=self.region)
 
     def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self._session.client(
-                service,  # type: ignore[call-overload]
-                region_name=self.region,
-                endpoint_url=self.account.endpoint_url or None,
-                config=_config(),
-            )
-        return self._clients[service]
+        return cached_client(self.account, self.region, service)
 
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         """Call `operation` (its API name, e.g. "GetExecutionHistory") on `service`."""

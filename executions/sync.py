@@ -30,6 +30,7 @@ from executions.choices import (
     ExecutionStatus,
     HistorySource,
     LoggingLevel,
+    Outcome,
     StateMachineType,
 )
 from executions.history import (
@@ -51,6 +52,7 @@ STALE_CLAIM = timedelta(minutes=30)
 # Express executions last at most 5 minutes: re-reading that much of the log window lets an
 # execution whose events straddled two syncs be reassembled whole.
 EXPRESS_OVERLAP_MS = 5 * 60 * 1000
+FAILED_OUTCOMES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})
 # Attempts of one history held before they are written (with the execution still incomplete).
 STREAM_BATCH = 500
 Progress = Callable[[str], None]
@@ -379,7 +381,9 @@ class StandardReader:
                 e.arn: e
                 for e in Execution.objects.filter(
                     arn__in=[str(i.get("executionArn", "")) for i in items]
-                ).only("pk", "arn", "status", "redrive_count", "history_complete")
+                ).only(
+                    "pk", "arn", "status", "redrive_count", "history_complete", "has_failed_attempt"
+                )
             }
             for item in items:
                 # ListExecutions is eventually consistent: keep a minute of overlap.
@@ -433,14 +437,18 @@ class StandardReader:
             attempts.extend(parser.feed(events))
             # Stream: write what closed on this page instead of holding the history.
             if len(attempts) >= STREAM_BATCH:
-                execution = self._save_execution(item, stored, execution_error, last_id, [], False)
+                execution = self._save_execution(
+                    item, stored, execution_error, last_id, [], attempts, complete=False
+                )
                 stored = execution
                 self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
                 attempts = []
         attempts.extend(parser.finish())
         problems = list(parser.problems)
         with transaction.atomic():
-            execution = self._save_execution(item, stored, execution_error, last_id, problems, True)
+            execution = self._save_execution(
+                item, stored, execution_error, last_id, problems, attempts, complete=True
+            )
             self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
         if is_new:
             self.sync.summary.executions_added += 1
@@ -454,9 +462,15 @@ class StandardReader:
         error: dict[str, str],
         last_id: int,
         problems: list[str],
+        attempts: list[ParsedAttempt],
+        *,
         complete: bool,
     ) -> Execution:
         redactor = self.sync.writer.redactor
+        # Known before the attempts are written, so no UPDATE is needed after them.
+        failed = any(a.outcome in FAILED_OUTCOMES for a in attempts) or bool(
+            stored and stored.has_failed_attempt
+        )
         values = {
             "account": self.sync.account,
             "state_machine": self.machine,
@@ -470,6 +484,7 @@ class StandardReader:
             "source": HistorySource.HISTORY,
             "last_event_id": last_id,
             "history_complete": complete and str(item.get("status")) in TERMINAL_STATUSES,
+            "has_failed_attempt": failed,
             "parse_problems": pg_safe(problems[:50]),
         }
         if stored is None:
@@ -484,7 +499,9 @@ class StandardReader:
         running = (
             Execution.objects.filter(state_machine=self.machine, status=ExecutionStatus.RUNNING)
             .exclude(arn__in=self.listed)
-            .only("pk", "arn", "status", "redrive_count", "history_complete")[:200]
+            .only("pk", "arn", "status", "redrive_count", "history_complete", "has_failed_attempt")[
+                :200
+            ]
         )
         for execution in running:
             detail = self.api.call("stepfunctions", "DescribeExecution", executionArn=execution.arn)
