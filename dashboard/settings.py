@@ -239,5 +239,7 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         # axes announces itself at INFO on every start, which would pollute command output.
         "axes": {"level": "WARNING"},
+        # The sandbox runs moto in-process; its interpreter narrates every branch at INFO.
+        "moto": {"level": "WARNING"},
     },
 }

@@ -164,6 +164,9 @@ class PartnerHandler(BaseHTTPRequestHandler):
 
 
 class _Discard:
+    # socketserver's finish() flushes the stream unless it says it is closed.
+    closed = True
+
     def write(self, data: bytes) -> int:
         return len(data)
 
