@@ -41,8 +41,15 @@ from executions.history import (
     http_states_from_definition,
     normalize_log_event,
 )
-from executions.ingest import BIGINT_MAX, INT_MAX, AttemptWriter, in_range, pg_safe
-from executions.models import Execution, StateMachine
+from executions.ingest import (
+    BIGINT_MAX,
+    INT_MAX,
+    AttemptWriter,
+    in_range,
+    pg_safe,
+    refresh_groups,
+)
+from executions.models import Execution, FailureGroup, StateMachine
 from executions.prefetch import HistoryPrefetcher, HistoryStream, history_pages
 
 log = logging.getLogger(__name__)
@@ -133,12 +140,15 @@ def begin_sync(account: AwsAccount, trigger: str) -> SyncRun | None:
     if not claim(account.pk):
         return None
     # Holding the claim, no other run is going: unfinished ones belong to a worker that died.
-    SyncRun.objects.filter(account=account, finished_at=None).update(
+    abandoned = SyncRun.objects.filter(account=account, finished_at=None).update(
         finished_at=timezone.now(),
         status=SyncStatus.FAILED,
         errors=["the worker stopped before this sync finished"],
         progress="abandoned",
     )
+    if abandoned:
+        # Its writer died before flushing: groups it added attempts to have stale counts.
+        refresh_groups(FailureGroup.objects.filter(account=account).values_list("pk", flat=True))
     return SyncRun.objects.create(account=account, trigger=trigger)
 
 
@@ -355,6 +365,8 @@ class StandardReader:
             # Histories of the next few executions are fetched while this one is written.
             ahead: deque[tuple[dict[str, Any], Execution | None, HistoryStream]] = deque()
             for item, stored in self._listing(cursor):
+                if str(item["executionArn"]) in self.listed:
+                    continue  # a listing restarted after an expired token repeats its pages
                 self.listed.add(str(item["executionArn"]))
                 start = item["startDate"]
                 newest = start if newest is None or start > newest else newest
