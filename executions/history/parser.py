@@ -398,7 +398,16 @@ class HistoryParser:
             if entry.current is not None:
                 attempt, entry.current = entry.current, None
                 self._close(attempt, outcome)
-                read_failure(attempt, details)
+                if self._type == "ExecutionFailed":
+                    # Another branch or iteration failed the execution; this call was cut off
+                    # with no result of its own, and must not inherit that other failure.
+                    attempt.problems.append(
+                        "the execution failed elsewhere while this call was in flight;"
+                        " no result was recorded for it"
+                    )
+                else:
+                    # Timed out or aborted: the end of the execution is what ended this call.
+                    read_failure(attempt, details)
                 self._ready.append(attempt)
             if entry.http:
                 self._recently_failed.append(entry)

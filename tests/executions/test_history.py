@@ -594,3 +594,92 @@ def test_http_states_are_found_in_branches_and_map_processors() -> None:
 )
 def test_unreadable_definitions_give_no_http_states(definition: Any) -> None:
     assert http_states_from_definition(definition) == {}
+
+
+def test_a_call_in_flight_when_a_sibling_fails_the_execution_keeps_no_foreign_error() -> None:
+    """Map: iteration 0 gets a 404 and fails the execution while iteration 1's call is in
+    flight; the second call must not be reported as a second 404."""
+    from executions.history import parse_history
+
+    def http(kind: str, id_: int, prev: int, **details: object) -> dict[str, object]:
+        key = {
+            "TaskScheduled": "taskScheduledEventDetails",
+            "TaskStarted": "taskStartedEventDetails",
+            "TaskFailed": "taskFailedEventDetails",
+        }[kind]
+        return {
+            "id": id_,
+            "previousEventId": prev,
+            "type": kind,
+            "timestamp": 1716992192 + id_,
+            key: {"resourceType": "http", "resource": "invoke", **details},
+        }
+
+    params = '{"ApiEndpoint": "https://api.example.com/v1/items/1", "Method": "GET"}'
+    events = [
+        {
+            "id": 1,
+            "previousEventId": 0,
+            "type": "ExecutionStarted",
+            "timestamp": 1716992192,
+            "executionStartedEventDetails": {"input": "{}"},
+        },
+        {
+            "id": 2,
+            "previousEventId": 1,
+            "type": "MapStateEntered",
+            "timestamp": 1716992193,
+            "stateEnteredEventDetails": {"name": "Each"},
+        },
+        {"id": 3, "previousEventId": 2, "type": "MapStateStarted", "timestamp": 1716992193},
+        {
+            "id": 4,
+            "previousEventId": 3,
+            "type": "MapIterationStarted",
+            "timestamp": 1716992193,
+            "mapIterationStartedEventDetails": {"name": "Each", "index": 0},
+        },
+        {
+            "id": 5,
+            "previousEventId": 3,
+            "type": "MapIterationStarted",
+            "timestamp": 1716992193,
+            "mapIterationStartedEventDetails": {"name": "Each", "index": 1},
+        },
+        {
+            "id": 6,
+            "previousEventId": 4,
+            "type": "TaskStateEntered",
+            "timestamp": 1716992194,
+            "stateEnteredEventDetails": {"name": "Call"},
+        },
+        {
+            "id": 7,
+            "previousEventId": 5,
+            "type": "TaskStateEntered",
+            "timestamp": 1716992194,
+            "stateEnteredEventDetails": {"name": "Call"},
+        },
+        http("TaskScheduled", 8, 6, parameters=params),
+        http("TaskScheduled", 9, 7, parameters=params),
+        http("TaskStarted", 10, 8),
+        http("TaskStarted", 11, 9),
+        http("TaskFailed", 12, 10, error="States.Http.StatusCode.404", cause="Not Found"),
+        {
+            "id": 13,
+            "previousEventId": 12,
+            "type": "ExecutionFailed",
+            "timestamp": 1716992205,
+            "executionFailedEventDetails": {
+                "error": "States.Http.StatusCode.404",
+                "cause": "Not Found",
+            },
+        },
+    ]
+    attempts = parse_history(events)
+    assert len(attempts) == 2
+    failed = [a for a in attempts if a.error == "States.Http.StatusCode.404"]
+    assert len(failed) == 1 and failed[0].status_code == 404
+    cut = next(a for a in attempts if a is not failed[0])
+    assert cut.error == "" and cut.status_code is None
+    assert any("in flight" in p for p in cut.problems)
