@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 
 from connections.choices import AuthMode, AuthorizationType, ConnectionState, SyncStatus
@@ -89,6 +89,19 @@ class AwsAccount(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.secret_access_key or self.external_id)
+
+
+ACCOUNT_SECRET_FIELDS = ("external_id", "access_key_id", "secret_access_key")
+
+
+RowWithAccount = TypeVar("RowWithAccount", bound=models.Model)
+
+
+def with_account_but_no_secrets(queryset: QuerySet[RowWithAccount]) -> QuerySet[RowWithAccount]:
+    """Join the row's account for display without loading (so decrypting) its secrets."""
+    return queryset.select_related("account").defer(
+        *(f"account__{name}" for name in ACCOUNT_SECRET_FIELDS)
+    )
 
 
 class Connection(models.Model):

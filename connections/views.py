@@ -36,7 +36,13 @@ from django.utils import timezone
 
 from connections import health
 from connections.choices import ConnectionState
-from connections.models import AwsAccount, Connection, ConnectionStateChange, Endpoint
+from connections.models import (
+    AwsAccount,
+    Connection,
+    ConnectionStateChange,
+    Endpoint,
+    with_account_but_no_secrets,
+)
 from dashboard import charts
 from dashboard.forms import WindowForm
 from dashboard.views import (
@@ -311,9 +317,9 @@ def cascade(
 @login_required
 def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(
-        Connection.objects.filter(account__in=visible_accounts(request.user)).select_related(
-            "account"
-        ).defer("account__external_id", "account__access_key_id", "account__secret_access_key"),
+        with_account_but_no_secrets(
+            Connection.objects.filter(account__in=visible_accounts(request.user))
+        ),
         pk=pk,
     )  # fmt: skip
     form, error = window_or_400(request)
@@ -390,9 +396,9 @@ def status_mix(attempts: QuerySet[HttpAttempt]) -> list[StatusRow]:
 @login_required
 def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
     endpoint = get_object_or_404(
-        Endpoint.objects.filter(account__in=visible_accounts(request.user)).select_related(
-            "account"
-        ).defer("account__external_id", "account__access_key_id", "account__secret_access_key"),
+        with_account_but_no_secrets(
+            Endpoint.objects.filter(account__in=visible_accounts(request.user))
+        ),
         pk=pk,
     )  # fmt: skip
     form, error = window_or_400(request)

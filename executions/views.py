@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from connections import health
-from connections.models import Connection, Endpoint
+from connections.models import Connection, Endpoint, with_account_but_no_secrets
 from dashboard import charts
 from dashboard.views import bad_filters, is_htmx, render_page, visible_accounts
 from executions.choices import GroupStatus, Outcome
@@ -303,8 +303,9 @@ def last_success_id() -> Subquery:
 @login_required
 def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     execution = get_object_or_404(
-        Execution.objects.visible_to(request.user).select_related("state_machine", "account")
-        .defer("account__external_id", "account__access_key_id", "account__secret_access_key"),
+        with_account_but_no_secrets(
+            Execution.objects.visible_to(request.user).select_related("state_machine")
+        ),
         pk=pk,
     )  # fmt: skip
     attempts = list(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -31,8 +30,8 @@ from executions.history import (
     normalize_log_event,
     parse_timestamp,
 )
+from tests.history_corpus import EVENT_TYPES, HISTORIES, LOG_EVENTS
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "histories"
 _QUICK = settings(
     max_examples=500,
     deadline=None,
@@ -46,27 +45,6 @@ PROFILE = settings.get_profile(
 )
 
 
-def _documents() -> list[dict[str, Any]]:
-    documents: list[dict[str, Any]] = []
-    for path in sorted(FIXTURES.glob("*.json")):
-        data = json.loads(path.read_text())
-        documents.extend(data if isinstance(data, list) else [data])
-    return documents
-
-
-DOCUMENTS = _documents()
-HISTORIES = [d for d in DOCUMENTS if d["events"] and "message" not in d["events"][0]]
-LOG_RECORDS = [
-    r for d in DOCUMENTS if d["events"] and "message" in d["events"][0] for r in d["events"]
-]
-EVENT_TYPES = sorted(
-    {
-        e["type"]
-        for d in HISTORIES
-        for e in d["events"]
-        if isinstance(e, dict) and isinstance(e.get("type"), str)
-    }
-)
 DETAIL_FIELDS = [
     "parameters",
     "output",
@@ -246,7 +224,7 @@ def test_arbitrary_json_as_history_never_raises(events: list[Any], definition: A
 @settings(PROFILE)
 @given(st.data())
 def test_mutated_log_records_never_raise(data: st.DataObject) -> None:
-    records = [json.loads(r["message"]) for r in LOG_RECORDS]
+    records = [json.loads(r["message"]) for r in LOG_EVENTS]
     records = _mutate(data, records)
     as_text = data.draw(st.booleans(), label="as text")
     normalised = [normalize_log_event(json.dumps(r) if as_text else r) for r in records]

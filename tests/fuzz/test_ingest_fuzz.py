@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +36,7 @@ from executions.ingest import attempt_key, pg_safe
 from executions.models import Execution, HttpAttempt, StateMachine
 from executions.sync import ExpressLogReader, StandardReader, SyncStep
 from tests.factories import AwsAccountFactory
+from tests.history_corpus import EVENT_TYPES, FIXTURES, HISTORIES, LOG_EVENTS
 
 pytestmark = pytest.mark.django_db
 
@@ -60,34 +60,12 @@ PROFILE = settings.get_profile(
     else "stepscope-ingest-fuzz"
 )
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "histories"
 REGION = "us-east-1"
 MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:fuzz"
 EXPRESS_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:fuzz-express"
 TERMINAL = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 
 
-def _documents() -> list[dict[str, Any]]:
-    documents: list[dict[str, Any]] = []
-    for path in sorted(FIXTURES.glob("*.json")):
-        data = json.loads(path.read_text())
-        documents.extend(data if isinstance(data, list) else [data])
-    return documents
-
-
-DOCUMENTS = _documents()
-HISTORIES = [d for d in DOCUMENTS if d["events"] and "message" not in d["events"][0]]
-LOG_EVENTS = [
-    e for d in DOCUMENTS if d["events"] and "message" in d["events"][0] for e in d["events"]
-]
-EVENT_TYPES = sorted(
-    {
-        e["type"]
-        for d in HISTORIES
-        for e in d["events"]
-        if isinstance(e, dict) and isinstance(e.get("type"), str)
-    }
-)
 UNKNOWN_TYPES = ["TaskFooed", "", "taskscheduled", "Task Scheduled", "ExecutionExploded"]
 DETAIL_FIELDS = [
     "parameters",
