@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 
 from connections.choices import AuthMode, AuthorizationType, ConnectionState, SyncStatus
@@ -17,6 +19,11 @@ if TYPE_CHECKING:
     AnyUser = AbstractBaseUser | AnonymousUser
 
 account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is exactly 12 digits.")
+
+
+def sync_stale_after() -> timedelta:
+    """How long a sync may go without a heartbeat before the next trigger takes it over."""
+    return timedelta(seconds=int(settings.STEPSCOPE["SYNC_STALE_AFTER_SECONDS"]))
 
 
 class AwsAccountQuerySet(models.QuerySet["AwsAccount"]):
@@ -33,6 +40,14 @@ class AwsAccountQuerySet(models.QuerySet["AwsAccount"]):
             awsaccount_id=OuterRef("pk"), group__user=user
         )
         return self.filter(Exists(granted))
+
+    def claimable(self, now: datetime) -> AwsAccountQuerySet:
+        """Accounts no live sync holds: unclaimed, or held by a run that stopped beating."""
+        return self.filter(
+            Q(sync_run__isnull=True)
+            | Q(sync_heartbeat_at__isnull=True)
+            | Q(sync_heartbeat_at__lt=now - sync_stale_after())
+        )
 
     def enabled(self) -> AwsAccountQuerySet:
         return self.filter(enabled=True)
@@ -66,8 +81,13 @@ class AwsAccount(models.Model):
     )
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
-    # Set while a sync holds the account; claimed with a conditional UPDATE (see sync.py).
-    sync_claimed_at = models.DateTimeField(null=True, blank=True)
+    # The sync holding the account, and when it last showed progress. Claimed, renewed and
+    # released with conditional UPDATEs (executions/sync.py): a run silent for longer than
+    # SYNC_STALE_AFTER_SECONDS is taken over by the next trigger.
+    sync_run = models.ForeignKey(
+        "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sync_heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = AwsAccountQuerySet.as_manager()
@@ -85,6 +105,14 @@ class AwsAccount(models.Model):
     @property
     def sync_status_colour(self) -> str:
         return SyncStatus(self.sync_status).colour
+
+    def sync_stalled_since(self, now: datetime) -> datetime | None:
+        """The last heartbeat of the run holding the account, once it is older than the stale
+        window (the next trigger will close that run and take over); None otherwise."""
+        beat = self.sync_heartbeat_at
+        if self.sync_run_id is None or beat is None or now - beat <= sync_stale_after():
+            return None
+        return beat
 
     @property
     def has_secret(self) -> bool:

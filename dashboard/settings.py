@@ -199,6 +199,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A step running when the broker connection drops finishes its (idempotent) work instead of
+# being cancelled: what it stores is kept, and if its queued siblings were lost with the broker
+# the run goes silent and the next trigger takes over (executions/sync.py).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULE = {
@@ -212,6 +216,10 @@ CELERY_BEAT_SCHEDULE = {
 STEPSCOPE: dict[str, Any] = {
     # Seconds between syncs of one account unless the account sets its own.
     "SYNC_INTERVAL_SECONDS": env_int("SYNC_INTERVAL_SECONDS", 60),
+    # A sync that shows no progress for this long has lost its worker (killed) or its queued
+    # steps (a broker restart): the next trigger closes it and takes the account over. Every
+    # step renews the claim at least ten times within this window while it works.
+    "SYNC_STALE_AFTER_SECONDS": env_int("SYNC_STALE_AFTER_SECONDS", 300),
     # SUCCEEDED executions ingested per state machine and sync: enough for success rates and
     # "last success to this endpoint" without pulling every healthy run.
     "SUCCEEDED_PER_SYNC": env_int("SUCCEEDED_PER_SYNC", 200),

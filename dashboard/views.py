@@ -23,6 +23,7 @@ from django.forms import Form
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
@@ -285,9 +286,12 @@ class AccountSyncs:
     account: AwsAccount
     runs: list[RunRow]
 
+    stalled_since: datetime | None = None
+
     @property
     def running(self) -> bool:
-        return any(row.run.is_running for row in self.runs)
+        """A live run holds the account (a stalled one does not: any trigger takes over)."""
+        return self.stalled_since is None and any(row.run.is_running for row in self.runs)
 
 
 @login_required
@@ -302,7 +306,11 @@ def sync_status(request: HttpRequest) -> HttpResponse:
     runs: dict[int, list[RunRow]] = defaultdict(list)
     for run in latest_runs([a.pk for a in accounts], RUNS_PER_ACCOUNT):
         runs[run.account_id].append(RunRow(run))
-    rows = [AccountSyncs(account, runs[account.pk]) for account in accounts]
+    now = timezone.now()
+    rows = [
+        AccountSyncs(account, runs[account.pk], account.sync_stalled_since(now))
+        for account in accounts
+    ]
     context = {
         "rows": rows,
         # Poll only while something runs: an idle page costs the server nothing.

@@ -1,7 +1,10 @@
 """Sync one account: discover state machines and connections, pull new executions, store attempts.
 
-Safety rules that make a killed worker harmless:
-- one sync per account at a time, claimed with a conditional UPDATE (a second trigger is a no-op);
+Safety rules that make a killed worker or a lost broker harmless:
+- one sync per account at a time: the run claims the account with a conditional UPDATE (a second
+  trigger is a no-op), every step renews the claim while it works (a heartbeat), and a run silent
+  for SYNC_STALE_AFTER_SECONDS is closed by the next trigger, which takes over; a step of a closed
+  run (redelivered late, or still working when it was taken over) stops without writing more;
 - each execution is written in its own transaction, keyed by ARN and (execution, event id);
 - cursors move only after everything they cover is committed, and not at all past a failure,
   so a re-run re-lists what was not finished and skips what is stored.
@@ -10,6 +13,7 @@ Safety rules that make a killed worker harmless:
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,13 +22,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from connections.aws import AwsApi, AwsError, AwsPermanentError
 from connections.choices import SyncStatus
 from connections.discovery import sync_connections
-from connections.models import AwsAccount, SyncRun
+from connections.models import AwsAccount, SyncRun, sync_stale_after
 from executions.choices import (
     TERMINAL_STATUSES,
     ExecutionStatus,
@@ -54,8 +57,6 @@ from executions.prefetch import HistoryPrefetcher, HistoryStream, history_pages
 
 log = logging.getLogger(__name__)
 
-# A claim older than this belongs to a worker that died; the next trigger may take over.
-STALE_CLAIM = timedelta(minutes=30)
 # Express executions last at most 5 minutes: re-reading that much of the log window lets an
 # execution whose events straddled two syncs be reassembled whole.
 EXPRESS_OVERLAP_MS = 5 * 60 * 1000
@@ -90,11 +91,14 @@ class SyncSummary:
 
 
 def due_account_ids(now: datetime | None = None) -> list[int]:
-    """Enabled accounts whose own interval has passed since their last sync."""
+    """Enabled accounts whose own interval has passed since their last sync, unless a live
+    run holds them (a stale run is due: the trigger takes it over)."""
     now = now or timezone.now()
     due = []
-    for account in AwsAccount.objects.enabled().only(
-        "pk", "last_synced_at", "sync_interval_seconds"
+    for account in (
+        AwsAccount.objects.enabled()
+        .claimable(now)
+        .only("pk", "last_synced_at", "sync_interval_seconds")
     ):
         last = account.last_synced_at
         if last is None or (now - last).total_seconds() >= account.sync_interval_seconds:
@@ -102,14 +106,8 @@ def due_account_ids(now: datetime | None = None) -> list[int]:
     return due
 
 
-def claim(account_id: int) -> bool:
-    """Take the account for one sync; False when another sync holds it."""
-    now = timezone.now()
-    taken = AwsAccount.objects.filter(
-        Q(sync_claimed_at__isnull=True) | Q(sync_claimed_at__lt=now - STALE_CLAIM),
-        pk=account_id,
-    ).update(sync_claimed_at=now, sync_status=SyncStatus.RUNNING)
-    return taken == 1
+class ClaimLostError(Exception):
+    """This step's run no longer holds the account (closed, or taken over as stale)."""
 
 
 def sync_account_by_id(
@@ -136,20 +134,44 @@ ALREADY_RUNNING = "a sync of this account is already running"
 
 
 def begin_sync(account: AwsAccount, trigger: str) -> SyncRun | None:
-    """Claim the account and open its SyncRun; None when another sync holds it."""
-    if not claim(account.pk):
-        return None
-    # Holding the claim, no other run is going: unfinished ones belong to a worker that died.
-    abandoned = SyncRun.objects.filter(account=account, finished_at=None).update(
-        finished_at=timezone.now(),
-        status=SyncStatus.FAILED,
-        errors=["the worker stopped before this sync finished"],
-        progress="abandoned",
-    )
+    """Open a SyncRun holding the account's claim; None when a live run holds it."""
+    now = timezone.now()
+    with transaction.atomic():
+        run = SyncRun.objects.create(account=account, trigger=trigger)
+        # The UPDATE locks the account row until commit: a concurrent trigger waits, then sees
+        # the fresh heartbeat and takes nothing.
+        taken = (
+            AwsAccount.objects.claimable(now)
+            .filter(pk=account.pk)
+            .update(sync_run=run, sync_heartbeat_at=now, sync_status=SyncStatus.RUNNING)
+        )
+        if not taken:
+            transaction.set_rollback(True)
+            return None
+        # Holding the claim, no other run is live: unfinished ones lost their worker or steps.
+        abandoned = (
+            SyncRun.objects.filter(account=account, finished_at=None)
+            .exclude(pk=run.pk)
+            .update(
+                finished_at=now,
+                status=SyncStatus.FAILED,
+                errors=[
+                    f"no progress for {_minutes(sync_stale_after())}: its worker stopped or"
+                    " its queued steps were lost (e.g. a broker restart); the next run resumed"
+                    " from the stored cursors"
+                ],
+                progress="abandoned",
+            )
+        )
     if abandoned:
         # Its writer died before flushing: groups it added attempts to have stale counts.
         refresh_groups(FailureGroup.objects.filter(account=account).values_list("pk", flat=True))
-    return SyncRun.objects.create(account=account, trigger=trigger)
+    return run
+
+
+def _minutes(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    return f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
 
 
 def discover_region(run_id: int, region: str, progress: Progress | None = None) -> list[int]:
@@ -162,6 +184,8 @@ def discover_region(run_id: int, region: str, progress: Progress | None = None) 
         sync_connections(api, step.account)
         step.say(f"{region}: state machines")
         machines = [m.pk for m in step.machines(api, region)]
+    except ClaimLostError:
+        return []
     except AwsError as exc:
         step.fail(exc)
     except (DatabaseError, InterfaceError) as exc:
@@ -190,6 +214,10 @@ def sync_machine(
         else:
             StandardReader(step, api, machine, states).run()
         StateMachine.objects.filter(pk=machine.pk).update(last_synced_at=timezone.now())
+    except ClaimLostError:
+        # What it stored is committed and keyed; its cursors did not move: the run that took
+        # over reads the rest.
+        log.info("sync %s: run %s was taken over; step stopped", step.account.name, run_id)
     except AwsError as exc:
         step.fail(exc)
     except (DatabaseError, InterfaceError) as exc:
@@ -199,19 +227,27 @@ def sync_machine(
 
 
 def finish_sync(run_id: int) -> dict[str, Any]:
-    """Close the run, set the account's status and release the claim."""
+    """Close the run, set the account's status and release the claim.
+
+    A run already closed (taken over as stale, its callback redelivered late) keeps the status
+    it was closed with and touches neither the account nor the claim of the run that took over.
+    """
     run = SyncRun.objects.select_related("account").get(pk=run_id)
     status = SyncStatus.FAILED if run.fatal else SyncStatus.PARTIAL if run.errors else SyncStatus.OK
     now = timezone.now()
-    SyncRun.objects.filter(pk=run_id).update(finished_at=now, status=status, progress="done")
-    # A run whose claim was taken over as stale (its worker looked dead) must not release the
-    # claim of the run that took over: the claim is ours while it is no newer than our start.
-    AwsAccount.objects.filter(pk=run.account_id, sync_claimed_at__lte=run.started_at).update(
-        sync_claimed_at=None,
-        sync_status=status,
-        last_synced_at=now,
-        last_error="; ".join(run.errors[:3])[:2000] if status != SyncStatus.OK else "",
+    closed = SyncRun.objects.filter(pk=run_id, finished_at=None).update(
+        finished_at=now, status=status, progress="done"
     )
+    if closed:
+        AwsAccount.objects.filter(pk=run.account_id, sync_run=run_id).update(
+            sync_run=None,
+            sync_heartbeat_at=None,
+            sync_status=status,
+            last_synced_at=now,
+            last_error="; ".join(run.errors[:3])[:2000] if status != SyncStatus.OK else "",
+        )
+    else:
+        status = SyncStatus(run.status)
     return SyncSummary(
         account=run.account.name,
         status=status,
@@ -238,11 +274,27 @@ class SyncStep:
         self.writer = AttemptWriter(self.account)
         self.since: datetime | None = None
         self.fatal = False
+        # Ten beats per stale window: one slow AWS call or a long history never looks dead.
+        self.beat_every = sync_stale_after().total_seconds() / 10
+        self.last_beat = float("-inf")
+
+    def beat(self, *, now: bool = False) -> None:
+        """Renew the run's claim (at most every `beat_every` seconds unless `now`); raises
+        ClaimLostError when the run no longer holds the account, so the step stops writing."""
+        if not now and time.monotonic() - self.last_beat < self.beat_every:
+            return
+        held = AwsAccount.objects.filter(pk=self.account.pk, sync_run=self.run_id).update(
+            sync_heartbeat_at=timezone.now()
+        )
+        if not held:
+            raise ClaimLostError(f"run {self.run_id} no longer holds account {self.account.name}")
+        self.last_beat = time.monotonic()
 
     def machines(self, api: AwsApi, region: str) -> Iterator[StateMachine]:
         seen: set[str] = set()  # a listing restarted after an expired token repeats machines
         for page in api.pages("stepfunctions", "ListStateMachines", maxResults=1000):
             for item in page.get("stateMachines", []):
+                self.beat()
                 if item.get("stateMachineArn") in seen:
                     continue
                 seen.add(str(item.get("stateMachineArn")))
@@ -303,8 +355,10 @@ class SyncStep:
         self.note_error(str(exc))
 
     def say(self, message: str) -> None:
+        self.beat(now=True)
         self.progress(message)
-        SyncRun.objects.filter(pk=self.run_id).update(progress=message[:200])
+        # Only while open: a run closed under a working step keeps saying why it was closed.
+        SyncRun.objects.filter(pk=self.run_id, finished_at=None).update(progress=message[:200])
 
     def record(self, api: AwsApi) -> None:
         try:
@@ -388,6 +442,7 @@ class StandardReader:
             "stepfunctions", "ListExecutions", stateMachineArn=self.machine.arn, maxResults=1000
         )
         for page in pages:
+            self.sync.beat()
             items = page.get("executions", [])
             known = {
                 e.arn: e
@@ -429,7 +484,7 @@ class StandardReader:
         arn = str(item["executionArn"])
         try:
             self._ingest(item, stored, pages)
-        except AwsPermanentError:
+        except (AwsPermanentError, ClaimLostError):
             raise
         except Exception as exc:  # one bad execution never stops the batch
             self.failed = True
@@ -444,6 +499,7 @@ class StandardReader:
         last_id = 0
         execution_error = {"error": "", "cause": ""}
         for page in pages:
+            self.sync.beat()
             events = page.get("events", [])
             last_id, execution_error = _scan_events(events, last_id, execution_error)
             attempts.extend(parser.feed(events))
@@ -551,6 +607,7 @@ class ExpressLogReader:
         for page in self.api.pages(
             "logs", "FilterLogEvents", logGroupName=group, startTime=start, limit=10000
         ):
+            self.sync.beat()
             for raw in page.get("events", []):
                 event_id = str(raw.get("eventId", ""))
                 if event_id in seen_ids:
@@ -569,6 +626,7 @@ class ExpressLogReader:
             StateMachine.objects.filter(pk=self.machine.pk).update(logs_cursor_ms=newest_ms)
 
     def _execution(self, arn: str, events: list[dict[str, Any]]) -> bool:
+        self.sync.beat()
         try:
             parser = HistoryParser(self.states)
             attempts = list(parser.feed(events))

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connections.choices import SyncStatus
-from connections.models import AwsAccount
+from connections.models import AwsAccount, sync_stale_after
 from executions.choices import Category, GroupStatus, LoggingLevel, StateMachineType
 from tests.factories import (
     ConnectionFactory,
@@ -210,6 +210,26 @@ def test_sync_page_polls_only_while_a_sync_runs(viewer_client: Client, account: 
     run.save()
     done = viewer_client.get(SYNC, HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in done  # the swapped-in copy stops the polling
+
+
+def test_sync_page_says_when_a_running_sync_has_stalled(
+    operator_client: Client, account: AwsAccount
+) -> None:
+    run = SyncRunFactory.create(account=account, running=True)
+    AwsAccount.objects.filter(pk=account.pk).update(
+        sync_run=run, sync_heartbeat_at=timezone.now() - timedelta(seconds=20)
+    )
+    live = operator_client.get(SYNC).content.decode()
+    assert "data-stalled" not in live and 'title="A sync is running"' in live
+
+    AwsAccount.objects.filter(pk=account.pk).update(
+        sync_heartbeat_at=timezone.now() - sync_stale_after() - timedelta(minutes=3)
+    )
+    response = operator_client.get(SYNC)
+    html = response.content.decode()
+    assert "data-stalled" in html and "no progress since" in html and ">stalled<" in html
+    assert 'title="A sync is running"' not in html, "Sync now takes a stalled run over"
+    assert not response.context["polling"], "nothing will change until a trigger takes over"
 
 
 def test_sync_page_can_be_narrowed_to_one_account(

@@ -23,7 +23,7 @@ from django.db.models import Count, Max, Min
 
 from connections.models import AwsAccount, Connection, ConnectionStateChange, Endpoint, SyncRun
 from executions.models import Execution, FailureGroup, HttpAttempt, StateMachine
-from executions.sync import claim, sync_account_by_id
+from executions.sync import begin_sync, sync_account_by_id
 from sandbox import scenarios
 from sandbox.server import Sandbox
 from tests.aws_sandbox import ROOT, register
@@ -229,7 +229,7 @@ def test_sync_survives_throttling_and_server_errors(seeded: Sandbox) -> None:
 
 def test_a_second_trigger_while_a_sync_runs_is_a_no_op(seeded: Sandbox) -> None:
     account = register(seeded)
-    assert claim(account.pk)
+    assert begin_sync(account, "test") is not None
     summary = sync_account_by_id(account.pk)
     assert summary["skipped"]
     assert not Execution.objects.exists()

@@ -30,11 +30,11 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connections.models import AwsAccount, SyncRun
+from connections.models import AwsAccount
 from executions.history import HistoryParser, http_states_from_definition
 from executions.ingest import attempt_key, pg_safe
 from executions.models import Execution, HttpAttempt, StateMachine
-from executions.sync import ExpressLogReader, StandardReader, SyncStep
+from executions.sync import ExpressLogReader, StandardReader, SyncStep, begin_sync
 from tests.factories import AwsAccountFactory
 from tests.history_corpus import EVENT_TYPES, FIXTURES, HISTORIES, LOG_EVENTS
 
@@ -417,7 +417,8 @@ def harness(db: None) -> Harness:
         type="EXPRESS",
         log_group_arn=f"arn:aws:logs:{REGION}:123456789012:log-group:fuzz:*",
     )
-    run = SyncRun.objects.create(account=account, trigger="fuzz")
+    run = begin_sync(account, "fuzz")  # readers work only for the run holding the account
+    assert run is not None
     return Harness(account, standard, express, run.pk)
 
 

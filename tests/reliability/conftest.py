@@ -36,6 +36,7 @@ from tests.executions.test_sync import assert_attempt_numbers_are_contiguous, ex
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 240.0
+WORKER_STALE_AFTER_SECONDS = 10
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +125,24 @@ def _client(sandbox: Sandbox, service: str) -> Any:
         region_name=sandbox.region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+    )
+
+
+def busiest_standard_machine(sandbox: Sandbox) -> str:
+    """The ARN of the Standard state machine with the most executions in the sandbox."""
+    sfn = _client(sandbox, "stepfunctions")
+    machines = [
+        m["stateMachineArn"]
+        for m in sfn.list_state_machines(maxResults=1000)["stateMachines"]
+        if m["type"] == "STANDARD"
+    ]
+    return str(
+        max(
+            machines,
+            key=lambda arn: len(
+                sfn.list_executions(stateMachineArn=arn, maxResults=1000)["executions"]
+            ),
+        )
     )
 
 
@@ -241,6 +260,8 @@ class Worker:
             "REDIS_URL": self.redis_url,
             "CELERY_BROKER_URL": self.redis_url,
             "CELERY_RESULT_BACKEND": self.redis_url,
+            # A run silent this long is taken over: short, so a test can wait for it.
+            "SYNC_STALE_AFTER_SECONDS": str(WORKER_STALE_AFTER_SECONDS),
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

@@ -8,7 +8,6 @@ Throttling and 500s across all operations are covered by tests/executions/test_s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -16,18 +15,17 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.db import connection
-from django.utils import timezone
 
-from connections.models import AwsAccount
 from executions import sync
 from executions.models import Execution
-from executions.sync import begin_sync, claim, finish_sync, sync_account_by_id
+from executions.sync import sync_account_by_id
 from sandbox.faults import FaultInjector
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
 from tests.reliability.conftest import (
     RedisServer,
     assert_converged,
+    busiest_standard_machine,
     faults,
     injected,
     standard_execution_count,
@@ -62,25 +60,11 @@ def _sfn(sandbox: Sandbox) -> Any:
     )
 
 
-def _busiest_standard_machine(sfn: Any) -> Any:
-    machines = [
-        m["stateMachineArn"]
-        for m in sfn.list_state_machines(maxResults=1000)["stateMachines"]
-        if m["type"] == "STANDARD"
-    ]
-    return max(
-        machines,
-        key=lambda arn: len(
-            sfn.list_executions(stateMachineArn=arn, maxResults=1000)["executions"]
-        ),
-    )
-
-
 def test_the_sandbox_refuses_a_token_as_expired_once_and_caps_page_sizes(
     reliability_sandbox: Sandbox,
 ) -> None:
     sfn = _sfn(reliability_sandbox)
-    machine = _busiest_standard_machine(sfn)
+    machine = busiest_standard_machine(reliability_sandbox)
     rules = {"ListExecutions": {"invalid_token": 1.0, "page_size": 2}}
     with faults(reliability_sandbox, rules) as url:
         first = sfn.list_executions(stateMachineArn=machine, maxResults=1000)
@@ -158,25 +142,6 @@ def test_a_history_cut_short_after_streamed_batches_is_read_again_by_the_next_sy
         sync_account_by_id(account.pk)
     assert not incomplete.exists()
     assert_converged(reliability_sandbox)
-
-
-def test_a_run_whose_claim_was_taken_over_does_not_release_the_new_claim(
-    reliability_sandbox: Sandbox,
-) -> None:
-    account = register(reliability_sandbox)
-    stale = begin_sync(account, "test")
-    assert stale is not None
-    AwsAccount.objects.filter(pk=account.pk).update(
-        sync_claimed_at=timezone.now() - sync.STALE_CLAIM - timedelta(seconds=1)
-    )
-    current = begin_sync(account, "test")  # the stale claim is taken over
-    assert current is not None
-    stale.refresh_from_db()
-    assert stale.finished_at is not None and stale.status == "failed"  # closed as abandoned
-    finish_sync(stale.pk)  # e.g. its last step redelivered an hour later
-    assert not claim(account.pk), "the run that took over still holds the account"
-    finish_sync(current.pk)
-    assert claim(account.pk)
 
 
 @pytest.fixture

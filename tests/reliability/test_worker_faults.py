@@ -5,24 +5,28 @@ The worker is `celery -A dashboard worker --pool solo` on a queue of its own, wi
 database and a Redis server of our own (broker, results and rate limiter). "Mid-sync" is decided
 by watching the database: the fault strikes once some executions are stored and the run has not
 finished; the tests assert both, so a fault that came too late fails instead of passing vacuously.
+Nobody sets a claim back by hand: the tests trigger as the beat does until a trigger takes the
+silent run over, which the worker (SYNC_STALE_AFTER_SECONDS=10) does ten seconds after its last
+heartbeat.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
-from django.db.models import F
 
 from connections.models import AwsAccount, SyncRun
 from executions.models import Execution
-from executions.sync import ALREADY_RUNNING, STALE_CLAIM
+from executions.sync import ALREADY_RUNNING
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
 from tests.reliability.conftest import (
+    WAIT_SECONDS,
+    WORKER_STALE_AFTER_SECONDS,
     RedisServer,
     Worker,
     assert_converged,
@@ -54,11 +58,29 @@ def _assert_mid_sync(account: AwsAccount, sandbox: Sandbox) -> None:
     assert stored < standard_execution_count(sandbox), "the fault came after everything was stored"
 
 
-def _release_stale_claim(account: AwsAccount) -> None:
-    """What STALE_CLAIM's passing does: the dead run's claim may be taken over."""
-    AwsAccount.objects.filter(pk=account.pk).update(
-        sync_claimed_at=F("sync_claimed_at") - STALE_CLAIM - timedelta(seconds=1)
-    )
+def _beat_until_taken_over(
+    redis: RedisServer, worker: Worker, account: AwsAccount, silent: SyncRun
+) -> tuple[SyncRun, datetime]:
+    """What the beat does: trigger, and trigger again while the silent run holds the account
+    (nobody sets the claim back: it must be taken over on its own). Returns the run that
+    finished after it and the silent run's last heartbeat seen while it held the claim."""
+    last_beat: datetime | None = None
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        holder, beat = AwsAccount.objects.values_list("sync_run", "sync_heartbeat_at").get(
+            pk=account.pk
+        )
+        if holder == silent.pk:
+            last_beat = beat
+        answer = trigger_sync(redis.url, worker.queue, account.pk).get(timeout=120)
+        if answer != {"skipped": ALREADY_RUNNING}:
+            assert last_beat is not None, "the silent run never held the claim"
+            run: SyncRun = wait_for(
+                lambda: finished_run(account.pk, after=silent.pk), "the run to finish", alive=worker
+            )
+            return run, last_beat
+        time.sleep(1.0)
+    pytest.fail("no trigger took the account over" + worker.tail())
 
 
 def _sync_to_the_end(
@@ -69,6 +91,16 @@ def _sync_to_the_end(
         lambda: finished_run(account.pk, after=after), "the next sync to finish", alive=worker
     )
     return run
+
+
+def _assert_taken_over(silent: SyncRun, run: SyncRun, last_beat: datetime) -> None:
+    """The silent run was closed with its reason, and not before its stale window passed."""
+    silent.refresh_from_db()
+    assert silent.finished_at is not None, "the silent run is closed, not shown running forever"
+    assert silent.progress == "abandoned" and "no progress" in silent.errors[0], silent.errors
+    assert run.started_at >= last_beat + timedelta(seconds=WORKER_STALE_AFTER_SECONDS), (
+        "a live run was taken over"
+    )
 
 
 def test_a_worker_killed_mid_sync_then_restarted_leaves_no_gaps_and_no_duplicates(
@@ -84,16 +116,11 @@ def test_a_worker_killed_mid_sync_then_restarted_leaves_no_gaps_and_no_duplicate
     _assert_mid_sync(account, reliability_sandbox)
 
     second = workers(redis_server.url)
-    # The dead worker's claim holds until it is stale: a trigger meanwhile is a no-op.
-    skipped = trigger_sync(redis_server.url, second.queue, account.pk).get(timeout=120)
-    assert skipped == {"skipped": ALREADY_RUNNING}, second.tail()
-    _release_stale_claim(account)
-    run = _sync_to_the_end(redis_server, second, account, after=killed.pk)
+    run, last_beat = _beat_until_taken_over(redis_server, second, account, killed)
 
     assert run.status == "ok", (run.errors, second.tail())
     assert_converged(reliability_sandbox)
-    killed.refresh_from_db()
-    assert killed.finished_at is not None, "the killed run is closed, not shown running forever"
+    _assert_taken_over(killed, run, last_beat)
     assert "Traceback" not in second.log(), second.tail()
 
 
@@ -111,12 +138,12 @@ def test_redis_restarted_mid_sync_then_the_next_run_converges(
     redis_server.start()
     _assert_mid_sync(account, reliability_sandbox)
 
-    # The steps queued in Redis are lost, so the run cannot finish: its claim holds until stale.
-    _release_stale_claim(account)
-    run = _sync_to_the_end(redis_server, worker, account, after=interrupted.pk)
+    # The steps queued in Redis are lost, so the run can never finish: it goes silent.
+    run, last_beat = _beat_until_taken_over(redis_server, worker, account, interrupted)
 
     assert run.status == "ok", (run.errors, worker.tail())
     assert_converged(reliability_sandbox)
+    _assert_taken_over(interrupted, run, last_beat)
     worker.check()  # the same worker process reconnected to the new Redis
 
 
