@@ -10,15 +10,7 @@ SANDBOX_PORT=${SANDBOX_PORT:-4566}
 EXECUTIONS=${DEMO_EXECUTIONS:-300}
 mkdir -p var/log
 
-"$PY" - "$DATABASE_URL" <<'PYEOF'
-import sys, urllib.parse as u, psycopg
-url = u.urlparse(sys.argv[1]); name = url.path.lstrip("/")
-with psycopg.connect(host=url.hostname, port=url.port or 5432, user=url.username or "postgres",
-                     password=url.password, dbname="postgres", autocommit=True) as conn:
-    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-        conn.execute(f'CREATE DATABASE "{name}"')
-        print(f"created database {name}")
-PYEOF
+# `make demo` ran tools/ensure_services.sh first: PostgreSQL, Redis and the database exist.
 "$PY" manage.py migrate --noinput >/dev/null
 LOGIN=$("$PY" manage.py demo_admin)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL and Redis answer where the tests expect them; start them when their
-# binaries are installed, else stop with one line naming the Debian packages to install.
+# binaries are installed, else stop with one line naming the Debian packages to install; create
+# the database DATABASE_URL names when it is missing.
 set -euo pipefail
 
 DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/stepscope}
@@ -33,4 +34,15 @@ if ! redis_up; then
   fi
   redis_up || { echo "ERROR: Redis is not reachable at $REDIS_URL — install it: apt-get install redis-server, or set REDIS_URL." >&2; exit 1; }
 fi
+# The application's database (tests make their own test_ copy of it); created when missing so
+# that `make check`, `make demo` and `make bench` find it.
+"$PY" - "$DATABASE_URL" <<'PYEOF'
+import sys, urllib.parse as u, psycopg
+url = u.urlparse(sys.argv[1]); name = url.path.lstrip("/")
+with psycopg.connect(host=url.hostname, port=url.port or 5432, user=url.username or "postgres",
+                     password=url.password, dbname="postgres", autocommit=True) as conn:
+    if name and not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+        conn.execute(f'CREATE DATABASE "{name}"')
+        print(f"created database {name}")
+PYEOF
 echo "services: PostgreSQL and Redis are up"
