@@ -11,7 +11,9 @@ reads should not share one interpreter (and its GIL), as they never do in produc
 
 from __future__ import annotations
 
+import cProfile
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -65,9 +67,19 @@ def sync(account_name: str) -> dict[str, Any]:
     from executions.sync import sync_account_by_id
 
     account = AwsAccount.objects.get(name=account_name)
+    profile_to = os.environ.get("BENCH_PROFILE_DIR")
+    profiler = cProfile.Profile() if profile_to else None
     start = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     summary = sync_account_by_id(account.pk, trigger="bench")
+    if profiler is not None:
+        profiler.disable()
     seconds = time.perf_counter() - start
+    if profiler is not None and profile_to:
+        # `BENCH_PROFILE_DIR=dir make bench-quick`, then `python -m pstats dir/sync-*.prof`.
+        Path(profile_to).mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(Path(profile_to) / f"sync-{account_name}-{os.getpid()}.prof")
     return {"seconds": seconds, "summary": summary}
 
 

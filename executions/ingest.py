@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -80,13 +80,52 @@ class AttemptWriter:
         `states` is the definition's static view of each HTTP state (declared headers…);
         `fresh_execution` says the execution row was just created, so nothing is stored yet.
         """
+        return self.write_many([(execution, attempts)], states, fresh_executions=fresh_execution)
+
+    def write_many(
+        self,
+        batch: Sequence[tuple[Execution, Iterable[ParsedAttempt]]],
+        states: Mapping[str, HttpStateInfo] | None = None,
+        *,
+        fresh_executions: bool = False,
+    ) -> int:
+        """`write` for several executions of one state machine, in one INSERT."""
         self._definition = states or {}
+        rows: list[HttpAttempt] = []
+        newly_failed: list[Execution] = []
+        for execution, attempts in batch:
+            fresh = self._new_rows(execution, attempts, stored_none=fresh_executions)
+            rows.extend(fresh)
+            if not execution.has_failed_attempt and any(r.is_failure for r in fresh):
+                newly_failed.append(execution)
+        if rows:
+            # Inside the caller's transaction when there is one: a savepoint would cost two
+            # more round trips per write and buy nothing (the caller rolls back as a whole).
+            with transaction.atomic(savepoint=False):
+                HttpAttempt.objects.bulk_create(rows, ignore_conflicts=True)
+                self._touched_groups.update(r.failure_group_id for r in rows if r.failure_group_id)
+                if newly_failed:
+                    Execution.objects.filter(pk__in=[e.pk for e in newly_failed]).update(
+                        has_failed_attempt=True
+                    )
+            for execution in newly_failed:
+                execution.has_failed_attempt = True
+            self.added += len(rows)
+        before, self._writes = self._writes, self._writes + sum(1 for _ in batch)
+        if self._writes // FLUSH_EVERY_WRITES > before // FLUSH_EVERY_WRITES:
+            self.flush()
+        return len(rows)
+
+    def _new_rows(
+        self, execution: Execution, attempts: Iterable[ParsedAttempt], *, stored_none: bool
+    ) -> list[HttpAttempt]:
+        """Rows for the closed attempts of one execution that are not stored yet."""
         batch = [_pg_safe_texts(a) for a in attempts if a.outcome != Outcome.IN_PROGRESS]
         if not batch:
-            return 0
+            return []
         known: set[int] = (
             set()
-            if fresh_execution
+            if stored_none
             else set(
                 HttpAttempt.objects.filter(execution=execution).values_list(
                     "key_event_id", flat=True
@@ -101,20 +140,7 @@ class AttemptWriter:
                 fresh[key].problems.append(f"another attempt identified by event {key} was dropped")
             elif key not in known:
                 fresh[key] = self._row(execution, parsed, key)
-        rows = list(fresh.values())
-        # Inside the caller's transaction when there is one: a savepoint would cost two more
-        # round trips per execution and buy nothing (the caller rolls back as a whole).
-        with transaction.atomic(savepoint=False):
-            HttpAttempt.objects.bulk_create(rows, ignore_conflicts=True)
-            self._touched_groups.update(r.failure_group_id for r in rows if r.failure_group_id)
-            if any(r.is_failure for r in rows) and not execution.has_failed_attempt:
-                Execution.objects.filter(pk=execution.pk).update(has_failed_attempt=True)
-                execution.has_failed_attempt = True
-        self.added += len(rows)
-        self._writes += 1
-        if self._writes % FLUSH_EVERY_WRITES == 0:
-            self.flush()
-        return len(rows)
+        return list(fresh.values())
 
     def flush(self) -> None:
         """Bring touched endpoints and failure groups up to date, a few statements for all.

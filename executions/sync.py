@@ -63,6 +63,10 @@ EXPRESS_OVERLAP_MS = 5 * 60 * 1000
 FAILED_OUTCOMES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})
 # Attempts of one history held before they are written (with the execution still incomplete).
 STREAM_BATCH = 500
+# New executions read whole are written this many to a transaction (one INSERT of executions and
+# one of attempts): per-execution commits were most of the write cost. Should one of them be
+# refused, the batch is written again one execution at a time, so only that one is lost.
+WRITE_BATCH = 25
 Progress = Callable[[str], None]
 
 
@@ -394,6 +398,17 @@ class SyncStep:
             )
 
 
+@dataclass
+class ReadExecution:
+    """One execution's history, read and parsed, not yet written."""
+
+    item: dict[str, Any]  # as ListExecutions (or DescribeExecution) gave it
+    error: dict[str, str]
+    last_id: int
+    problems: list[str]
+    attempts: list[ParsedAttempt]
+
+
 class StandardReader:
     """ListExecutions newest first down to the cursor, then each new history, streamed."""
 
@@ -409,27 +424,34 @@ class StandardReader:
         self.failed = False
         # Listed in this sync: their status is fresh, no DescribeExecution needed.
         self.listed: set[str] = set()
+        # New executions read whole, waiting to be written WRITE_BATCH at a time.
+        self.unwritten: list[ReadExecution] = []
 
     def run(self) -> None:
         cursor = self.machine.newest_start_seen
         if self.sync.since and (cursor is None or self.sync.since < cursor):
             cursor = self.sync.since
         newest = cursor
-        with HistoryPrefetcher(self.api) as prefetch:
-            # Histories of the next few executions are fetched while this one is written.
-            ahead: deque[tuple[dict[str, Any], Execution | None, HistoryStream]] = deque()
-            for item, stored in self._listing(cursor):
-                if str(item["executionArn"]) in self.listed:
-                    continue  # a listing restarted after an expired token repeats its pages
-                self.listed.add(str(item["executionArn"]))
-                start = item["startDate"]
-                newest = start if newest is None or start > newest else newest
-                if self._wants_history(item, stored):
-                    ahead.append((item, stored, prefetch.open(str(item["executionArn"]))))
-                if len(ahead) >= prefetch.depth:
+        try:
+            with HistoryPrefetcher(self.api) as prefetch:
+                # Histories of the next few executions are fetched while this one is written.
+                ahead: deque[tuple[dict[str, Any], Execution | None, HistoryStream]] = deque()
+                for item, stored in self._listing(cursor):
+                    if str(item["executionArn"]) in self.listed:
+                        continue  # a listing restarted after an expired token repeats its pages
+                    self.listed.add(str(item["executionArn"]))
+                    start = item["startDate"]
+                    newest = start if newest is None or start > newest else newest
+                    if self._wants_history(item, stored):
+                        ahead.append((item, stored, prefetch.open(str(item["executionArn"]))))
+                    if len(ahead) >= prefetch.depth:
+                        self._execution(*ahead.popleft())
+                while ahead:
                     self._execution(*ahead.popleft())
-            while ahead:
-                self._execution(*ahead.popleft())
+        except AwsError:
+            self._write_unwritten()  # what was read is kept; the cursor stays for the rest
+            raise
+        self._write_unwritten()
         self._revisit_running()
         if not self.failed and newest is not None:
             StateMachine.objects.filter(pk=self.machine.pk).update(newest_start_seen=newest)
@@ -512,16 +534,79 @@ class StandardReader:
                 self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
                 attempts = []
         attempts.extend(parser.finish())
-        problems = list(parser.problems)
+        read = ReadExecution(item, execution_error, last_id, list(parser.problems), attempts)
+        if stored is None:  # new, and nothing of it streamed: batched with its neighbours
+            self.unwritten.append(read)
+            if len(self.unwritten) >= WRITE_BATCH:
+                self._write_unwritten()
+            return
+        self._write_alone(read, stored, is_new=is_new)
+
+    def _write_alone(self, read: ReadExecution, stored: Execution | None, *, is_new: bool) -> None:
         with transaction.atomic():
             execution = self._save_execution(
-                item, stored, execution_error, last_id, problems, attempts, complete=True
+                read.item,
+                stored,
+                read.error,
+                read.last_id,
+                read.problems,
+                read.attempts,
+                complete=True,
             )
-            self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
+            self.sync.writer.write(execution, read.attempts, self.states, fresh_execution=is_new)
         if is_new:
             self.sync.summary.executions_added += 1
         else:
             self.sync.summary.executions_updated += 1
+
+    def _write_unwritten(self) -> None:
+        """The new executions read so far, in one transaction; one at a time if it fails."""
+        batch, self.unwritten = self.unwritten, []
+        if not batch:
+            return
+        try:
+            with transaction.atomic():
+                executions = Execution.objects.bulk_create(
+                    [
+                        Execution(
+                            arn=str(read.item["executionArn"]),
+                            **self._execution_values(
+                                read.item,
+                                None,
+                                read.error,
+                                read.last_id,
+                                read.problems,
+                                read.attempts,
+                                complete=True,
+                            ),
+                        )
+                        for read in batch
+                    ]
+                )
+                self.sync.writer.write_many(
+                    [(e, read.attempts) for e, read in zip(executions, batch, strict=True)],
+                    self.states,
+                    fresh_executions=True,
+                )
+        except Exception as exc:
+            # Rolled back as a whole: an endpoint or group created in it is gone too. Nothing is
+            # lost yet, so the run's errors get only what the one-by-one writes refuse.
+            log.warning(
+                "sync %s: a batch of %d executions was refused (%s); writing them one by one",
+                self.sync.account.name,
+                len(batch),
+                exc,
+            )
+            self.sync.writer.forget_uncommitted()
+            _reconnect_if_broken()
+            for read in batch:
+                try:
+                    self._write_alone(read, None, is_new=True)
+                except Exception as exc:  # this one is refused; its neighbours are stored
+                    self.failed = True
+                    self.sync.execution_failed(str(read.item["executionArn"]), exc)
+            return
+        self.sync.summary.executions_added += len(batch)
 
     def _save_execution(
         self,
@@ -534,12 +619,33 @@ class StandardReader:
         *,
         complete: bool,
     ) -> Execution:
+        values = self._execution_values(
+            item, stored, error, last_id, problems, attempts, complete=complete
+        )
+        if stored is None:
+            return Execution.objects.create(arn=str(item["executionArn"]), **values)
+        execution, _ = Execution.objects.update_or_create(
+            arn=str(item["executionArn"]), defaults=values
+        )
+        return execution
+
+    def _execution_values(
+        self,
+        item: dict[str, Any],
+        stored: Execution | None,
+        error: dict[str, str],
+        last_id: int,
+        problems: list[str],
+        attempts: list[ParsedAttempt],
+        *,
+        complete: bool,
+    ) -> dict[str, Any]:
         redactor = self.sync.writer.redactor
         # Known before the attempts are written, so no UPDATE is needed after them.
         failed = any(a.outcome in FAILED_OUTCOMES for a in attempts) or bool(
             stored and stored.has_failed_attempt
         )
-        values = {
+        return {
             "account": self.sync.account,
             "state_machine": self.machine,
             "name": pg_safe(str(item.get("name", ""))[:256]),
@@ -555,12 +661,6 @@ class StandardReader:
             "has_failed_attempt": failed,
             "parse_problems": pg_safe(problems[:50]),
         }
-        if stored is None:
-            return Execution.objects.create(arn=str(item["executionArn"]), **values)
-        execution, _ = Execution.objects.update_or_create(
-            arn=str(item["executionArn"]), defaults=values
-        )
-        return execution
 
     def _revisit_running(self) -> None:
         """Executions stored while RUNNING, older than this listing reached: ask each once."""
