@@ -16,7 +16,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,20 +68,29 @@ def sync(account_name: str) -> dict[str, Any]:
     from executions.sync import sync_account_by_id
 
     account = AwsAccount.objects.get(name=account_name)
-    profile_to = os.environ.get("BENCH_PROFILE_DIR")
-    profiler = cProfile.Profile() if profile_to else None
     start = time.perf_counter()
-    if profiler is not None:
-        profiler.enable()
-    summary = sync_account_by_id(account.pk, trigger="bench")
-    if profiler is not None:
-        profiler.disable()
+    with _profiled(f"sync-{account_name}"):
+        summary = sync_account_by_id(account.pk, trigger="bench")
     seconds = time.perf_counter() - start
-    if profiler is not None and profile_to:
-        # `BENCH_PROFILE_DIR=dir make bench-quick`, then `python -m pstats dir/sync-*.prof`.
-        Path(profile_to).mkdir(parents=True, exist_ok=True)
-        profiler.dump_stats(Path(profile_to) / f"sync-{account_name}-{os.getpid()}.prof")
     return {"seconds": seconds, "summary": summary}
+
+
+@contextmanager
+def _profiled(name: str) -> Iterator[None]:
+    """With BENCH_PROFILE_DIR set, cProfile the block into DIR/NAME-PID.prof (read it with
+    `python -m pstats`); the numbers of a profiled run are not comparable with the others."""
+    directory = os.environ.get("BENCH_PROFILE_DIR")
+    if not directory:
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(Path(directory) / f"{name}-{os.getpid()}.prof")
 
 
 def rss(account_name: str) -> dict[str, Any]:
@@ -95,7 +105,8 @@ def rss(account_name: str) -> dict[str, Any]:
     reset = _reset_peak()
     before = _status_kb("VmHWM" if reset else "VmRSS")
     start = time.perf_counter()
-    call_command("sync_account", account_name, stdout=_Sink(), stderr=_Sink())
+    with _profiled(f"rss-{account_name}"):
+        call_command("sync_account", account_name, stdout=_Sink(), stderr=_Sink())
     seconds = time.perf_counter() - start
     peak = _status_kb("VmHWM")
     return {

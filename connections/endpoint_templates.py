@@ -20,6 +20,9 @@ _LONG_HEX = re.compile(r"[0-9a-fA-F]{16,}")
 _ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}")
 _EMAIL = re.compile(r"[^@\s/]+@[^@\s/]+\.[^@\s/]+")
 _ID_CHARS = re.compile(r"[A-Za-z0-9_\-.~:]+")
+# A word, a separator and a number (sku-42, order_7, INV-2024-0001): a numbered id whose word
+# names its kind. Versions (v1, v2-beta, oauth2) have no separator before their digits.
+_NUMBERED_ID = re.compile(r"[A-Za-z]{1,16}(?:[-_.][0-9]+)+")
 _MIXED_ID_MIN_LENGTH = 8
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
@@ -60,6 +63,8 @@ def is_id_segment(segment: str) -> bool:
     if text.isdigit():
         return True
     if "@" in text and _EMAIL.fullmatch(text):
+        return True
+    if text[-1:].isdigit() and _NUMBERED_ID.fullmatch(text):
         return True
     # Every other id shape (UUID, hex, ULID, mixed) has at least 8 characters; most path
     # segments are shorter words, so this check keeps templating cheap.

@@ -527,9 +527,8 @@ class StandardReader:
             attempts.extend(parser.feed(events))
             # Stream: write what closed on this page instead of holding the history.
             if len(attempts) >= STREAM_BATCH:
-                execution = self._save_execution(
-                    item, stored, execution_error, last_id, [], attempts, complete=False
-                )
+                so_far = ReadExecution(item, execution_error, last_id, [], attempts)
+                execution = self._save_execution(so_far, stored, complete=False)
                 stored = execution
                 self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
                 attempts = []
@@ -544,15 +543,7 @@ class StandardReader:
 
     def _write_alone(self, read: ReadExecution, stored: Execution | None, *, is_new: bool) -> None:
         with transaction.atomic():
-            execution = self._save_execution(
-                read.item,
-                stored,
-                read.error,
-                read.last_id,
-                read.problems,
-                read.attempts,
-                complete=True,
-            )
+            execution = self._save_execution(read, stored, complete=True)
             self.sync.writer.write(execution, read.attempts, self.states, fresh_execution=is_new)
         if is_new:
             self.sync.summary.executions_added += 1
@@ -570,15 +561,7 @@ class StandardReader:
                     [
                         Execution(
                             arn=str(read.item["executionArn"]),
-                            **self._execution_values(
-                                read.item,
-                                None,
-                                read.error,
-                                read.last_id,
-                                read.problems,
-                                read.attempts,
-                                complete=True,
-                            ),
+                            **self._execution_values(read, None, complete=True),
                         )
                         for read in batch
                     ]
@@ -609,37 +592,19 @@ class StandardReader:
         self.sync.summary.executions_added += len(batch)
 
     def _save_execution(
-        self,
-        item: dict[str, Any],
-        stored: Execution | None,
-        error: dict[str, str],
-        last_id: int,
-        problems: list[str],
-        attempts: list[ParsedAttempt],
-        *,
-        complete: bool,
+        self, read: ReadExecution, stored: Execution | None, *, complete: bool
     ) -> Execution:
-        values = self._execution_values(
-            item, stored, error, last_id, problems, attempts, complete=complete
-        )
+        arn = str(read.item["executionArn"])
+        values = self._execution_values(read, stored, complete=complete)
         if stored is None:
-            return Execution.objects.create(arn=str(item["executionArn"]), **values)
-        execution, _ = Execution.objects.update_or_create(
-            arn=str(item["executionArn"]), defaults=values
-        )
+            return Execution.objects.create(arn=arn, **values)
+        execution, _ = Execution.objects.update_or_create(arn=arn, defaults=values)
         return execution
 
     def _execution_values(
-        self,
-        item: dict[str, Any],
-        stored: Execution | None,
-        error: dict[str, str],
-        last_id: int,
-        problems: list[str],
-        attempts: list[ParsedAttempt],
-        *,
-        complete: bool,
+        self, read: ReadExecution, stored: Execution | None, *, complete: bool
     ) -> dict[str, Any]:
+        item, error, attempts = read.item, read.error, read.attempts
         redactor = self.sync.writer.redactor
         # Known before the attempts are written, so no UPDATE is needed after them.
         failed = any(a.outcome in FAILED_OUTCOMES for a in attempts) or bool(
@@ -656,10 +621,10 @@ class StandardReader:
             "cause": pg_safe(redactor.text(str(error.get("cause") or ""))),
             "redrive_count": int(item.get("redriveCount", 0) or 0),
             "source": HistorySource.HISTORY,
-            "last_event_id": last_id,
+            "last_event_id": read.last_id,
             "history_complete": complete and str(item.get("status")) in TERMINAL_STATUSES,
             "has_failed_attempt": failed,
-            "parse_problems": pg_safe(problems[:50]),
+            "parse_problems": pg_safe(read.problems[:50]),
         }
 
     def _revisit_running(self) -> None:

@@ -20,6 +20,7 @@ from connections.endpoint_templates import endpoint_template, is_id_segment
         ("https://api.x.com/v1/users/ada%40example.com/prefs", "https://api.x.com/v1/users/{id}/prefs"),
         ("https://api.x.com/v1/users/ada@example.com", "https://api.x.com/v1/users/{id}"),
         ("https://api.x.com/v1/charges/cus_9aZ81kq2", "https://api.x.com/v1/charges/{id}"),
+        ("https://api.x.com/inventory/sku-7", "https://api.x.com/inventory/{id}"),
         ("https://api.x.com/v2/oauth2/token", "https://api.x.com/v2/oauth2/token"),
         ("https://api.x.com/v1/reports/summary#top", "https://api.x.com/v1/reports/summary"),
         ("HTTPS://Api.X.com:443/A/B", "https://api.x.com/A/B"),
@@ -39,14 +40,24 @@ def test_urls_normalise_to_templates(url: str, template: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "segment", ["12345", "0", "deadbeefdeadbeef1234", "ord-2024x17", "a1b2c3d4"]
+    "segment",
+    [
+        "12345",
+        "0",
+        "deadbeefdeadbeef1234",
+        "ord-2024x17",
+        "a1b2c3d4",
+        "sku-42",
+        "order_7",
+        "INV-2024-0001",
+    ],
 )
 def test_id_like_segments(segment: str) -> None:
     assert is_id_segment(segment)
 
 
 @pytest.mark.parametrize(
-    "segment", ["", "v1", "customers", "oauth2", "s3", "facade", "2fa", "v2-beta"]
+    "segment", ["", "v1", "customers", "oauth2", "s3", "facade", "2fa", "v2-beta", "v1.2", "sku-"]
 )
 def test_name_like_segments(segment: str) -> None:
     assert not is_id_segment(segment)
