@@ -111,7 +111,7 @@ class AttemptWriter:
             for execution in newly_failed:
                 execution.has_failed_attempt = True
             self.added += len(rows)
-        before, self._writes = self._writes, self._writes + sum(1 for _ in batch)
+        before, self._writes = self._writes, self._writes + len(batch)
         if self._writes // FLUSH_EVERY_WRITES > before // FLUSH_EVERY_WRITES:
             self.flush()
         return len(rows)

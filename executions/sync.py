@@ -5,7 +5,9 @@ Safety rules that make a killed worker or a lost broker harmless:
   trigger is a no-op), every step renews the claim while it works (a heartbeat), and a run silent
   for SYNC_STALE_AFTER_SECONDS is closed by the next trigger, which takes over; a step of a closed
   run (redelivered late, or still working when it was taken over) stops without writing more;
-- each execution is written in its own transaction, keyed by ARN and (execution, event id);
+- executions are keyed by ARN and attempts by (execution, event id); new executions are written
+  a batch to a transaction, and a refused batch again one execution per transaction, so a bad
+  execution costs only itself;
 - cursors move only after everything they cover is committed, and not at all past a failure,
   so a re-run re-lists what was not finished and skips what is stored.
 """
