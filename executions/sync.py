@@ -8,6 +8,7 @@ Safety rules that make a killed worker or a lost broker harmless:
 - executions are keyed by ARN and attempts by (execution, event id); new executions are written
   a batch to a transaction, and a refused batch again one execution per transaction, so a bad
   execution costs only itself;
+- a step whose database connection fails runs once more on a new one (it skips what is stored);
 - cursors move only after everything they cover is committed, and not at all past a failure,
   so a re-run re-lists what was not finished and skips what is stored.
 """
@@ -20,10 +21,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from connections.aws import AwsApi, AwsError, AwsPermanentError
@@ -58,6 +59,7 @@ from executions.models import Execution, FailureGroup, StateMachine
 from executions.prefetch import HistoryPrefetcher, HistoryStream, history_pages
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Express executions last at most 5 minutes: re-reading that much of the log window lets an
 # execution whose events straddled two syncs be reassembled whole.
@@ -185,11 +187,15 @@ def discover_region(run_id: int, region: str, progress: Progress | None = None) 
     step = SyncStep(run_id, progress)
     api = AwsApi(step.account, region)
     machines: list[int] = []
-    try:
+
+    def discover() -> list[int]:
         step.say(f"{region}: connections")
         sync_connections(api, step.account)
         step.say(f"{region}: state machines")
-        machines = [m.pk for m in step.machines(api, region)]
+        return [m.pk for m in step.machines(api, region)]
+
+    try:
+        machines = step.on_a_live_connection(discover)
     except ClaimLostError:
         return []
     except AwsError as exc:
@@ -211,15 +217,20 @@ def sync_machine(
         return
     api = AwsApi(step.account, machine.region)
     step.since = since
-    try:
+    states = http_states_from_definition(machine.definition)
+
+    def read() -> None:
         step.say(f"{machine.region}: {machine.name}")
-        states = http_states_from_definition(machine.definition)
+        # A new reader each time: one cut short holds listed-but-unread executions.
         if machine.type == StateMachineType.EXPRESS:
             if machine.log_group_arn:
                 ExpressLogReader(step, api, machine, states).run()
         else:
             StandardReader(step, api, machine, states).run()
         StateMachine.objects.filter(pk=machine.pk).update(last_synced_at=timezone.now())
+
+    try:
+        step.on_a_live_connection(read)
     except ClaimLostError:
         # What it stored is committed and keyed; its cursors did not move: the run that took
         # over reads the rest.
@@ -344,6 +355,21 @@ class SyncStep:
         if isinstance(exc, DatabaseError | InterfaceError):
             _reconnect_if_broken()
 
+    def on_a_live_connection(self, work: Callable[[], T]) -> T:
+        """`work`, and once more if the database connection failed under it (a failover, a
+        restart, a killed backend; also a cancelled statement). Steps are idempotent, so the
+        second pass skips what the first stored; without it one dropped connection costs a
+        whole state machine (or region) until the next run."""
+        try:
+            return work()
+        except (OperationalError, InterfaceError) as exc:
+            # Data and integrity errors are not retried: they would fail the same way.
+            log.warning(
+                "sync %s: database connection failed (%s); once more", self.account.name, exc
+            )
+            _reconnect_if_broken()
+            return work()
+
     def lost_database(self, exc: Exception) -> None:
         """A dropped connection (failover, restart, a killed backend) outside any execution
         ends this step like a transient error: cursors have not moved, the next run resumes."""
@@ -370,10 +396,16 @@ class SyncStep:
         try:
             self.writer.flush()
             self._record(api)
-        except (DatabaseError, InterfaceError) as exc:
+        except (OperationalError, InterfaceError) as exc:
             # The connection died while recording: once more on a new one, or the step's counts
-            # and errors are lost and the chord waiting for this step never closes the run.
-            self.lost_database(exc)
+            # and errors are lost and the chord waiting for this step never closes the run. The
+            # flush too: touched groups are recounted only here, and the next run does not touch
+            # attempts already stored, so their counts would stay short for good.
+            log.warning(
+                "sync %s: database connection failed (%s); once more", self.account.name, exc
+            )
+            _reconnect_if_broken()
+            self.writer.flush()
             self._record(api)
 
     def _record(self, api: AwsApi) -> None:
@@ -450,8 +482,11 @@ class StandardReader:
                         self._execution(*ahead.popleft())
                 while ahead:
                     self._execution(*ahead.popleft())
-        except AwsError:
-            self._write_unwritten()  # what was read is kept; the cursor stays for the rest
+        except (AwsError, DatabaseError, InterfaceError):
+            # What was read is kept (on a new connection if that one died); the cursor stays
+            # for the rest.
+            _reconnect_if_broken()
+            self._write_unwritten()
             raise
         self._write_unwritten()
         self._revisit_running()

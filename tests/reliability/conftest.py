@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import pytest
@@ -144,6 +144,52 @@ def busiest_standard_machine(sandbox: Sandbox) -> str:
             ),
         )
     )
+
+
+class DropConnection(Protocol):
+    def __call__(self, table: str, event: str, *, at: int = 1, times: int = 1) -> None: ...
+
+
+@pytest.fixture
+def drop_connection() -> Iterator[DropConnection]:
+    """`drop(table, event, at=, times=)`: the `at`-th row INSERTed/UPDATEd in `table` (and the
+    `times - 1` rows after it) makes PostgreSQL terminate the connection writing it,
+    mid-statement, as pg_terminate_backend from outside would, whichever process holds it (the
+    test's sync or a worker's). A sequence counts the rows: unlike a row, it survives the
+    aborted transaction."""
+    created: list[str] = []
+
+    def drop(table: str, event: str, *, at: int = 1, times: int = 1) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                CREATE SEQUENCE reliability_drops;
+                CREATE FUNCTION reliability_drop() RETURNS trigger LANGUAGE plpgsql AS $$
+                DECLARE
+                    n bigint := nextval('reliability_drops');  -- once: BETWEEN would call it twice
+                BEGIN
+                    IF n >= {int(at)} AND n < {int(at) + int(times)} THEN
+                        PERFORM pg_terminate_backend(pg_backend_pid());
+                        PERFORM pg_sleep(5);  -- the termination lands here
+                    END IF;
+                    RETURN NEW;
+                END $$;
+                CREATE TRIGGER reliability_drop BEFORE {event} ON {table}
+                FOR EACH ROW EXECUTE FUNCTION reliability_drop();
+                """
+            )
+        created.append(table)
+
+    try:
+        yield drop
+    finally:
+        with connection.cursor() as cursor:
+            for table in created:
+                cursor.execute(f"DROP TRIGGER IF EXISTS reliability_drop ON {table}")
+            cursor.execute(
+                "DROP FUNCTION IF EXISTS reliability_drop();"
+                "DROP SEQUENCE IF EXISTS reliability_drops;"
+            )
 
 
 def standard_execution_count(sandbox: Sandbox) -> int:

@@ -7,7 +7,7 @@ Throttling and 500s across all operations are covered by tests/executions/test_s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -23,6 +23,7 @@ from sandbox.faults import FaultInjector
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
 from tests.reliability.conftest import (
+    DropConnection,
     RedisServer,
     assert_converged,
     busiest_standard_machine,
@@ -144,53 +145,15 @@ def test_a_history_cut_short_after_streamed_batches_is_read_again_by_the_next_sy
     assert_converged(reliability_sandbox)
 
 
-@pytest.fixture
-def drop_connection_once() -> Iterator[Callable[[str, str], None]]:
-    """`drop(table, event)`: the first INSERT/UPDATE on `table` makes PostgreSQL terminate the
-    connection that runs it, mid-statement, as pg_terminate_backend from outside would. A
-    sequence counts the drops: unlike a row, it survives the aborted transaction."""
-    created: list[str] = []
-
-    def drop(table: str, event: str) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                CREATE SEQUENCE reliability_drops;
-                CREATE FUNCTION reliability_drop() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN
-                    IF nextval('reliability_drops') = 1 THEN
-                        PERFORM pg_terminate_backend(pg_backend_pid());
-                        PERFORM pg_sleep(5);  -- the termination lands here
-                    END IF;
-                    RETURN NEW;
-                END $$;
-                CREATE TRIGGER reliability_drop BEFORE {event} ON {table}
-                FOR EACH ROW EXECUTE FUNCTION reliability_drop();
-                """
-            )
-        created.append(table)
-
-    try:
-        yield drop
-    finally:
-        with connection.cursor() as cursor:
-            for table in created:
-                cursor.execute(f"DROP TRIGGER IF EXISTS reliability_drop ON {table}")
-            cursor.execute(
-                "DROP FUNCTION IF EXISTS reliability_drop();"
-                "DROP SEQUENCE IF EXISTS reliability_drops;"
-            )
-
-
 def test_a_connection_dropped_while_a_batch_is_written_loses_nothing(
     reliability_sandbox: Sandbox,
     private_rate_limits: None,
-    drop_connection_once: Callable[[str, str], None],
+    drop_connection: DropConnection,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     account = register(reliability_sandbox)
     # Inside the transaction that writes a batch of executions and their attempts.
-    drop_connection_once("executions_httpattempt", "INSERT")
+    drop_connection("executions_httpattempt", "INSERT")
     summary = sync_account_by_id(account.pk)
     # The batch is rolled back and written again one execution at a time on a new connection.
     assert summary["status"] == "ok", summary
@@ -198,23 +161,54 @@ def test_a_connection_dropped_while_a_batch_is_written_loses_nothing(
     assert_converged(reliability_sandbox)
 
 
-def test_a_connection_dropped_between_batches_costs_the_step_not_the_run(
+def test_a_connection_dropped_between_batches_is_taken_up_again_on_a_new_one(
     reliability_sandbox: Sandbox,
     private_rate_limits: None,
-    drop_connection_once: Callable[[str, str], None],
+    drop_connection: DropConnection,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     account = register(reliability_sandbox)
     # Outside any transaction: a cursor moving after a state machine's executions.
-    drop_connection_once("executions_statemachine", "UPDATE")
+    drop_connection("executions_statemachine", "UPDATE")
+    summary = sync_account_by_id(account.pk)
+    # The step runs once more on a new connection and skips what the first pass stored.
+    assert summary["status"] == "ok", summary
+    assert "terminating connection" in caplog.text, "the drop never happened: nothing was tested"
+    assert_converged(reliability_sandbox)
+
+
+def test_a_connection_dropped_twice_costs_the_step_not_the_run(
+    reliability_sandbox: Sandbox,
+    private_rate_limits: None,
+    drop_connection: DropConnection,
+) -> None:
+    account = register(reliability_sandbox)
+    # The step's second pass loses its connection too: it gives up, the other steps go on.
+    drop_connection("executions_statemachine", "UPDATE", times=2)
     interrupted = sync_account_by_id(account.pk)
     assert interrupted["status"] == "partial", interrupted
     assert any("terminating connection" in e for e in interrupted["errors"]), interrupted
-    assert len(interrupted["errors"]) <= 2, interrupted["errors"]  # no cascade after the drop
+    assert len(interrupted["errors"]) == 1, interrupted["errors"]  # no cascade after the drop
     stored = Execution.objects.filter(account=account, source="history").count()
     assert stored >= standard_execution_count(reliability_sandbox) - 1
     again = sync_account_by_id(account.pk)  # the claim was released: this one runs
     assert again["status"] == "ok", again
     assert_converged(reliability_sandbox)
+
+
+def test_a_connection_dropped_while_group_counts_are_brought_up_to_date_loses_no_count(
+    reliability_sandbox: Sandbox,
+    private_rate_limits: None,
+    drop_connection: DropConnection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    account = register(reliability_sandbox)
+    # The recount a step runs when it ends: the attempts it covers are already committed.
+    drop_connection("executions_failuregroup", "UPDATE")
+    summary = sync_account_by_id(account.pk)
+    assert summary["status"] == "ok", summary
+    assert "terminating connection" in caplog.text, "the drop never happened: nothing was tested"
+    assert_converged(reliability_sandbox)  # every group counts exactly its attempts
 
 
 # GetExecutionHistory (and every other operation at once) is covered by test_sync.py's test.

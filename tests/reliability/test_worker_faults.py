@@ -2,9 +2,11 @@
 PostgreSQL connection terminated. After each, the next run converges on what the sandbox ran.
 
 The worker is `celery -A dashboard worker --pool solo` on a queue of its own, with the test
-database and a Redis server of our own (broker, results and rate limiter). "Mid-sync" is decided
-by watching the database: the fault strikes once some executions are stored and the run has not
-finished; the tests assert both, so a fault that came too late fails instead of passing vacuously.
+database and a Redis server of our own (broker, results and rate limiter). For SIGKILL and the
+Redis restart, "mid-sync" is decided by watching the database: the fault strikes once some
+executions are stored and the run has not finished; the tests assert both, so a fault that came
+too late fails instead of passing vacuously. The dropped connection is placed exactly, by a
+trigger that has PostgreSQL terminate the worker's connection at a chosen row.
 Nobody sets a claim back by hand: the tests trigger as the beat does until a trigger takes the
 silent run over, which the worker (SYNC_STALE_AFTER_SECONDS=10) does ten seconds after its last
 heartbeat.
@@ -17,7 +19,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from django.db import connection
 
 from connections.models import AwsAccount, SyncRun
 from executions.models import Execution
@@ -27,6 +28,7 @@ from tests.aws_sandbox import register
 from tests.reliability.conftest import (
     WAIT_SECONDS,
     WORKER_STALE_AFTER_SECONDS,
+    DropConnection,
     RedisServer,
     Worker,
     assert_converged,
@@ -147,38 +149,39 @@ def test_redis_restarted_mid_sync_then_the_next_run_converges(
     worker.check()  # the same worker process reconnected to the new Redis
 
 
-def _terminate_other_backends() -> int:
-    """pg_terminate_backend every connection to the test database but the test's own."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return int(cursor.fetchone()[0])
+# Where the connection drops: inside the transaction writing a batch (an attempt row of the
+# first batches), and outside any transaction (the second state machine's cursor moving).
+DROP_POINTS = [
+    pytest.param("executions_httpattempt", "INSERT", 30, id="inside-a-batch"),
+    pytest.param("executions_statemachine", "UPDATE", 2, id="between-batches"),
+]
 
 
-def test_a_dropped_database_connection_mid_batch_then_the_next_run_converges(
+@pytest.mark.parametrize(("table", "event", "at"), DROP_POINTS)
+def test_a_dropped_database_connection_mid_sync_loses_nothing_and_the_next_run_converges(
     reliability_sandbox: Sandbox,
     redis_server: RedisServer,
     workers: Callable[[str], Worker],
+    drop_connection: DropConnection,
+    table: str,
+    event: str,
+    at: int,
 ) -> None:
     account = register(reliability_sandbox)
     worker = workers(redis_server.url)
+    # PostgreSQL itself terminates the worker's connection at that row: mid-sync every time,
+    # not whenever a kill from outside happens to land.
+    drop_connection(table, event, at=at)
     trigger_sync(redis_server.url, worker.queue, account.pk)
-    dropped = _mid_sync(account, worker)
-    assert _terminate_other_backends() >= 1
-    _assert_mid_sync(account, reliability_sandbox)
+    run = wait_for(lambda: finished_run(account.pk), "the run to finish", alive=worker)
+    assert "terminating connection" in worker.log(), "the drop never happened: nothing was tested"
 
-    # No claim is set back here: the run notes the lost connection, reconnects and finishes,
-    # so the very next trigger runs.
-    interrupted = wait_for(
-        lambda: finished_run(account.pk, after=dropped.pk - 1), "the run to finish", alive=worker
-    )
-    # It lost at most the execution in flight, not the rest of its batch.
-    stored = Execution.objects.filter(account=account, source="history").count()
-    total = standard_execution_count(reliability_sandbox)
-    assert stored >= total - 1, (stored, total, interrupted.errors, worker.tail())
-    run = _sync_to_the_end(redis_server, worker, account, after=dropped.pk)
-
+    # The batch is written again one by one, the step runs once more on a new connection:
+    # nothing is lost and nothing is left for the next run.
     assert run.status == "ok", (run.errors, worker.tail())
+    stored = Execution.objects.filter(account=account, source="history").count()
+    assert stored == standard_execution_count(reliability_sandbox), worker.tail()
+    assert_converged(reliability_sandbox)
+    again = _sync_to_the_end(redis_server, worker, account, after=run.pk)
+    assert again.status == "ok" and again.executions_added == 0, (again.errors, worker.tail())
     assert_converged(reliability_sandbox)
