@@ -145,36 +145,33 @@ def test_a_history_cut_short_after_streamed_batches_is_read_again_by_the_next_sy
     assert_converged(reliability_sandbox)
 
 
-def test_a_connection_dropped_while_a_batch_is_written_loses_nothing(
+# Where the connection drops, and what takes it up again on a new one.
+DROPPED_ONCE = [
+    # Inside the transaction writing a batch: it is written again one execution at a time.
+    pytest.param("executions_httpattempt", "INSERT", id="while-a-batch-is-written"),
+    # Outside any transaction, a cursor moving: the step runs once more, skipping what is stored.
+    pytest.param("executions_statemachine", "UPDATE", id="between-batches"),
+    # The group recount a step runs when it ends, its attempts committed: recounted again (the
+    # next run would not touch those attempts, so a lost recount would stay short for good).
+    pytest.param("executions_failuregroup", "UPDATE", id="while-groups-are-recounted"),
+]
+
+
+@pytest.mark.parametrize(("table", "event"), DROPPED_ONCE)
+def test_a_connection_dropped_once_loses_nothing(
     reliability_sandbox: Sandbox,
     private_rate_limits: None,
     drop_connection: DropConnection,
     caplog: pytest.LogCaptureFixture,
+    table: str,
+    event: str,
 ) -> None:
     account = register(reliability_sandbox)
-    # Inside the transaction that writes a batch of executions and their attempts.
-    drop_connection("executions_httpattempt", "INSERT")
+    drop_connection(table, event)
     summary = sync_account_by_id(account.pk)
-    # The batch is rolled back and written again one execution at a time on a new connection.
     assert summary["status"] == "ok", summary
     assert "terminating connection" in caplog.text, "the drop never happened: nothing was tested"
-    assert_converged(reliability_sandbox)
-
-
-def test_a_connection_dropped_between_batches_is_taken_up_again_on_a_new_one(
-    reliability_sandbox: Sandbox,
-    private_rate_limits: None,
-    drop_connection: DropConnection,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    account = register(reliability_sandbox)
-    # Outside any transaction: a cursor moving after a state machine's executions.
-    drop_connection("executions_statemachine", "UPDATE")
-    summary = sync_account_by_id(account.pk)
-    # The step runs once more on a new connection and skips what the first pass stored.
-    assert summary["status"] == "ok", summary
-    assert "terminating connection" in caplog.text, "the drop never happened: nothing was tested"
-    assert_converged(reliability_sandbox)
+    assert_converged(reliability_sandbox)  # every attempt stored, every group counts exactly
 
 
 def test_a_connection_dropped_twice_costs_the_step_not_the_run(
@@ -194,21 +191,6 @@ def test_a_connection_dropped_twice_costs_the_step_not_the_run(
     again = sync_account_by_id(account.pk)  # the claim was released: this one runs
     assert again["status"] == "ok", again
     assert_converged(reliability_sandbox)
-
-
-def test_a_connection_dropped_while_group_counts_are_brought_up_to_date_loses_no_count(
-    reliability_sandbox: Sandbox,
-    private_rate_limits: None,
-    drop_connection: DropConnection,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    account = register(reliability_sandbox)
-    # The recount a step runs when it ends: the attempts it covers are already committed.
-    drop_connection("executions_failuregroup", "UPDATE")
-    summary = sync_account_by_id(account.pk)
-    assert summary["status"] == "ok", summary
-    assert "terminating connection" in caplog.text, "the drop never happened: nothing was tested"
-    assert_converged(reliability_sandbox)  # every group counts exactly its attempts
 
 
 # GetExecutionHistory (and every other operation at once) is covered by test_sync.py's test.
