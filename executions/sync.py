@@ -186,7 +186,6 @@ def discover_region(run_id: int, region: str, progress: Progress | None = None) 
     """Connections and state machines of one region; returns the machines to sync."""
     step = SyncStep(run_id, progress)
     api = AwsApi(step.account, region)
-    machines: list[int] = []
 
     def discover() -> list[int]:
         step.say(f"{region}: connections")
@@ -194,17 +193,7 @@ def discover_region(run_id: int, region: str, progress: Progress | None = None) 
         step.say(f"{region}: state machines")
         return [m.pk for m in step.machines(api, region)]
 
-    try:
-        machines = step.on_a_live_connection(discover)
-    except ClaimLostError:
-        return []
-    except AwsError as exc:
-        step.fail(exc)
-    except (DatabaseError, InterfaceError) as exc:
-        step.lost_database(exc)
-    finally:
-        step.record(api)
-    return machines
+    return step.carry_out(api, discover) or []
 
 
 def sync_machine(
@@ -229,18 +218,7 @@ def sync_machine(
             StandardReader(step, api, machine, states).run()
         StateMachine.objects.filter(pk=machine.pk).update(last_synced_at=timezone.now())
 
-    try:
-        step.on_a_live_connection(read)
-    except ClaimLostError:
-        # What it stored is committed and keyed; its cursors did not move: the run that took
-        # over reads the rest.
-        log.info("sync %s: run %s was taken over; step stopped", step.account.name, run_id)
-    except AwsError as exc:
-        step.fail(exc)
-    except (DatabaseError, InterfaceError) as exc:
-        step.lost_database(exc)
-    finally:
-        step.record(api)
+    step.carry_out(api, read)
 
 
 def finish_sync(run_id: int) -> dict[str, Any]:
@@ -355,7 +333,24 @@ class SyncStep:
         if isinstance(exc, DatabaseError | InterfaceError):
             _reconnect_if_broken()
 
-    def on_a_live_connection(self, work: Callable[[], T]) -> T:
+    def carry_out(self, api: AwsApi, work: Callable[[], T]) -> T | None:
+        """The step's work; errors are recorded on the run, never raised (but a permanent AWS
+        error fails the run), and the step's counts are recorded whatever happened."""
+        try:
+            return self._on_a_live_connection(work)
+        except ClaimLostError:
+            # What it stored is committed and keyed; its cursors did not move: the run that
+            # took over reads the rest.
+            log.info("sync %s: run %s was taken over; step stopped", self.account.name, self.run_id)
+        except AwsError as exc:
+            self.fail(exc)
+        except (DatabaseError, InterfaceError) as exc:
+            self.lost_database(exc)
+        finally:
+            self.record(api)
+        return None
+
+    def _on_a_live_connection(self, work: Callable[[], T]) -> T:
         """`work`, and once more if the database connection failed under it (a failover, a
         restart, a killed backend; also a cancelled statement). Steps are idempotent, so the
         second pass skips what the first stored; without it one dropped connection costs a
@@ -393,20 +388,16 @@ class SyncStep:
         SyncRun.objects.filter(pk=self.run_id, finished_at=None).update(progress=message[:200])
 
     def record(self, api: AwsApi) -> None:
-        try:
+        """Bring touched groups up to date and merge this step's counts and errors into the run;
+        on a new connection if that one died: else the counts are lost, the chord waiting for
+        this step never closes the run, and the groups stay short for good (the next run does
+        not touch attempts already stored)."""
+
+        def flush_and_record() -> None:
             self.writer.flush()
             self._record(api)
-        except (OperationalError, InterfaceError) as exc:
-            # The connection died while recording: once more on a new one, or the step's counts
-            # and errors are lost and the chord waiting for this step never closes the run. The
-            # flush too: touched groups are recounted only here, and the next run does not touch
-            # attempts already stored, so their counts would stay short for good.
-            log.warning(
-                "sync %s: database connection failed (%s); once more", self.account.name, exc
-            )
-            _reconnect_if_broken()
-            self.writer.flush()
-            self._record(api)
+
+        self._on_a_live_connection(flush_and_record)
 
     def _record(self, api: AwsApi) -> None:
         s = self.summary
