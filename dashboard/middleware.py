@@ -19,16 +19,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.contrib.admin.views.main import (
-    ALL_VAR,
-    ERROR_FLAG,
-    IS_FACETS_VAR,
-    IS_POPUP_VAR,
-    ORDER_VAR,
-    PAGE_VAR,
-    SEARCH_VAR,
-    TO_FIELD_VAR,
-)
+from django.contrib.admin.options import IS_FACETS_VAR, IS_POPUP_VAR, TO_FIELD_VAR
+from django.contrib.admin.views.main import ALL_VAR, ERROR_FLAG, ORDER_VAR, PAGE_VAR, SEARCH_VAR
 from django.db import DataError, models
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -82,6 +74,9 @@ def unchecked_admin_lookup(request: HttpRequest, view_func: Callable[..., Any]) 
     match = request.resolver_match
     if not getattr(view_func, "model_admin", None) or not match:
         return None
+    # Django looks up an empty `_to_field` as a field named "" on the object pages.
+    if request.GET.get(TO_FIELD_VAR, None) == "" or request.POST.get(TO_FIELD_VAR, None) == "":
+        return f"“{TO_FIELD_VAR}” needs a field name."
     if not (match.url_name or "").endswith("_changelist"):
         return None
     for key in request.GET:
