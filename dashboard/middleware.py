@@ -119,7 +119,12 @@ class BadInputMiddleware:
         if not isinstance(exception, DataError):
             return None
         # Logged with the traceback: a DataError from our own writes would be a bug to fix.
-        logger.warning("database refused a value from %s %s", request.method, request.path)
+        logger.warning(
+            "database refused a value from %s %s",
+            request.method,
+            request.path,
+            exc_info=exception,
+        )
         return bad_request(
             request, "The database refused a value in this request (out of range or malformed)."
         )
