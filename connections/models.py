@@ -227,6 +227,9 @@ class SyncRun(models.Model):
     errors = models.JSONField(default=list, blank=True)
     # A permanent error (credentials, access) in any step fails the whole run.
     fatal = models.BooleanField(default=False)
+    # Resources that could not be read and cost only themselves (connections/unreadable.py):
+    # [{"kind", "name", "arn", "region", "operation", "code", "message", "missing", "hint"}].
+    unreadable = models.JSONField(default=list, blank=True)
     progress = models.CharField(max_length=200, blank=True)
 
     class Meta:
