@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model
@@ -93,6 +94,15 @@ def make_team(account: AwsAccount, tag: str) -> Team:
     )
     rows[AccessLog] = AccessLog.objects.create(**login)
     rows[AccessFailureLog] = AccessFailureLog.objects.create(**login)
+    # An admin action of this team's member, so "Recent actions" and history have entries.
+    LogEntry.objects.create(
+        user=member,
+        content_type=ContentType.objects.get_for_model(AwsAccount),
+        object_id=str(account.pk),
+        object_repr=str(account),
+        action_flag=CHANGE,
+        change_message="[]",
+    )
     return Team(account, group, member, rows)
 
 
@@ -466,6 +476,11 @@ def test_staff_cannot_join_another_team_through_the_user_admin(
         add, {"username": "sock", "password1": "x9!kLm2#qWe", "password2": "x9!kLm2#qWe"}
     )
     assert not User.objects.filter(username="sock").exists()
+
+
+def test_superuser_still_sees_every_team(admin_client: Client, mine: Team, theirs: Team) -> None:
+    html = admin_client.get(reverse("admin:connections_connection_changelist")).content.decode()
+    assert str(mine.rows[Connection]) in html and str(theirs.rows[Connection]) in html
 
 
 def test_superuser_still_grants_accounts_to_groups(mine: Team, theirs: Team) -> None:
