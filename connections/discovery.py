@@ -34,7 +34,12 @@ def _upsert(api: AwsApi, account: AwsAccount, item: dict[str, Any]) -> Connectio
         changed_state = conn.state != item.get("ConnectionState", "") or (
             conn.state_reason != (item.get("StateReason") or "")
         )
-        if existing is None or (modified and conn.aws_modified_at != modified):
+        if (
+            existing is None
+            or (modified and conn.aws_modified_at != modified)
+            # Described before secrecy was recorded: once more, so non-secret ones show again.
+            or "secret" not in (conn.invocation_parameter_names or {})
+        ):
             conn.invocation_parameter_names = _parameter_names(api, arn)
         conn.name = str(item.get("Name", ""))[:128]
         conn.authorization_type = str(item.get("AuthorizationType", ""))
@@ -60,19 +65,30 @@ def _record_change(conn: Connection, modified: datetime | None) -> None:
 
 
 def _parameter_names(api: AwsApi, arn: str) -> dict[str, list[str]]:
-    """Names (never values) of the headers/query/body parameters the connection injects."""
+    """Names (never values) of the headers/query/body parameters the connection injects, and
+    which of them carry secret values (the redactor hides those in its calls)."""
     detail = api.call("events", "DescribeConnection", Name=arn.split("/")[-2])
     auth = detail.get("AuthParameters") or {}
     params = auth.get("InvocationHttpParameters") or {}
-    names = {
-        "headers": [p.get("Key", "") for p in params.get("HeaderParameters", [])],
-        "query": [p.get("Key", "") for p in params.get("QueryStringParameters", [])],
-        "body": [p.get("Key", "") for p in params.get("BodyParameters", [])],
-    }
+    names: dict[str, list[str]] = {"headers": [], "query": [], "body": [], "secret": []}
+    for kind, field in (
+        ("headers", "HeaderParameters"),
+        ("query", "QueryStringParameters"),
+        ("body", "BodyParameters"),
+    ):
+        for item in params.get(field) or []:
+            key = str(item.get("Key", ""))
+            names[kind].append(key)
+            # AWS omits the value of a secret parameter: no value means secret too.
+            if item.get("IsValueSecret") or "Value" not in item:
+                names["secret"].append(key)
     if "ApiKeyAuthParameters" in auth:
-        names["headers"].append(str(auth["ApiKeyAuthParameters"].get("ApiKeyName", "")))
+        api_key_name = str(auth["ApiKeyAuthParameters"].get("ApiKeyName", ""))
+        names["headers"].append(api_key_name)
+        names["secret"].append(api_key_name)
     if "BasicAuthParameters" in auth or "OAuthParameters" in auth:
         names["headers"].append("Authorization")
+        names["secret"].append("Authorization")
     return names
 
 

@@ -57,6 +57,7 @@ from executions.ingest import (
 )
 from executions.models import Execution, FailureGroup, StateMachine
 from executions.prefetch import HistoryPrefetcher, HistoryStream, history_pages
+from executions.scrub import rescrub_new_secret_names, secret_names_by_connection
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -189,7 +190,10 @@ def discover_region(run_id: int, region: str, progress: Progress | None = None) 
 
     def discover() -> list[int]:
         step.say(f"{region}: connections")
+        known = secret_names_by_connection(step.account)
         sync_connections(api, step.account)
+        # Rows stored before a connection's secret names were known are redacted again.
+        rescrub_new_secret_names(step.account, known, step.writer.redactor)
         step.say(f"{region}: state machines")
         return [m.pk for m in step.machines(api, region)]
 
@@ -302,9 +306,12 @@ class SyncStep:
     ) -> StateMachine | None:
         arn = str(item["stateMachineArn"])
         detail = api.call("stepfunctions", "DescribeStateMachine", stateMachineArn=arn)
-        http_states = http_states_from_definition(detail.get("definition"))
-        if not http_states:
+        if not http_states_from_definition(detail.get("definition")):
             return None  # no HTTP task: nothing for us here
+        # Definitions carry literal headers, bodies and URLs: redacted like any request, with
+        # the account's connection secret names; the HTTP states are read from what is stored.
+        definition = self.writer.account_redactor().embedded(str(detail.get("definition", "")))
+        http_states = http_states_from_definition(definition)
         logging_conf = detail.get("loggingConfiguration") or {}
         destinations = logging_conf.get("destinations") or [{}]
         log_group = (destinations[0].get("cloudWatchLogsLogGroup") or {}).get("logGroupArn", "")
@@ -318,8 +325,7 @@ class SyncStep:
                 "logging_level": str(logging_conf.get("level", LoggingLevel.OFF)),
                 "include_execution_data": bool(logging_conf.get("includeExecutionData", False)),
                 "log_group_arn": str(log_group),
-                # Definitions carry literal headers and bodies: redacted like any request.
-                "definition": self.writer.redactor.embedded(str(detail.get("definition", ""))),
+                "definition": definition,
                 "http_states": {name: _state_dict(info) for name, info in http_states.items()},
             },
         )
@@ -372,6 +378,7 @@ class SyncStep:
         _reconnect_if_broken()
 
     def note_error(self, message: str) -> None:
+        message = self.writer.redactor.text(message)  # stored on the run: URLs redacted too
         log.warning("sync %s: %s", self.account.name, message)
         self.summary.errors.append(message)
 
@@ -633,7 +640,7 @@ class StandardReader:
         self, read: ReadExecution, stored: Execution | None, *, complete: bool
     ) -> dict[str, Any]:
         item, error, attempts = read.item, read.error, read.attempts
-        redactor = self.sync.writer.redactor
+        redactor = self.sync.writer.account_redactor()
         # Known before the attempts are written, so no UPDATE is needed after them.
         failed = any(a.outcome in FAILED_OUTCOMES for a in attempts) or bool(
             stored and stored.has_failed_attempt
@@ -755,7 +762,7 @@ class ExpressLogReader:
                 error, cause = str(details.get("error", "")), str(details.get("cause", ""))
             if kind == "ExecutionStarted":
                 start = event.get("timestamp") or start
-        redactor = self.sync.writer.redactor
+        redactor = self.sync.writer.account_redactor()
         return Execution.objects.update_or_create(
             arn=pg_safe(arn[:2048]) or f"{self.machine.arn}:unknown",
             defaults={
