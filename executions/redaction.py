@@ -253,7 +253,8 @@ class Redactor:
         if question:
             out += "?" + self.query_string(query)
         if hash_sign:
-            out += "#" + self._patterns(fragment)
+            # OAuth's implicit flow answers in the fragment, shaped like a query.
+            out += "#" + (marker(fragment) if is_token(fragment) else self.query_string(fragment))
         return out
 
 

@@ -203,9 +203,7 @@ def _ok(h: PartnerHandler) -> None:
 def _echo(h: PartnerHandler) -> None:
     text = h.body.decode("utf-8", "replace")
     # Partners that copy request headers into their answer (correlation ids, tenant headers).
-    reflected = {
-        name: h.headers[name] for name in h.query.get("reflect", []) if name in h.headers
-    }
+    reflected = {name: h.headers[name] for name in h.query.get("reflect", []) if name in h.headers}
     h._json(
         200,
         {

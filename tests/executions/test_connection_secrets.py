@@ -45,7 +45,11 @@ def _run_workflow(sandbox: Sandbox) -> str:
             "ApiKeyAuthParameters": {"ApiKeyName": "X-Shop", "ApiKeyValue": CANARIES["apikey"]},
             "InvocationHttpParameters": {
                 "HeaderParameters": [
-                    {"Key": "X-Partner-Ref", "Value": CANARIES["connheader"], "IsValueSecret": True},
+                    {
+                        "Key": "X-Partner-Ref",
+                        "Value": CANARIES["connheader"],
+                        "IsValueSecret": True,
+                    },
                     {"Key": "X-Partner-Region", "Value": VISIBLE, "IsValueSecret": False},
                 ],
                 "QueryStringParameters": [
@@ -116,6 +120,9 @@ def test_innocent_named_connection_secrets_and_url_secrets_never_land(
     with caplog.at_level(logging.DEBUG):
         sync_account_by_id(account.pk, trigger="test")
     execution = Execution.objects.get(arn=arn)
+    names = Connection.objects.get(name__startswith="innocent-").invocation_parameter_names
+    assert names["secret"] == ["X-Partner-Ref", "ref", "merchant", "X-Shop"]
+    assert "X-Partner-Region" in names["headers"]
     echoed = execution.attempts.get(outcome="succeeded")
     assert VISIBLE in echoed.response_body, "a non-secret connection parameter stays visible"
     assert echoed.response_headers["x-partner-region"] == [VISIBLE]
@@ -125,7 +132,7 @@ def test_innocent_named_connection_secrets_and_url_secrets_never_land(
 
     stored = _stored_texts()
     assert execution.arn in stored
-    assert not _leaks(stored), _where(stored)
+    assert not _leaks(stored), f"stored rows hold {_leaks(stored)}"
     assert not _leaks(caplog.text), "logs"
 
     # Every stored URL went through the URL rules: user-info and the token query value gone.
@@ -152,4 +159,3 @@ def test_innocent_named_connection_secrets_and_url_secrets_never_land(
         assert response.status_code == 200, page
         body = b"".join(response) if response.streaming else response.content
         assert not _leaks(body.decode()), page
-

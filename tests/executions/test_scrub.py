@@ -1,0 +1,109 @@
+"""Rows stored before a connection's secret names were known are redacted again once they are."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from connections.models import AwsAccount, Connection
+from executions.models import Execution, FailureGroup, HttpAttempt
+from executions.scrub import rescrub_new_secret_names, secret_names_by_connection
+from tests.factories import (
+    AwsAccountFactory,
+    ConnectionFactory,
+    ExecutionFactory,
+    FailureGroupFactory,
+    HttpAttemptFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+ARN = "arn:aws:events:eu-west-1:111122223333:connection/shop/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+
+
+def _leaky_rows(account: AwsAccount) -> HttpAttempt:
+    execution = ExecutionFactory.create(
+        state_machine__account=account, cause="The connection failed: url /echo?ref=LEAK-7"
+    )
+    FailureGroupFactory.create(
+        account=account, connection_arn=ARN, hint="partner said X-Partner-Ref: LEAK-8"
+    )
+    return HttpAttemptFactory.create(
+        execution=execution,
+        connection_arn=ARN,
+        connection=None,  # stored while the connection was not described yet
+        url="https://h.example/echo?ref=LEAK-1&page=2",
+        request_headers={"X-Partner-Ref": "LEAK-2", "Accept": "application/json"},
+        response_headers={"x-partner-ref": ["LEAK-3"]},
+        response_body='{"query": {"ref": ["LEAK-4"]}, "headers": {"x-partner-ref": "LEAK-5"}}',
+        cause="echoed ref=LEAK-6",
+    )
+
+
+def test_rows_stored_before_the_connection_was_described_are_redacted_once_it_is() -> None:
+    account = AwsAccountFactory.create()
+    attempt = _leaky_rows(account)
+    known = secret_names_by_connection(account)
+    ConnectionFactory.create(
+        account=account,
+        arn=ARN,
+        invocation_parameter_names={
+            "headers": ["X-Partner-Ref", "X-Partner-Region"],
+            "query": ["ref"],
+            "body": [],
+            "secret": ["X-Partner-Ref", "ref"],
+        },
+    )
+    assert rescrub_new_secret_names(account, known) == 1
+    attempt.refresh_from_db()
+    stored = " ".join(
+        str(v)
+        for v in (
+            attempt.url,
+            attempt.request_headers,
+            attempt.response_headers,
+            attempt.response_body,
+            attempt.cause,
+            Execution.objects.get(pk=attempt.execution_id).cause,
+            FailureGroup.objects.get(connection_arn=ARN).hint,
+        )
+    )
+    for n in range(1, 9):
+        assert f"LEAK-{n}" not in stored, n
+    assert "page=2" in attempt.url and attempt.request_headers["Accept"] == "application/json"
+
+
+def test_nothing_is_rewritten_when_the_secret_names_did_not_grow() -> None:
+    account = AwsAccountFactory.create()
+    attempt = _leaky_rows(account)
+    ConnectionFactory.create(
+        account=account,
+        arn=ARN,
+        invocation_parameter_names={"headers": ["X-Partner-Region"], "secret": []},
+    )
+    assert rescrub_new_secret_names(account, secret_names_by_connection(account)) == 0
+    attempt.refresh_from_db()
+    assert "LEAK-1" in attempt.url
+
+
+def test_a_connection_described_before_secrecy_was_recorded_counts_every_name_secret() -> None:
+    old = Connection(invocation_parameter_names={"headers": ["X-Partner-Ref"], "query": ["ref"]})
+    assert old.secret_parameter_names == ["X-Partner-Ref", "ref"]
+    new = Connection(invocation_parameter_names={"headers": ["X-Region"], "secret": []})
+    assert new.secret_parameter_names == []
+
+
+def test_the_execution_page_redacts_with_the_attempts_connection_names_too(
+    admin_client: Client,
+) -> None:
+    account = AwsAccountFactory.create()
+    connection = ConnectionFactory.create(
+        account=account,
+        arn=ARN,
+        invocation_parameter_names={"headers": ["X-Partner-Ref"], "secret": ["X-Partner-Ref"]},
+    )
+    attempt = _leaky_rows(account)
+    HttpAttempt.objects.filter(pk=attempt.pk).update(connection=connection)
+    html = admin_client.get(attempt.execution.get_absolute_url()).content.decode()
+    assert "LEAK-2" not in html and "LEAK-3" not in html and "LEAK-5" not in html
+    assert "application/json" in html
