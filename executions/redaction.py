@@ -77,7 +77,12 @@ NOT_SECRET_KEYS = frozenset(
 )
 
 SECRET_VALUE_PATTERNS = (
-    re.compile(r"(?i)\b(bearer|basic|digest|token)\s+[A-Za-z0-9._~+/=-]{8,}"),
+    # An auth scheme and its credential. Not a path word ("/basic", "/oauth/token") followed by
+    # the next word of a sentence: the credential must hold a digit or a base64/token symbol.
+    re.compile(
+        r"(?<![/\w.-])(?i:bearer|basic|digest|token)\s+"
+        r"(?=[A-Za-z0-9._~+/=-]*[0-9+/=_~])[A-Za-z0-9._~+/=-]{8,}"
+    ),
     re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),  # JWT
     re.compile(r"\b(AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"),  # AWS access key id
     re.compile(r"(?i)aws_secret_access_key\s*[=:]\s*\S+"),

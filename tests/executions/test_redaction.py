@@ -211,3 +211,34 @@ def test_connection_secret_names_are_redacted_in_every_place_they_can_appear() -
 
 def test_connection_secret_names_do_not_eat_longer_names_or_plain_words() -> None:
     assert _connection().text("referrer=home; prefix: ok") == "referrer=home; prefix: ok"
+
+
+# --- hints and displayed calls: a path ending in an auth word is no credential ---------------
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "POST https://partner.example/basic rejected the credentials of connection crm (401)",
+        "GET https://partner.example/bearer answered 403 Forbidden",
+        "POST https://auth.example/oauth/token returned HTTP 500 without an access token",
+        "POST https://api.shop.example/v1/digest answered 429 Too Many Requests",
+        "GET https://api.shop.example/v1/orders/12345 answered 404 NotFound",
+        "the OAuth token exchange failed: connection payments was still AUTHORIZING",
+    ],
+)
+def test_hint_sentences_keep_their_path_words(sentence: str) -> None:
+    assert R.text(sentence) == sentence
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("sent Authorization: Bearer abc123def456ghi", "abc123def456ghi"),
+        ("header was Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        ("Token token_9f8a7b6c5d4e", "token_9f8a7b6c5d4e"),
+        ("digest 1a2b3c4d5e6f7a8b", "1a2b3c4d5e6f7a8b"),
+    ],
+)
+def test_auth_scheme_credentials_are_still_redacted_in_sentences(text: str, secret: str) -> None:
+    assert secret not in R.text(text)

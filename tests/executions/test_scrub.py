@@ -6,6 +6,8 @@ import pytest
 from django.test import Client
 
 from connections.models import AwsAccount, Connection
+from executions.history import ParsedAttempt
+from executions.ingest import AttemptWriter
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.scrub import rescrub_new_secret_names, secret_names_by_connection
 from tests.factories import (
@@ -107,3 +109,30 @@ def test_the_execution_page_redacts_with_the_attempts_connection_names_too(
     html = admin_client.get(attempt.execution.get_absolute_url()).content.decode()
     assert "LEAK-2" not in html and "LEAK-3" not in html and "LEAK-5" not in html
     assert "application/json" in html
+
+
+def test_a_stored_hint_and_group_title_keep_the_path_words_of_the_call() -> None:
+    account = AwsAccountFactory.create()
+    execution = ExecutionFactory.create(state_machine__account=account)
+    failed = ParsedAttempt(
+        state_name="CallCrm",
+        attempt_number=1,
+        scheduled_event_id=5,
+        closed_event_id=7,
+        scheduled_at=execution.start_date,
+        method="POST",
+        url="https://crm.example/basic",
+        connection_arn=ARN,
+        status_code=401,
+        error="States.Http.StatusCode.401",
+        cause="Unauthorized",
+        outcome="failed",
+    )
+    writer = AttemptWriter(account)
+    writer.write(execution, [failed])
+    writer.flush()
+    stored = HttpAttempt.objects.get(execution=execution)
+    assert "POST https://crm.example/basic " in stored.hint, stored.hint
+    assert "[redacted" not in stored.hint
+    assert stored.failure_group is not None
+    assert "[redacted" not in stored.failure_group.title + stored.failure_group.hint
