@@ -136,3 +136,25 @@ def test_a_stored_hint_and_group_title_keep_the_path_words_of_the_call() -> None
     assert "[redacted" not in stored.hint
     assert stored.failure_group is not None
     assert "[redacted" not in stored.failure_group.title + stored.failure_group.hint
+
+
+def test_endpoint_templates_go_through_the_url_rules_too() -> None:
+    token = "9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a"
+    account = AwsAccountFactory.create()
+    execution = ExecutionFactory.create(state_machine__account=account)
+    call = ParsedAttempt(
+        state_name="Call",
+        attempt_number=1,
+        scheduled_event_id=5,
+        scheduled_at=execution.start_date,
+        method="GET",
+        # Not an id shape (the ";" and "="), so templating alone keeps it.
+        url=f"https://h.example/v1/orders;jsessionid={token}/items",
+        status_code=200,
+        outcome="succeeded",
+    )
+    AttemptWriter(account).write(execution, [call])
+    stored = HttpAttempt.objects.select_related("endpoint").get(execution=execution)
+    assert stored.endpoint is not None
+    assert token not in stored.endpoint.url_template and token not in stored.url
+    assert stored.endpoint.url_template == "https://h.example/v1/[redacted:long]/items"
