@@ -53,7 +53,12 @@ def _upsert(
     modified = _aware(item.get("LastModifiedTime"))
     existing = Connection.objects.filter(arn=arn).first()
     names = None
-    if existing is None or (modified and existing.aws_modified_at != modified):
+    if (
+        existing is None
+        or (modified and existing.aws_modified_at != modified)
+        # Described before secrecy was recorded: once more, so non-secret ones show again.
+        or "secret" not in (existing.invocation_parameter_names or {})
+    ):
         names = _readable_parameter_names(api, name, arn, report)
     with transaction.atomic():
         conn = existing or Connection(arn=arn, account=account, region=api.region)
@@ -108,19 +113,30 @@ def _readable_parameter_names(
 
 
 def _parameter_names(api: AwsApi, name: str) -> dict[str, list[str]]:
-    """Names (never values) of the headers/query/body parameters the connection injects."""
+    """Names (never values) of the headers/query/body parameters the connection injects, and
+    which of them carry secret values (the redactor hides those in its calls)."""
     detail = api.call("events", "DescribeConnection", Name=name)
     auth = detail.get("AuthParameters") or {}
     params = auth.get("InvocationHttpParameters") or {}
-    names = {
-        "headers": [p.get("Key", "") for p in params.get("HeaderParameters", [])],
-        "query": [p.get("Key", "") for p in params.get("QueryStringParameters", [])],
-        "body": [p.get("Key", "") for p in params.get("BodyParameters", [])],
-    }
+    names: dict[str, list[str]] = {"headers": [], "query": [], "body": [], "secret": []}
+    for kind, field in (
+        ("headers", "HeaderParameters"),
+        ("query", "QueryStringParameters"),
+        ("body", "BodyParameters"),
+    ):
+        for item in params.get(field) or []:
+            key = str(item.get("Key", ""))
+            names[kind].append(key)
+            # AWS omits the value of a secret parameter: no value means secret too.
+            if item.get("IsValueSecret") or "Value" not in item:
+                names["secret"].append(key)
     if "ApiKeyAuthParameters" in auth:
-        names["headers"].append(str(auth["ApiKeyAuthParameters"].get("ApiKeyName", "")))
+        api_key_name = str(auth["ApiKeyAuthParameters"].get("ApiKeyName", ""))
+        names["headers"].append(api_key_name)
+        names["secret"].append(api_key_name)
     if "BasicAuthParameters" in auth or "OAuthParameters" in auth:
         names["headers"].append("Authorization")
+        names["secret"].append("Authorization")
     return names
 
 

@@ -65,6 +65,7 @@ from executions.ingest import (
 )
 from executions.models import Execution, FailureGroup, StateMachine
 from executions.prefetch import HistoryPrefetcher, HistoryStream, history_pages
+from executions.scrub import rescrub_new_secret_names, secret_names_by_connection
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -199,7 +200,10 @@ def discover_region(run_id: int, region: str, progress: Progress | None = None) 
 
     def discover() -> list[int]:
         step.say(f"{region}: connections")
+        known = secret_names_by_connection(step.account)
         sync_connections(api, step.account, step.note_unreadable)
+        # Rows stored before a connection's secret names were known are redacted again.
+        rescrub_new_secret_names(step.account, known, step.writer.redactor)
         step.say(f"{region}: state machines")
         return [m.pk for m in step.machines(api, region)]
 
@@ -318,9 +322,12 @@ class SyncStep:
         detail, problem = self._readable_description(api, region, item)
         if detail is None:
             return None
-        http_states = http_states_from_definition(detail.get("definition"))
-        if not http_states and problem is None:
+        if not http_states_from_definition(detail.get("definition")) and problem is None:
             return None  # no HTTP task: nothing for us here
+        # Definitions carry literal headers, bodies and URLs: redacted like any request, with
+        # the account's connection secret names; the HTTP states are read from what is stored.
+        definition = self.writer.account_redactor().embedded(str(detail.get("definition", "")))
+        http_states = http_states_from_definition(definition)
         logging_conf = detail.get("loggingConfiguration") or {}
         destinations = logging_conf.get("destinations") or [{}]
         log_group = (destinations[0].get("cloudWatchLogsLogGroup") or {}).get("logGroupArn", "")
@@ -343,10 +350,7 @@ class SyncStep:
             # listing only (their histories were unreadable) are read whole.
             defaults["newest_start_seen"] = None
         if problem is None:  # else a definition read before is kept, not replaced by "{}"
-            # Definitions carry literal headers and bodies: redacted like any request.
-            defaults["definition"] = self.writer.redactor.embedded(
-                str(detail.get("definition", ""))
-            )
+            defaults["definition"] = definition
             defaults["http_states"] = {n: _state_dict(i) for n, i in http_states.items()}
         machine, _ = StateMachine.objects.update_or_create(arn=arn, defaults=defaults)
         return machine
@@ -437,6 +441,7 @@ class SyncStep:
         _reconnect_if_broken()
 
     def note_error(self, message: str) -> None:
+        message = self.writer.redactor.text(message)  # stored on the run: URLs redacted too
         log.warning("sync %s: %s", self.account.name, message)
         self.summary.errors.append(message)
 
@@ -770,7 +775,7 @@ class StandardReader:
         self, read: ReadExecution, stored: Execution | None, *, complete: bool
     ) -> dict[str, Any]:
         item, error, attempts = read.item, read.error, read.attempts
-        redactor = self.sync.writer.redactor
+        redactor = self.sync.writer.account_redactor()
         # Known before the attempts are written, so no UPDATE is needed after them.
         failed = any(a.outcome in FAILED_OUTCOMES for a in attempts) or bool(
             stored and stored.has_failed_attempt
@@ -903,7 +908,7 @@ class ExpressLogReader:
                 error, cause = str(details.get("error", "")), str(details.get("cause", ""))
             if kind == "ExecutionStarted":
                 start = event.get("timestamp") or start
-        redactor = self.sync.writer.redactor
+        redactor = self.sync.writer.account_redactor()
         return Execution.objects.update_or_create(
             arn=pg_safe(arn[:2048]) or f"{self.machine.arn}:unknown",
             defaults={
