@@ -29,11 +29,21 @@ _ATTEMPT_VALUES = (
 
 
 def secret_names_by_connection(account: AwsAccount) -> SecretNames:
-    """Each connection's secret names as stored now (lower-cased), by ARN."""
+    """The secret names each connection's stored rows were redacted with (lower-cased), by ARN.
+
+    A connection described before secrecy was recorded (no "secret" list) had its rows written
+    with no connection names at all: it counts as none, so that the discovery that records its
+    secret names redacts those rows again (an upgraded installation keeps no echoed secret).
+    """
     rows = Connection.objects.filter(account=account).values_list(
         "arn", "invocation_parameter_names"
     )
-    return {arn: _lowered(secret_parameter_names(names)) for arn, names in rows}
+    return {
+        arn: _lowered(secret_parameter_names(names))
+        if isinstance(names, dict) and "secret" in names
+        else frozenset()
+        for arn, names in rows
+    }
 
 
 def rescrub_new_secret_names(

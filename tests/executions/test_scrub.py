@@ -88,6 +88,29 @@ def test_nothing_is_rewritten_when_the_secret_names_did_not_grow() -> None:
     assert "LEAK-1" in attempt.url
 
 
+def test_rows_of_a_connection_described_before_secrecy_was_recorded_are_redacted_again() -> None:
+    """An installation upgraded from before secret names were recorded: its stored rows were
+    written with no connection names, so the first discovery that records them scrubs them."""
+    account = AwsAccountFactory.create()
+    connection = ConnectionFactory.create(
+        account=account,
+        arn=ARN,
+        invocation_parameter_names={"headers": ["X-Partner-Ref"], "query": ["ref"], "body": []},
+    )
+    attempt = _leaky_rows(account)
+    known = secret_names_by_connection(account)
+    connection.invocation_parameter_names = {
+        "headers": ["X-Partner-Ref"],
+        "query": ["ref"],
+        "body": [],
+        "secret": ["X-Partner-Ref", "ref"],
+    }
+    connection.save()
+    assert rescrub_new_secret_names(account, known) == 1
+    attempt.refresh_from_db()
+    assert "LEAK-1" not in attempt.url and "LEAK-4" not in attempt.response_body
+
+
 def test_a_connection_described_before_secrecy_was_recorded_counts_every_name_secret() -> None:
     old = Connection(invocation_parameter_names={"headers": ["X-Partner-Ref"], "query": ["ref"]})
     assert old.secret_parameter_names == ["X-Partner-Ref", "ref"]
