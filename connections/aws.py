@@ -73,6 +73,34 @@ CREDENTIAL_CODES = frozenset(
     }
 )
 
+# Answers about one resource (gone between a listing and its describe, a KMS key the reader may
+# not use, an IAM policy that denies that one ARN) when the call names one resource: that resource
+# is skipped and named on the run, everything else is still read. The same AccessDenied on a
+# listing means the reader's role lacks the action: that still fails the run.
+RESOURCE_CODES = frozenset(
+    {
+        "ResourceNotFoundException",
+        "StateMachineDoesNotExist",
+        "ExecutionDoesNotExist",
+        "KmsAccessDeniedException",
+        "KmsInvalidStateException",
+        "AccessDenied",
+        "AccessDeniedException",
+    }
+)
+# The calls that name one resource (ListExecutions: one state machine's executions).
+RESOURCE_OPERATIONS = frozenset(
+    {
+        "DescribeConnection",
+        "DescribeStateMachine",
+        "DescribeStateMachineForExecution",
+        "DescribeExecution",
+        "GetExecutionHistory",
+        "ListExecutions",
+    }
+)
+KMS_CODES = frozenset({"KmsAccessDeniedException", "KmsInvalidStateException"})
+
 READABLE = {
     "ExpiredToken": "the credentials have expired",
     "ExpiredTokenException": "the credentials have expired",
@@ -92,6 +120,20 @@ class AwsError(Exception):
         self.code = code
         self.operation = operation
         self.transient = transient
+
+    @property
+    def about_one_resource(self) -> bool:
+        """Whether, from a call naming one resource, it costs only that resource."""
+        return (
+            not self.transient
+            and self.code in RESOURCE_CODES
+            and self.operation in RESOURCE_OPERATIONS
+        )
+
+    @property
+    def kms(self) -> bool:
+        """The resource is encrypted with a customer-managed key the reader may not use."""
+        return self.code in KMS_CODES
 
 
 class AwsTransientError(AwsError):

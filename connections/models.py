@@ -146,7 +146,9 @@ class Connection(models.Model):
     state_reason = models.TextField(blank=True)
     last_authorized_at = models.DateTimeField(null=True, blank=True)
     aws_modified_at = models.DateTimeField(null=True, blank=True)
-    # Names of the parameters the connection injects (values are never read or stored).
+    # Names of the parameters the connection injects (values are never read or stored):
+    # {"headers": [...], "query": [...], "body": [...], "secret": [...]}, where "secret" lists
+    # those whose values are secret (IsValueSecret, the API-key header, Authorization).
     invocation_parameter_names = models.JSONField(default=dict, blank=True)
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
@@ -164,6 +166,21 @@ class Connection(models.Model):
     @property
     def state_colour(self) -> str:
         return ConnectionState(self.state).colour if self.state in ConnectionState else "grey"
+
+    @property
+    def secret_parameter_names(self) -> list[str]:
+        """Names whose values the redactor must hide in this connection's calls, whatever they
+        look like. Stored before secrecy was recorded: every injected name, to be safe."""
+        return secret_parameter_names(self.invocation_parameter_names)
+
+
+def secret_parameter_names(names: Any) -> list[str]:
+    """The secret names of an `invocation_parameter_names` value (see Connection)."""
+    if not isinstance(names, dict):
+        return []
+    if "secret" in names:
+        return [str(n) for n in names["secret"] or () if n]
+    return [str(n) for kind in ("headers", "query", "body") for n in names.get(kind) or () if n]
 
 
 class ConnectionStateChange(models.Model):
@@ -227,6 +244,9 @@ class SyncRun(models.Model):
     errors = models.JSONField(default=list, blank=True)
     # A permanent error (credentials, access) in any step fails the whole run.
     fatal = models.BooleanField(default=False)
+    # Resources that could not be read and cost only themselves (connections/unreadable.py):
+    # [{"kind", "name", "arn", "region", "operation", "code", "message", "missing", "hint"}].
+    unreadable = models.JSONField(default=list, blank=True)
     progress = models.CharField(max_length=200, blank=True)
 
     class Meta:

@@ -28,6 +28,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from connections.models import AwsAccount, SyncRun
+from connections.unreadable import line_of
 from dashboard import charts
 from dashboard.forms import WINDOWS, SyncFilterForm, WindowForm
 from executions.choices import GroupStatus, LoggingLevel
@@ -203,6 +204,10 @@ def sync_health(accounts: list[AwsAccount]) -> list[RegionHealth]:
                 _error_text(e)
                 for e in (run.errors if run else [])
                 if _error_region(e) in ("", region)
+            ] + [
+                line_of(p)
+                for p in (run.unreadable if run else [])
+                if isinstance(p, dict) and p.get("region") in ("", region)
             ]
             rows.append(RegionHealth(account, region, run, errors, machines[(account.pk, region)]))
     return rows
@@ -258,6 +263,9 @@ def overview(request: HttpRequest) -> HttpResponse:
 # --- Sync status ------------------------------------------------------------------------------
 
 
+UNREADABLE_KEYS = ("kind", "name", "arn", "operation", "code", "message", "missing", "hint")
+
+
 @dataclass
 class RunRow:
     """A sync run with what the template cannot compute: its duration and readable errors."""
@@ -274,6 +282,16 @@ class RunRow:
     def errors(self) -> list[str]:
         errors = self.run.errors if isinstance(self.run.errors, list) else [self.run.errors]
         return [_error_text(e) for e in errors if e]
+
+    @property
+    def unreadable(self) -> list[dict[str, str]]:
+        """Resources this run could not read (connections/unreadable.py), each with its hint."""
+        rows = self.run.unreadable if isinstance(self.run.unreadable, list) else []
+        return [
+            {key: str(row.get(key) or "") for key in UNREADABLE_KEYS}
+            for row in rows
+            if isinstance(row, dict)
+        ]
 
     @property
     def api_calls(self) -> list[tuple[str, Any]]:

@@ -51,6 +51,8 @@ TERMINAL_STATUSES = frozenset(
 class HistorySource(models.TextChoices):
     HISTORY = "history", "GetExecutionHistory"
     LOGS = "logs", "CloudWatch Logs"
+    # Its history could not be read (a KMS key the reader may not use): status and times only.
+    LISTING = "listing", "ListExecutions only (history unreadable)"
 
 
 class Outcome(models.TextChoices):

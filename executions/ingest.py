@@ -22,7 +22,13 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from connections.endpoint_templates import endpoint_template
-from connections.models import AwsAccount, Connection, ConnectionStateChange, Endpoint
+from connections.models import (
+    AwsAccount,
+    Connection,
+    ConnectionStateChange,
+    Endpoint,
+    secret_parameter_names,
+)
 from executions.choices import GroupStatus, Outcome
 from executions.classify import (
     Classification,
@@ -64,6 +70,8 @@ class AttemptWriter:
     _groups: dict[str, FailureGroup] = field(default_factory=dict)
     _touched_groups: set[int] = field(default_factory=set)
     _endpoint_seen: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
+    _redactors: dict[str, Redactor] = field(default_factory=dict)
+    _account_redactor: Redactor | None = None
     _writes: int = 0
     added: int = 0
 
@@ -168,12 +176,34 @@ class AttemptWriter:
     def use_definition(self, states: Mapping[str, HttpStateInfo]) -> None:
         self._definition = states
 
+    def redactor_for(self, connection: Connection | None) -> Redactor:
+        """The settings' redactor plus the secret parameter names of the attempt's connection
+        (unknown connection: the generic rules; scrub.py re-redacts once it is described)."""
+        if connection is None:
+            return self.redactor
+        if connection.arn not in self._redactors:
+            self._redactors[connection.arn] = self.redactor.with_secret_names(
+                connection.secret_parameter_names
+            )
+        return self._redactors[connection.arn]
+
+    def account_redactor(self) -> Redactor:
+        """For what belongs to no single connection (definitions, execution causes): the
+        secret names of every connection of the account."""
+        if self._account_redactor is None:
+            self._account_redactor = account_redactor(self.account, self.redactor)
+        return self._account_redactor
+
     def _row(self, execution: Execution, parsed: ParsedAttempt, key: int) -> HttpAttempt:
-        template = endpoint_template(parsed.url) if parsed.url else ""
+        # Templates go through the URL rules too (after ids became {id}): a token-like path
+        # segment that is no id shape must not reach the endpoint table.
+        template = self.redactor.url(endpoint_template(parsed.url)) if parsed.url else ""
         occurred = parsed.scheduled_at or parsed.closed_at or execution.start_date
         endpoint = self._endpoint(parsed.method, template, occurred) if template else None
         classification = self.classify(parsed, template)
-        body, truncated = self._response_text(parsed.response_body)
+        connection = self._connection(parsed.connection_arn)
+        redactor = self.redactor_for(connection)
+        body, truncated = self._response_text(parsed.response_body, redactor)
         row = HttpAttempt(
             account=self.account,
             execution=execution,
@@ -190,28 +220,28 @@ class AttemptWriter:
             occurred_at=occurred,
             duration_ms=in_range(parsed.duration_ms, INT_MAX),
             method=pg_safe(parsed.method[:10]),
-            url=pg_safe(self.redactor.url(parsed.url)),
+            url=pg_safe(redactor.url(parsed.url)),
             endpoint=endpoint,
             connection_arn=pg_safe(parsed.connection_arn[:1600]),
-            connection=self._connection(parsed.connection_arn),
-            request_headers=_jsonable(self.redactor.value(parsed.request_headers)) or {},
-            request_query=_jsonable(self.redactor.value(parsed.request_query)),
-            request_body=_jsonable(self.redactor.value(parsed.request_body)),
+            connection=connection,
+            request_headers=_jsonable(redactor.value(parsed.request_headers)) or {},
+            request_query=_jsonable(redactor.value(parsed.request_query)),
+            request_body=_jsonable(redactor.value(parsed.request_body)),
             status_code=parsed.status_code if _is_status(parsed.status_code) else None,
-            response_headers=_jsonable(self.redactor.value(parsed.response_headers)) or {},
+            response_headers=_jsonable(redactor.value(parsed.response_headers)) or {},
             response_body=pg_safe(body),
             response_truncated=truncated or parsed.response_truncated,
             closed_event_type=pg_safe(parsed.closed_event_type[:40]),
             timeout_seconds=in_range(parsed.timeout_seconds, INT_MAX, 1),
-            error=pg_safe(self.redactor.text(parsed.error)[:256]),
-            cause=pg_safe(self.redactor.text(parsed.cause)),
+            error=pg_safe(redactor.text(parsed.error)[:256]),
+            cause=pg_safe(redactor.text(parsed.cause)),
             outcome=parsed.outcome,
             caught=parsed.caught,
             final_attempt=parsed.final_attempt,
             category=classification.category or "",
             subcategory=classification.subcategory[:64],
-            evidence=_jsonable(self.redactor.value(classification.evidence)) or {},
-            hint=pg_safe(self.redactor.text(classification.hint)),
+            evidence=_jsonable(redactor.value(classification.evidence)) or {},
+            hint=pg_safe(redactor.text(classification.hint)),
             classifier_version=classification.rules_version,
             problems=pg_safe(list(parsed.problems)),
         )
@@ -240,13 +270,13 @@ class AttemptWriter:
         )
         return classify(parsed, context)
 
-    def _response_text(self, body: Any) -> tuple[str, bool]:
+    def _response_text(self, body: Any, redactor: Redactor) -> tuple[str, bool]:
         if body is None:
             return "", False
         text = (
-            self.redactor.embedded(body)
+            redactor.embedded(body)
             if isinstance(body, str)
-            else json.dumps(self.redactor.value(body), ensure_ascii=False)
+            else json.dumps(redactor.value(body), ensure_ascii=False)
         )
         limit = _max_response_chars()
         return (text[:limit], True) if len(text) > limit else (text, False)
@@ -333,6 +363,14 @@ class AttemptWriter:
         )
         self._groups[fp] = group
         return group
+
+
+def account_redactor(account: AwsAccount, base: Redactor) -> Redactor:
+    """`base` plus the secret parameter names of every connection of the account."""
+    names = Connection.objects.filter(account=account).values_list(
+        "invocation_parameter_names", flat=True
+    )
+    return base.with_secret_names(n for value in names for n in secret_parameter_names(value))
 
 
 def refresh_groups(group_ids: Iterable[int]) -> None:

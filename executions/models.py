@@ -37,6 +37,10 @@ class StateMachine(models.Model):
     definition = models.TextField(blank=True)
     # {state name: {"endpoint": …, "method": …, "connection_arn": …}} from the definition.
     http_states = models.JSONField(default=dict, blank=True)
+    # A customer-managed KMS key (encryptionConfiguration), and what could not be read with the
+    # reader's rights ("" when everything was): then the definition, or the histories, are unknown.
+    kms_key_id = models.CharField(max_length=2048, blank=True)
+    read_problem = models.TextField(blank=True)
     # Cursors: they move only after the data they cover is committed (crash-safe re-runs).
     newest_start_seen = models.DateTimeField(null=True, blank=True)
     logs_cursor_ms = models.BigIntegerField(default=0)

@@ -5,6 +5,11 @@ A key is secret when its name says so (authorization, cookie, anything with toke
 a value is secret when it looks like one (bearer tokens, JWTs, AWS access keys) whatever its key.
 Secret values become a marker that keeps only a length class, so "short key vs long token" is
 still visible when debugging while nothing of the value survives.
+
+A connection injects parameters whose names say nothing (`X-Partner-Ref`, `ref`, an API-key
+header called `X-Shop`): `with_secret_names` gives a redactor that also treats those names as
+secret, wherever they appear. URLs have one recipe (`url`), also applied to URLs inside free
+text: user-info, secret query values, and path segments that are tokens (not words or ids).
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import unquote
 
 # Exact names: headers and keys that carry credentials in real APIs.
 SECRET_KEY_NAMES = frozenset(
@@ -71,7 +77,12 @@ NOT_SECRET_KEYS = frozenset(
 )
 
 SECRET_VALUE_PATTERNS = (
-    re.compile(r"(?i)\b(bearer|basic|digest|token)\s+[A-Za-z0-9._~+/=-]{8,}"),
+    # An auth scheme and its credential. Not a path word ("/basic", "/oauth/token") followed by
+    # the next word of a sentence: the credential must hold a digit or a base64/token symbol.
+    re.compile(
+        r"(?<![/\w.-])(?i:bearer|basic|digest|token)\s+"
+        r"(?=[A-Za-z0-9._~+/=-]*[0-9+/=_~])[A-Za-z0-9._~+/=-]{8,}"
+    ),
     re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),  # JWT
     re.compile(r"\b(AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"),  # AWS access key id
     re.compile(r"(?i)aws_secret_access_key\s*[=:]\s*\S+"),
@@ -81,6 +92,16 @@ SECRET_VALUE_PATTERNS = (
 )
 
 MARKER_PREFIX = "[redacted"
+
+# URLs inside free text (causes, hints, log lines), up to whitespace or a closing quote/bracket.
+_URL_IN_TEXT = re.compile(r"""\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s"'<>`]+""")
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,15}://")
+_USERINFO = re.compile(r"(?<=://)[^/?#@\s]+@")
+# A token in a URL path or query value: a long run of letters and digits, mixed, as random
+# strings are (hex digests, base62/base64url keys). Words, versions, slugs and ids are shorter
+# runs or made of words (orders, v1, sku-42, cus_8f3k2, a UUID's groups, a 24-hex ObjectId).
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9]{32,}")
+_UUID_HEX = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def length_class(value: object) -> str:
@@ -97,7 +118,14 @@ def length_class(value: object) -> str:
     return "very-long"
 
 
+_MARKER = re.compile(r"\[redacted:(?:empty|short|medium|long|very-long)\]")
+
+
 def marker(value: object) -> str:
+    # Redacting again (at display time, after new names are learned) keeps the length class
+    # of the original value instead of measuring the marker.
+    if isinstance(value, str) and _MARKER.fullmatch(value):
+        return value
     return f"{MARKER_PREFIX}:{length_class(value)}]"
 
 
@@ -107,12 +135,25 @@ class Redactor:
 
     extra_key_patterns: tuple[re.Pattern[str], ...] = ()
     extra_value_patterns: tuple[re.Pattern[str], ...] = ()
+    # Lower-cased names secret whatever they look like: a connection's injected parameters.
+    secret_names: frozenset[str] = frozenset()
     _value_patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
+    _named_values: re.Pattern[str] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "_value_patterns", SECRET_VALUE_PATTERNS + tuple(self.extra_value_patterns)
         )
+        named = _named_value_pattern(self.secret_names) if self.secret_names else None
+        object.__setattr__(self, "_named_values", named)
+
+    def with_secret_names(self, names: Iterable[str]) -> Redactor:
+        """This redactor, also treating `names` (a connection's secret parameters) as secret
+        keys in headers, queries and bodies, and as `name=value`/`name: value` in free text."""
+        wanted = frozenset(n.strip().lower() for n in names if n and n.strip())
+        if wanted <= self.secret_names:
+            return self
+        return replace(self, secret_names=self.secret_names | wanted)
 
     @classmethod
     def from_patterns(cls, keys: Iterable[str] = (), values: Iterable[str] = ()) -> Redactor:
@@ -123,7 +164,7 @@ class Redactor:
 
     def is_secret_key(self, key: object) -> bool:
         name = str(key).strip().lower()
-        if name in SECRET_KEY_NAMES:
+        if name in SECRET_KEY_NAMES or name in self.secret_names:
             return True
         if name in NOT_SECRET_KEYS:
             return False
@@ -135,10 +176,18 @@ class Redactor:
         return any(p.search(name) for p in self.extra_key_patterns)
 
     def text(self, value: str) -> str:
-        """Replace every secret-looking run inside free text (causes, bodies, log lines)."""
+        """Replace every secret-looking run inside free text (causes, bodies, log lines); URLs
+        in it get the URL rules."""
+        if "://" in value:
+            value = _URL_IN_TEXT.sub(lambda m: self.url(m.group(0)), value)
+        return self._patterns(value)
+
+    def _patterns(self, value: str) -> str:
         for pattern in self._value_patterns:
             if pattern.search(value):
                 value = pattern.sub(lambda m: marker(m.group(0)), value)
+        if self._named_values is not None:
+            value = self._named_values.sub(lambda m: m["keep"] + marker(m["secret"]), value)
         return value
 
     def value(self, value: Any) -> Any:
@@ -164,6 +213,8 @@ class Redactor:
             except (ValueError, RecursionError):
                 return self.text(value)
             return json.dumps(self.value(parsed), ensure_ascii=False)
+        if _URL_START.match(value.strip()):
+            return self.url(value)
         if "=" in value and " " not in value.strip() and "\n" not in value:
             return self.query_string(value)
         return self.text(value)
@@ -179,18 +230,62 @@ class Redactor:
         return marker(value)
 
     def query_string(self, query: str) -> str:
-        """Redact secret parameters in a raw query string (`a=1&token=x`)."""
+        """Redact secret parameters in a raw query string (`a=1&token=x`): by name, and values
+        that are tokens whatever their name."""
         parts = []
         for part in query.split("&"):
             name, sep, val = part.partition("=")
-            parts.append(f"{name}={marker(val)}" if sep and self.is_secret_key(name) else part)
+            if sep and (self.is_secret_key(unquote(name)) or is_token(val)):
+                part = f"{name}={marker(val)}"
+            parts.append(part)
         return self.text("&".join(parts))
 
     def url(self, url: str) -> str:
-        """Redact userinfo and secret query parameters of a URL."""
-        url = re.sub(r"(?<=://)[^/@\s]+@", lambda m: marker(m.group(0)) + "@", url)
-        base, sep, query = url.partition("?")
-        return base + sep + self.query_string(query) if sep else self.text(url)
+        """The one URL recipe, for every URL stored or shown: user-info, secret query
+        parameters and token path segments become markers; words and ids in the path stay."""
+        url = _USERINFO.sub(lambda m: marker(m.group(0)[:-1]) + "@", url)
+        rest, hash_sign, fragment = url.partition("#")
+        base, question, query = rest.partition("?")
+        start = _URL_START.match(base)
+        head = base[: start.end()] if start else ""
+        segments = base[len(head) :].split("/")
+        # The first segment after the scheme is the authority (host:port), never a token.
+        first = 1 if head else 0
+        path = "/".join(
+            marker(s) if i >= first and is_token(s) else s for i, s in enumerate(segments)
+        )
+        out = self._patterns(head + path)
+        if question:
+            out += "?" + self.query_string(query)
+        if hash_sign:
+            # OAuth's implicit flow answers in the fragment, shaped like a query.
+            out += "#" + (marker(fragment) if is_token(fragment) else self.query_string(fragment))
+        return out
+
+
+def is_token(segment: str) -> bool:
+    """A URL path segment or query value that is a random token rather than a word or an id.
+
+    JWTs, AWS keys and vendor tokens are caught by the value patterns; this catches the long
+    random strings that have no recognisable prefix.
+    """
+    text = unquote(segment) if "%" in segment else segment
+    for run in _TOKEN_RUN.findall(text):
+        if _UUID_HEX.fullmatch(run):
+            continue  # a UUID written without dashes is an id
+        if any(c.isdigit() for c in run) and any(c.isalpha() for c in run):
+            return True
+    return False
+
+
+def _named_value_pattern(names: frozenset[str]) -> re.Pattern[str]:
+    # `name=value`, `name: value`, `"name": "value"` and `"name": ["value"` for names that are
+    # secret whatever they look like; the name and the separator stay, the value goes.
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(
+        rf"(?i)(?<![A-Za-z0-9_.-])(?P<keep>(?:{alternatives})[\"']?\s*[:=]\s*\[?\s*[\"']?)"
+        r"(?!\[?redacted:)(?P<secret>[^\s\"'&,;}\]]+)"
+    )
 
 
 def default_redactor() -> Redactor:

@@ -27,10 +27,18 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from connections.aws import AwsApi, AwsError, AwsPermanentError
+from connections.aws import AwsApi, AwsError
 from connections.choices import SyncStatus
 from connections.discovery import sync_connections
 from connections.models import AwsAccount, SyncRun, sync_stale_after
+from connections.unreadable import (
+    HISTORIES,
+    STATE_MACHINE,
+    Unreadable,
+    key_of,
+    line_of,
+    unreadable,
+)
 from executions.choices import (
     TERMINAL_STATUSES,
     ExecutionStatus,
@@ -57,6 +65,7 @@ from executions.ingest import (
 )
 from executions.models import Execution, FailureGroup, StateMachine
 from executions.prefetch import HistoryPrefetcher, HistoryStream, history_pages
+from executions.scrub import rescrub_new_secret_names, secret_names_by_connection
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,6 +92,7 @@ class SyncSummary:
     executions_updated: int = 0
     attempts_added: int = 0
     errors: list[str] = field(default_factory=list)
+    unreadable: list[dict[str, str]] = field(default_factory=list)
     skipped: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -94,6 +104,7 @@ class SyncSummary:
             "executions_updated": self.executions_updated,
             "attempts_added": self.attempts_added,
             "errors": self.errors,
+            "unreadable": self.unreadable,
             "skipped": self.skipped,
         }
 
@@ -189,7 +200,10 @@ def discover_region(run_id: int, region: str, progress: Progress | None = None) 
 
     def discover() -> list[int]:
         step.say(f"{region}: connections")
-        sync_connections(api, step.account)
+        known = secret_names_by_connection(step.account)
+        sync_connections(api, step.account, step.note_unreadable)
+        # Rows stored before a connection's secret names were known are redacted again.
+        rescrub_new_secret_names(step.account, known, step.writer.redactor)
         step.say(f"{region}: state machines")
         return [m.pk for m in step.machines(api, region)]
 
@@ -228,7 +242,9 @@ def finish_sync(run_id: int) -> dict[str, Any]:
     it was closed with and touches neither the account nor the claim of the run that took over.
     """
     run = SyncRun.objects.select_related("account").get(pk=run_id)
-    status = SyncStatus.FAILED if run.fatal else SyncStatus.PARTIAL if run.errors else SyncStatus.OK
+    problems = list(run.errors) + [line_of(p) for p in run.unreadable]
+    # A resource that could not be read costs itself, not the run: partial, as for other errors.
+    status = SyncStatus.FAILED if run.fatal else SyncStatus.PARTIAL if problems else SyncStatus.OK
     now = timezone.now()
     closed = SyncRun.objects.filter(pk=run_id, finished_at=None).update(
         finished_at=now, status=status, progress="done"
@@ -239,7 +255,7 @@ def finish_sync(run_id: int) -> dict[str, Any]:
             sync_heartbeat_at=None,
             sync_status=status,
             last_synced_at=now,
-            last_error="; ".join(run.errors[:3])[:2000] if status != SyncStatus.OK else "",
+            last_error="; ".join(problems[:3])[:2000] if status != SyncStatus.OK else "",
         )
     else:
         status = SyncStatus(run.status)
@@ -250,7 +266,9 @@ def finish_sync(run_id: int) -> dict[str, Any]:
         executions_added=run.executions_added,
         executions_updated=run.executions_updated,
         attempts_added=run.attempts_added,
-        errors=list(run.errors),
+        # The unreadable resources as sentences too, for whoever reads only the errors.
+        errors=problems,
+        unreadable=list(run.unreadable),
     ).as_dict()
 
 
@@ -301,29 +319,80 @@ class SyncStep:
         self, api: AwsApi, region: str, item: dict[str, Any]
     ) -> StateMachine | None:
         arn = str(item["stateMachineArn"])
-        detail = api.call("stepfunctions", "DescribeStateMachine", stateMachineArn=arn)
-        http_states = http_states_from_definition(detail.get("definition"))
-        if not http_states:
+        detail, problem = self._readable_description(api, region, item)
+        if detail is None:
+            return None
+        if not http_states_from_definition(detail.get("definition")) and problem is None:
             return None  # no HTTP task: nothing for us here
+        # Definitions carry literal headers, bodies and URLs: redacted like any request, with
+        # the account's connection secret names; the HTTP states are read from what is stored.
+        definition = self.writer.account_redactor().embedded(str(detail.get("definition", "")))
+        http_states = http_states_from_definition(definition)
         logging_conf = detail.get("loggingConfiguration") or {}
         destinations = logging_conf.get("destinations") or [{}]
         log_group = (destinations[0].get("cloudWatchLogsLogGroup") or {}).get("logGroupArn", "")
-        machine, _ = StateMachine.objects.update_or_create(
-            arn=arn,
-            defaults={
-                "account": self.account,
-                "region": region,
-                "name": str(detail.get("name", item.get("name", "")))[:80],
-                "type": str(detail.get("type", item.get("type", StateMachineType.STANDARD))),
-                "logging_level": str(logging_conf.get("level", LoggingLevel.OFF)),
-                "include_execution_data": bool(logging_conf.get("includeExecutionData", False)),
-                "log_group_arn": str(log_group),
-                # Definitions carry literal headers and bodies: redacted like any request.
-                "definition": self.writer.redactor.embedded(str(detail.get("definition", ""))),
-                "http_states": {name: _state_dict(info) for name, info in http_states.items()},
-            },
-        )
+        defaults: dict[str, Any] = {
+            "account": self.account,
+            "region": region,
+            "name": str(detail.get("name", item.get("name", "")))[:80],
+            "type": str(detail.get("type", item.get("type", StateMachineType.STANDARD))),
+            "logging_level": str(logging_conf.get("level", LoggingLevel.OFF)),
+            "include_execution_data": bool(logging_conf.get("includeExecutionData", False)),
+            "log_group_arn": str(log_group),
+            "kms_key_id": key_of(detail)[:2048],
+            "read_problem": f"{problem.missing}. {problem.hint}" if problem else "",
+        }
+        if (
+            problem is None
+            and StateMachine.objects.filter(arn=arn).exclude(read_problem="").exists()
+        ):
+            # Readable again: list it from the start, so that the executions stored from the
+            # listing only (their histories were unreadable) are read whole.
+            defaults["newest_start_seen"] = None
+        if problem is None:  # else a definition read before is kept, not replaced by "{}"
+            defaults["definition"] = definition
+            defaults["http_states"] = {n: _state_dict(i) for n, i in http_states.items()}
+        machine, _ = StateMachine.objects.update_or_create(arn=arn, defaults=defaults)
         return machine
+
+    def _readable_description(
+        self, api: AwsApi, region: str, item: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, Unreadable | None]:
+        """DescribeStateMachine, and what could not be read of it.
+
+        A definition encrypted with a KMS key the reader may not use: described again with
+        METADATA_ONLY (everything but the definition), kept with the problem. Another answer about
+        this one machine (deleted, denied by a policy on its ARN): (None, problem), it is skipped.
+        """
+        arn, name = str(item["stateMachineArn"]), str(item.get("name", ""))
+        try:
+            return api.call("stepfunctions", "DescribeStateMachine", stateMachineArn=arn), None
+        except AwsError as exc:
+            if not exc.about_one_resource:
+                raise
+            if not exc.kms:
+                missing = "skipped: its definition, executions and attempts are not read"
+                self.note_unreadable(unreadable(STATE_MACHINE, name, arn, region, exc, missing))
+                return None, None
+            error = exc
+        detail = api.call(
+            "stepfunctions",
+            "DescribeStateMachine",
+            stateMachineArn=arn,
+            includedData="METADATA_ONLY",
+        )
+        problem = unreadable(
+            STATE_MACHINE,
+            str(detail.get("name", name)),
+            arn,
+            region,
+            error,
+            "definition and execution histories unreadable: its executions are listed (status and"
+            " times) but its HTTP states, endpoints, connections and attempts are unknown",
+            key_of(detail),
+        )
+        self.note_unreadable(problem)
+        return detail, problem
 
     def execution_failed(self, arn: str, exc: Exception) -> None:
         """One execution could not be stored: say why, and make sure the next one can be."""
@@ -372,13 +441,19 @@ class SyncStep:
         _reconnect_if_broken()
 
     def note_error(self, message: str) -> None:
+        message = self.writer.redactor.text(message)  # stored on the run: URLs redacted too
         log.warning("sync %s: %s", self.account.name, message)
         self.summary.errors.append(message)
 
+    def note_unreadable(self, problem: Unreadable) -> None:
+        log.warning("sync %s: unreadable %s", self.account.name, problem.line)
+        self.summary.unreadable.append(problem.as_dict())
+
     def fail(self, exc: AwsError) -> None:
-        """A transient error ends this step (the next sync resumes at the cursor); a permanent
-        one (credentials, access) fails the whole run."""
-        self.fatal = self.fatal or not exc.transient
+        """A transient error ends this step (the next sync resumes at the cursor), as does one
+        about the one resource a call named (a state machine deleted or denied to us since
+        discovery); any other permanent one (credentials, access) fails the whole run."""
+        self.fatal = self.fatal or not (exc.transient or exc.about_one_resource)
         self.note_error(str(exc))
 
     def say(self, message: str) -> None:
@@ -410,6 +485,7 @@ class SyncStep:
             run.executions_updated += s.executions_updated
             run.attempts_added += self.writer.added
             run.errors = (list(run.errors) + s.errors)[:100]
+            run.unreadable = (list(run.unreadable) + s.unreadable)[:100]
             run.fatal = run.fatal or self.fatal
             run.save(
                 update_fields=[
@@ -418,6 +494,7 @@ class SyncStep:
                     "executions_updated",
                     "attempts_added",
                     "errors",
+                    "unreadable",
                     "fatal",
                 ]
             )
@@ -451,6 +528,9 @@ class StandardReader:
         self.listed: set[str] = set()
         # New executions read whole, waiting to be written WRITE_BATCH at a time.
         self.unwritten: list[ReadExecution] = []
+        # Set when a history of this machine could not be read (a KMS key the reader may not use,
+        # a policy denying its histories): the others share the cause, so they are not asked for.
+        self.unreadable_histories = False
 
     def run(self) -> None:
         cursor = self.machine.newest_start_seen
@@ -467,7 +547,11 @@ class StandardReader:
                     self.listed.add(str(item["executionArn"]))
                     start = item["startDate"]
                     newest = start if newest is None or start > newest else newest
-                    if self._wants_history(item, stored):
+                    if not self._wants_history(item, stored):
+                        continue
+                    if self.unreadable_histories:
+                        self._save_listed(item, stored)
+                    else:
                         ahead.append((item, stored, prefetch.open(str(item["executionArn"]))))
                     if len(ahead) >= prefetch.depth:
                         self._execution(*ahead.popleft())
@@ -534,7 +618,16 @@ class StandardReader:
         arn = str(item["executionArn"])
         try:
             self._ingest(item, stored, pages)
-        except (AwsPermanentError, ClaimLostError):
+        except AwsError as exc:
+            if exc.about_one_resource and exc.code != "ExecutionDoesNotExist":
+                self._history_unreadable(exc)  # the machine's key or policy: all its histories
+                self._save_listed(item, stored)
+                return
+            if not (exc.transient or exc.about_one_resource):
+                raise
+            self.failed = True
+            self.sync.execution_failed(arn, exc)
+        except ClaimLostError:
             raise
         except Exception as exc:  # one bad execution never stops the batch
             self.failed = True
@@ -568,6 +661,55 @@ class StandardReader:
                 self._write_unwritten()
             return
         self._write_alone(read, stored, is_new=is_new)
+
+    def _history_unreadable(self, exc: AwsError) -> None:
+        """Name the cause once per machine. The cursor still moves (the listing is stored);
+        once the machine reads whole again, discovery resets it, so that every execution stored
+        from the listing only is listed again and gets its history."""
+        if self.unreadable_histories:
+            return
+        self.unreadable_histories = True
+        machine = self.machine
+        problem = unreadable(
+            HISTORIES,
+            machine.name,
+            machine.arn,
+            machine.region,
+            exc,
+            "executions stored from ListExecutions only (status and times): their HTTP attempts,"
+            " errors and causes are unknown",
+            machine.kms_key_id,
+        )
+        self.sync.note_unreadable(problem)
+        if not machine.read_problem:
+            machine.read_problem = f"{problem.missing}. {problem.hint}"
+            StateMachine.objects.filter(pk=machine.pk).update(read_problem=machine.read_problem)
+
+    def _save_listed(self, item: dict[str, Any], stored: Execution | None) -> None:
+        """An execution whose history cannot be read: what ListExecutions says of it."""
+        listed = {
+            "status": str(item.get("status", "")),
+            "stop_date": item.get("stopDate"),
+            "redrive_count": int(item.get("redriveCount", 0) or 0),
+        }
+        if stored is not None:  # what its history gave before (if anything) stays
+            if stored.status != listed["status"] or stored.redrive_count != listed["redrive_count"]:
+                Execution.objects.filter(pk=stored.pk).update(**listed)
+                self.sync.summary.executions_updated += 1
+            return
+        _, created = Execution.objects.get_or_create(
+            arn=str(item["executionArn"]),
+            defaults={
+                **listed,
+                "account": self.sync.account,
+                "state_machine": self.machine,
+                "name": pg_safe(str(item.get("name", ""))[:256]),
+                "start_date": item["startDate"],
+                "source": HistorySource.LISTING,
+                "history_complete": False,
+            },
+        )
+        self.sync.summary.executions_added += int(created)
 
     def _write_alone(self, read: ReadExecution, stored: Execution | None, *, is_new: bool) -> None:
         with transaction.atomic():
@@ -633,7 +775,7 @@ class StandardReader:
         self, read: ReadExecution, stored: Execution | None, *, complete: bool
     ) -> dict[str, Any]:
         item, error, attempts = read.item, read.error, read.attempts
-        redactor = self.sync.writer.redactor
+        redactor = self.sync.writer.account_redactor()
         # Known before the attempts are written, so no UPDATE is needed after them.
         failed = any(a.outcome in FAILED_OUTCOMES for a in attempts) or bool(
             stored and stored.has_failed_attempt
@@ -665,7 +807,14 @@ class StandardReader:
             ]
         )
         for execution in running:
-            detail = self.api.call("stepfunctions", "DescribeExecution", executionArn=execution.arn)
+            # Status and times are all it needs: METADATA_ONLY also answers for an execution
+            # encrypted with a KMS key the reader may not use.
+            detail = self.api.call(
+                "stepfunctions",
+                "DescribeExecution",
+                executionArn=execution.arn,
+                includedData="METADATA_ONLY",
+            )
             if detail.get("status") != ExecutionStatus.RUNNING:
                 item = {
                     "executionArn": execution.arn,
@@ -675,7 +824,11 @@ class StandardReader:
                     "stopDate": detail.get("stopDate"),
                     "redriveCount": detail.get("redriveCount", 0),
                 }
-                if self._wants_history(item, execution):
+                if not self._wants_history(item, execution):
+                    continue
+                if self.unreadable_histories:
+                    self._save_listed(item, execution)
+                else:
                     self._execution(item, execution, history_pages(self.api, execution.arn))
 
 
@@ -755,7 +908,7 @@ class ExpressLogReader:
                 error, cause = str(details.get("error", "")), str(details.get("cause", ""))
             if kind == "ExecutionStarted":
                 start = event.get("timestamp") or start
-        redactor = self.sync.writer.redactor
+        redactor = self.sync.writer.account_redactor()
         return Execution.objects.update_or_create(
             arn=pg_safe(arn[:2048]) or f"{self.machine.arn}:unknown",
             defaults={

@@ -50,7 +50,7 @@ from executions.presenting import (
     group_sparkline,
     redrive_note,
 )
-from executions.redaction import default_redactor
+from executions.redaction import Redactor, default_redactor
 
 PAGE_SIZE = 50
 GROUP_PAGE_SIZE = 30
@@ -300,6 +300,13 @@ def last_success_id() -> Subquery:
     )
 
 
+def _with_connection(redactor: Redactor, attempt: HttpAttempt) -> Redactor:
+    # Redacted again at render time with its connection's secret names too, as stored.
+    if attempt.connection is None:
+        return redactor
+    return redactor.with_secret_names(attempt.connection.secret_parameter_names)
+
+
 @login_required
 def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     execution = get_object_or_404(
@@ -319,7 +326,7 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     baselines = HttpAttempt.objects.in_bulk(wanted) if wanted else {}
     redactor = default_redactor()
     views = [
-        attempt_view(a, baselines.get(a.baseline_id), redactor)  # type: ignore[attr-defined]
+        attempt_view(a, baselines.get(a.baseline_id), _with_connection(redactor, a))  # type: ignore[attr-defined]
         for a in attempts
     ]
     context = {

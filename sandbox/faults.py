@@ -9,6 +9,15 @@ because a listing started again gets fresh tokens on AWS (the sandbox's are the 
 `page_size` caps the page size the caller asked for (maxResults/limit), so that a small sandbox
 still has listings of several pages.
 `DELETE /_sandbox/faults` clears them; `GET` shows them and the counts.
+
+`"resources": {name or ARN: kind}` in the same body makes one resource unreadable, as AWS answers
+(error codes from botocore's models): `vanished` (a connection name: still listed, but
+DescribeConnection answers `ResourceNotFoundException`, as when it is deleted in between),
+`kms_access_denied` / `kms_invalid_state` (a state machine ARN: encrypted with a customer-managed
+key the reader may not use, or one disabled; DescribeStateMachine, DescribeExecution and
+DescribeStateMachineForExecution answer `KmsAccessDeniedException` / `KmsInvalidStateException`
+unless asked for `includedData=METADATA_ONLY`, GetExecutionHistory always), `access_denied` (a state
+machine ARN: DescribeStateMachine answers `AccessDeniedException`, as an IAM deny on that ARN).
 """
 
 from __future__ import annotations
@@ -24,6 +33,25 @@ THROTTLE = "throttle"
 ERROR = "error"
 INVALID_TOKEN = "invalid_token"
 PAGE_SIZE = "page_size"
+RESOURCES = "resources"
+VANISHED = "vanished"
+KMS_ACCESS_DENIED = "kms_access_denied"
+KMS_INVALID_STATE = "kms_invalid_state"
+ACCESS_DENIED = "access_denied"
+RESOURCE_KINDS = frozenset({VANISHED, KMS_ACCESS_DENIED, KMS_INVALID_STATE, ACCESS_DENIED})
+KMS_KINDS = frozenset({KMS_ACCESS_DENIED, KMS_INVALID_STATE})
+# The operations a resource fault applies to, and the request member naming the resource.
+RESOURCE_MEMBERS = {
+    "DescribeConnection": "Name",
+    "DescribeStateMachine": "stateMachineArn",
+    "DescribeExecution": "executionArn",
+    "DescribeStateMachineForExecution": "executionArn",
+    "GetExecutionHistory": "executionArn",
+}
+# These have a metadata-only answer that needs no decryption.
+METADATA_ONLY_OPERATIONS = frozenset(
+    {"DescribeStateMachine", "DescribeExecution", "DescribeStateMachineForExecution"}
+)
 _BODIES = {
     THROTTLE: (400, {"__type": "ThrottlingException", "message": "Rate exceeded"}),
     ERROR: (500, {"__type": "InternalFailure", "message": "An internal error occurred."}),
@@ -66,6 +94,7 @@ class FaultInjector:
 
     def __init__(self, seed: int | None = None):
         self._rules: dict[str, FaultRule] = {}
+        self._resources: dict[str, str] = {}
         self._injected: Counter[tuple[str, str]] = Counter()
         self._refused_tokens: set[str] = set()
         self._rng = random.Random(seed)  # noqa: S311 — fault shares, not secrets
@@ -73,9 +102,15 @@ class FaultInjector:
 
     def configure(self, spec: dict[str, Any]) -> None:
         """Replace all rules and reset the counts (`{}` clears). Raises ValueError on a bad spec."""
+        spec = dict(spec)
+        resources = {str(k): str(v) for k, v in dict(spec.pop(RESOURCES, None) or {}).items()}
+        unknown = set(resources.values()) - RESOURCE_KINDS
+        if unknown:
+            raise ValueError(f"unknown resource fault kinds: {sorted(unknown)}")
         rules = {str(op): FaultRule.parse(rule) for op, rule in spec.items()}
         with self._lock:
             self._rules = rules
+            self._resources = resources
             self._injected.clear()
             self._refused_tokens.clear()
 
@@ -107,6 +142,23 @@ class FaultInjector:
                 self._injected[(operation, kind)] += 1
             return kind
 
+    def wants_resource(self, operation: str | None) -> bool:
+        """Whether a call of `operation` may meet a resource fault (its body must be read)."""
+        return bool(self._resources) and operation in RESOURCE_MEMBERS
+
+    def resource_fault(self, operation: str | None, body: Any) -> tuple[str, str] | None:
+        """(kind, resource) when this call names an unreadable resource, else None."""
+        if operation not in RESOURCE_MEMBERS or not isinstance(body, dict):
+            return None
+        named = str(body.get(RESOURCE_MEMBERS[operation]) or "")
+        resource = machine_of(named) if RESOURCE_MEMBERS[operation] == "executionArn" else named
+        kind = self._resources.get(resource)
+        if kind is None or not _applies(kind, operation, body):
+            return None
+        with self._lock:
+            self._injected[(operation, kind)] += 1
+        return kind, named
+
     def rule_for(self, operation: str | None) -> FaultRule | None:
         if operation is None:
             return None
@@ -127,8 +179,61 @@ class FaultInjector:
                     }
                     for op, r in self._rules.items()
                 },
+                "resources": dict(self._resources),
                 "injected": injected,
             }
+
+
+def _applies(kind: str, operation: str, body: dict[str, Any]) -> bool:
+    if kind == VANISHED:
+        return operation == "DescribeConnection"
+    if kind == ACCESS_DENIED:
+        return operation == "DescribeStateMachine"
+    # KMS: everything that needs the decrypted definition or history; metadata answers do not.
+    if operation == "DescribeConnection":
+        return False
+    return not (
+        operation in METADATA_ONLY_OPERATIONS and body.get("includedData") == "METADATA_ONLY"
+    )
+
+
+def machine_of(execution_arn: str) -> str:
+    """arn:…:execution:<machine>:<name> → arn:…:stateMachine:<machine>."""
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or parts[5] != "execution":
+        return execution_arn
+    return ":".join([*parts[:5], "stateMachine", parts[6]])
+
+
+def resource_response(
+    kind: str, operation: str, resource: str
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """What AWS answers a call about an unreadable resource (HTTP 400 with the error shape)."""
+    if kind == VANISHED:
+        body: dict[str, Any] = {
+            "__type": "ResourceNotFoundException",
+            "message": f"Failed to describe the connection(s). Connection '{resource}' does not exist.",
+        }
+    elif kind == KMS_ACCESS_DENIED:
+        body = {
+            "__type": "KmsAccessDeniedException",
+            "message": "The caller is not authorized to perform kms:Decrypt on the KMS key of"
+            f" this state machine ({operation}).",
+        }
+    elif kind == KMS_INVALID_STATE:
+        body = {
+            "__type": "KmsInvalidStateException",
+            "kmsKeyState": "DISABLED",
+            "message": "The KMS key of this state machine is not in a valid state: DISABLED.",
+        }
+    else:
+        body = {
+            "__type": "AccessDeniedException",
+            "message": f"User: arn:aws:iam::123456789012:user/testing is not authorized to perform:"
+            f" states:{operation} on resource: {resource} with an explicit deny in an"
+            " identity-based policy",
+        }
+    return _answer(400, body)
 
 
 def operation_of(environ: dict[str, Any]) -> str | None:
@@ -158,6 +263,10 @@ def cap_page_size(body: dict[str, Any], page_size: int) -> bool:
 def response(kind: str) -> tuple[str, list[tuple[str, str]], bytes]:
     """WSGI status line, headers and body of an injected fault."""
     status, body = _BODIES[kind]
+    return _answer(status, body)
+
+
+def _answer(status: int, body: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
     payload = json.dumps(body).encode()
     reason = "Bad Request" if status == 400 else "Internal Server Error"
     headers = [

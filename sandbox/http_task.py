@@ -62,6 +62,7 @@ _MOTO_INTERNALS: Final[dict[str, tuple[str, ...]]] = {
     "moto.stepfunctions.responses": (
         "StepFunctionResponse.create_state_machine",
         "StepFunctionResponse.list_state_machines",
+        "StepFunctionResponse.describe_state_machine",
         "StepFunctionResponse.get_execution_history",
         "get_backend",
     ),
@@ -454,6 +455,15 @@ def _install_executions() -> None:
             item["type"] = machine.type
         return result
 
+    original_describe_machine = StepFunctionResponse.describe_state_machine
+
+    def describe_state_machine(self: Any) -> Any:
+        # METADATA_ONLY: everything but the definition, which AWS answers as "{}" (moto ignores it).
+        result = original_describe_machine(self)
+        if self._get_param("includedData") == "METADATA_ONLY":
+            cast(dict[str, Any], result.result)["definition"] = "{}"
+        return result
+
     def get_execution_history(self: Any) -> Any:
         history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
         return ActionResult(
@@ -470,6 +480,7 @@ def _install_executions() -> None:
     _patch(StepFunctionsParserBackend, "list_executions", list_executions)
     _patch(StepFunctionResponse, "create_state_machine", create_state_machine)
     _patch(StepFunctionResponse, "list_state_machines", list_state_machines)
+    _patch(StepFunctionResponse, "describe_state_machine", describe_state_machine)
     _patch(StepFunctionResponse, "get_execution_history", get_execution_history)
 
 

@@ -3,7 +3,8 @@
 Every endpoint accepts `?delay=<seconds>` (sleep before answering). Endpoints:
 
     /ok                       200 {"ok": true}
-    /echo                     200, echoes method, path, query, headers and body
+    /echo                     200, echoes method, path, query, headers and body; each
+                              ?reflect=<header> also comes back as a response header
     /text, /binary            200 text/plain, 200 application/octet-stream
     /slow?seconds=S           200 after S seconds (timeouts)
     /basic, /apikey, /bearer  200 with good credentials, 403 for the read-only ones, else 401
@@ -201,6 +202,8 @@ def _ok(h: PartnerHandler) -> None:
 
 def _echo(h: PartnerHandler) -> None:
     text = h.body.decode("utf-8", "replace")
+    # Partners that copy request headers into their answer (correlation ids, tenant headers).
+    reflected = {name: h.headers[name] for name in h.query.get("reflect", []) if name in h.headers}
     h._json(
         200,
         {
@@ -210,6 +213,7 @@ def _echo(h: PartnerHandler) -> None:
             "headers": {k.lower(): v for k, v in h.headers.items()},
             "body": text,
         },
+        reflected,
     )
 
 

@@ -4,7 +4,9 @@ The AWS endpoint also answers a few sandbox-only paths (never called by AWS SDKs
 
     GET  /_sandbox/info          {"partner_url", "region", "account_id", "http_timeout_seconds"}
     GET  /_sandbox/executions    {"running": [execution ARNs]} (Standard and Express)
-    GET|POST|DELETE /_sandbox/faults   see sandbox.faults (throttle, error, invalid_token, page_size)
+    GET|POST|DELETE /_sandbox/faults   see sandbox.faults (throttle, error, invalid_token, page_size;
+                                 per resource: vanished, kms_access_denied, kms_invalid_state,
+                                 access_denied)
 """
 
 from __future__ import annotations
@@ -94,28 +96,46 @@ class SandboxApp:
             status, payload = self._sandbox_path(path, environ)
             return _json_response(start_response, status, payload)
         operation = faults.operation_of(environ)
-        kind = self._sandbox.faults.decide(operation, self._paging(operation, environ))
-        if kind is not None:
-            status_line, headers, body = faults.response(kind)
+        injector = self._sandbox.faults
+        body = self._body(operation, environ)
+        unreadable = injector.resource_fault(operation, body)
+        if unreadable is not None:
+            status_line, headers, payload = faults.resource_response(
+                unreadable[0], str(operation), unreadable[1]
+            )
             start_response(status_line, headers)
-            return [body]
+            return [payload]
+        token = faults.token_of(body) if isinstance(body, dict) else None
+        kind = injector.decide(operation, token)
+        if kind is not None:
+            status_line, headers, payload = faults.response(kind)
+            start_response(status_line, headers)
+            return [payload]
         return self._moto_app(environ, start_response)
 
-    def _paging(self, operation: str | None, environ: dict[str, Any]) -> str | None:
-        """Apply a page_size rule to the request body; returns its pagination token, if any."""
-        rule = self._sandbox.faults.rule_for(operation)
-        if rule is None or not (rule.invalid_token or rule.page_size):
-            return None  # leave the body unread: most calls need no look inside
+    def _body(self, operation: str | None, environ: dict[str, Any]) -> Any:
+        """The request body when a fault rule needs it (a page_size rule applied to it), else
+        None: most calls need no look inside."""
+        injector = self._sandbox.faults
+        rule = injector.rule_for(operation)
+        paging = rule is not None and bool(rule.invalid_token or rule.page_size)
+        if not paging and not injector.wants_resource(operation):
+            return None
         raw = _read_body(environ)
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
             body = None
-        if isinstance(body, dict) and rule.page_size and faults.cap_page_size(body, rule.page_size):
+        if (
+            isinstance(body, dict)
+            and rule is not None
+            and rule.page_size
+            and faults.cap_page_size(body, rule.page_size)
+        ):
             raw = json.dumps(body).encode()
         environ["wsgi.input"] = io.BytesIO(raw)
         environ["CONTENT_LENGTH"] = str(len(raw))
-        return faults.token_of(body) if isinstance(body, dict) else None
+        return body
 
     def _sandbox_path(self, path: str, environ: dict[str, Any]) -> tuple[int, Any]:
         method = environ.get("REQUEST_METHOD", "GET")
