@@ -490,3 +490,20 @@ def test_a_broken_multipart_body_is_a_400(root: Client, objects: dict[str, Any])
         content_type="multipart/form-data; boundary=",
     )
     assert answer.status == 400, str(answer)
+
+
+def test_no_parameter_makes_the_admin_site_views_fail(
+    root: Client, objects: dict[str, Any]
+) -> None:
+    """Autocomplete and view-on-site take model names and ids from the URL; by design they
+    refuse with 403 (a field without autocomplete) or 404 (nothing to show)."""
+    allowed = {200, 302, 400, 403, 404}
+    probe = Probe(root, reverse("admin:autocomplete"), allowed, ADMIN_VALUE_LABELS)
+    valid = "app_label=connections&model_name=connection&field_name=account"
+    probe.each_param(["term", "app_label", "model_name", "field_name", "page"])
+    for _, value in probe.values:
+        probe.get(f"{valid}&term={value}&page={value}")
+    for _, value in probe.values:
+        probe.path = f"/admin/r/{value or '%20'}/{value or '%20'}/"
+        probe.get("")
+    probe.assert_clean()
