@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from executions.forms import RowIdField, UtcDateTimeField
+
 WINDOWS: dict[str, tuple[str, timedelta]] = {
     "1h": ("Last hour", timedelta(hours=1)),
     "6h": ("Last 6 hours", timedelta(hours=6)),
@@ -27,13 +29,17 @@ class WindowForm(forms.Form):
     window = forms.ChoiceField(
         choices=[(key, label) for key, (label, _) in WINDOWS.items()], required=False
     )
-    start = forms.DateTimeField(required=False, help_text="UTC, e.g. 2025-01-31T09:00")
-    end = forms.DateTimeField(required=False, help_text="UTC; empty means now")
+    start = UtcDateTimeField(required=False, help_text="UTC, e.g. 2025-01-31T09:00")
+    end = UtcDateTimeField(required=False, help_text="UTC; empty means now")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         start, end = data.get("start"), data.get("end")
-        if end and not start:
+        # A window starting later than now has nothing to show, and with no end (= now) it
+        # would end before it starts.
+        if start and start >= timezone.now():
+            self.add_error("start", "The start must be in the past.")
+        elif end and not start:
             self.add_error("start", "Give a start when you give an end.")
         if start and end and end <= start:
             self.add_error("end", "The end must be after the start.")
@@ -61,4 +67,4 @@ class WindowForm(forms.Form):
 class SyncFilterForm(forms.Form):
     """Narrows the sync page to one account (AwsAccount.get_absolute_url links here)."""
 
-    account = forms.IntegerField(required=False, min_value=1)
+    account = RowIdField(required=False)

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 from django.utils.functional import cached_property
 
 from executions.choices import Category
 
 CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:connection/\S+$")
 STATUS = re.compile(r"^(?:[1-5]\d\d|[1-5]xx|none)$")
-CURSOR = re.compile(r"^(-?\d{1,20})_(\d{1,20})$")
+CURSOR = re.compile(r"^(-?\d{1,19})_(\d{1,19})$")
 REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
 
 SORTS = {
@@ -28,6 +29,45 @@ SORTS = {
     "duration": "Fastest first",
 }
 DEFAULT_SORT = "-occurred_at"
+
+# Primary keys are PostgreSQL bigints (DEFAULT_AUTO_FIELD); a larger number names no row.
+MAX_ID = 2**63 - 1
+# No Step Functions history predates 2016. The bounds also keep date arithmetic (time-zone
+# shifts, bucket edges, cursors) far from datetime's limits at years 1 and 9999.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=366)
+BAD_CURSOR = "Malformed page cursor; start again from the first page."
+
+
+def latest_date() -> datetime:
+    return timezone.now() + LATEST_AHEAD
+
+
+class RowIdField(forms.IntegerField):
+    """The id of a row: a positive bigint."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class UtcDateTimeField(forms.DateTimeField):
+    """A date and time from 2000 to a year ahead, normalised to UTC."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            moment = moment.astimezone(UTC)
+        except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00+14:00
+            moment = None
+        latest = latest_date()
+        if moment is None or not EARLIEST <= moment <= latest:
+            raise forms.ValidationError(
+                f"Give a date between {EARLIEST:%Y-%m-%d} and {latest:%Y-%m-%d}.",
+                code="out_of_range",
+            )
+        return moment
 
 
 @dataclass(frozen=True)
@@ -61,9 +101,27 @@ class Cursor:
         return f"{self.value}_{self.id}"
 
     @classmethod
-    def decode(cls, raw: str) -> Cursor | None:
+    def decode(cls, raw: str, *, by_time: bool = True) -> Cursor | None:
+        """The cursor in `raw`, or None when it is malformed or out of range.
+
+        A time cursor's value is a moment in microseconds (see to_micros), so it must fall
+        within the dates any filter accepts; either number must fit a bigint.
+        """
         match = CURSOR.match(raw)
-        return cls(int(match[1]), int(match[2])) if match else None
+        if not match:
+            return None
+        cursor = cls(int(match[1]), int(match[2]))
+        low, high = (to_micros(EARLIEST), to_micros(latest_date())) if by_time else (-1, MAX_ID)
+        return cursor if low <= cursor.value <= high and 1 <= cursor.id <= MAX_ID else None
+
+
+def clean_cursor(raw: str, *, by_time: bool) -> Cursor | None:
+    if not raw:
+        return None
+    cursor = Cursor.decode(raw, by_time=by_time)
+    if cursor is None:
+        raise forms.ValidationError(BAD_CURSOR)
+    return cursor
 
 
 def to_micros(moment: datetime) -> int:
@@ -95,7 +153,7 @@ class AttemptFilterForm(forms.Form):
             attrs={"list": "connection-arns", "placeholder": "arn:aws:events:…"}
         ),
     )
-    endpoint = forms.IntegerField(required=False, min_value=1, widget=forms.Select)
+    endpoint = RowIdField(required=False, widget=forms.Select)
     category = forms.ChoiceField(choices=[("", "Any"), *Category.choices], required=False)
     status = forms.CharField(
         required=False,
@@ -103,8 +161,8 @@ class AttemptFilterForm(forms.Form):
         label="HTTP status",
         widget=forms.TextInput(attrs={"placeholder": "503, 5xx or none", "size": 8}),
     )
-    state_machine = forms.IntegerField(required=False, min_value=1, widget=forms.Select)
-    account = forms.IntegerField(required=False, min_value=1, widget=forms.Select)
+    state_machine = RowIdField(required=False, widget=forms.Select)
+    account = RowIdField(required=False, widget=forms.Select)
     region = forms.RegexField(
         regex=REGION,
         required=False,
@@ -112,12 +170,12 @@ class AttemptFilterForm(forms.Form):
         widget=forms.Select,
         error_messages={"invalid": "Not an AWS region name (e.g. eu-west-1)."},
     )
-    since = forms.DateTimeField(
+    since = UtcDateTimeField(
         required=False,
         label="From (UTC)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
-    until = forms.DateTimeField(
+    until = UtcDateTimeField(
         required=False,
         label="To (UTC)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
@@ -177,13 +235,10 @@ class AttemptFilterForm(forms.Form):
         return value
 
     def clean_after(self) -> Cursor | None:
-        raw: str = self.cleaned_data.get("after", "")
-        if not raw:
-            return None
-        cursor = Cursor.decode(raw)
-        if cursor is None:
-            raise forms.ValidationError("Malformed page cursor; start again from the first page.")
-        return cursor
+        # `sort` is declared before `after`, so it is already cleaned (or absent if invalid).
+        sort = self.cleaned_data.get("sort") or DEFAULT_SORT
+        by_time = sort.lstrip("-") != "duration"
+        return clean_cursor(self.cleaned_data.get("after", ""), by_time=by_time)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -222,13 +277,7 @@ class GroupFilterForm(forms.Form):
     after = forms.CharField(required=False, max_length=50, widget=forms.HiddenInput)
 
     def clean_after(self) -> Cursor | None:
-        raw: str = self.cleaned_data.get("after", "")
-        if not raw:
-            return None
-        cursor = Cursor.decode(raw)
-        if cursor is None:
-            raise forms.ValidationError("Malformed page cursor; start again from the first page.")
-        return cursor
+        return clean_cursor(self.cleaned_data.get("after", ""), by_time=True)
 
     def active_filters(self) -> dict[str, str]:
         return {
