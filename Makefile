@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PY
 # DATABASE_URL / REDIS_URL win when set; otherwise the wrapper uses PostgreSQL and Redis on
 # their default ports when they answer, and starts embedded ones under var/ when they do not
-# (demo: kept in var/demo/; tests: fresh in var/test/), stopping what it started at the end.
+# (demo: kept in var/demo/; tests: fresh in var/test-PID/), stopping what it started at the end.
 WITH_SERVICES := $(PY) -m tools.local_services run
 
 .PHONY: install demo test lint typecheck check pytest services services-stop bench bench-quick screenshots sandbox clean

