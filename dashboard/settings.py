@@ -113,9 +113,22 @@ TEMPLATES = [
     },
 ]
 
-# A first look runs on SQLite; the test suite always runs on PostgreSQL (the production
-# database), at 127.0.0.1:5432 unless DATABASE_URL says otherwise.
-_DEFAULT_DB = (
+
+def local_services(path: Path) -> dict[str, str]:
+    """The URLs `make demo` / `make services` wrote (tools/local_services.py), if they ran here."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+# The environment wins; then the local services `make demo` last used (embedded or system), so
+# manage.py in a plain shell reaches the demo's data. Without either a first look runs on
+# SQLite; the test suite always runs on PostgreSQL (the production database).
+_LOCAL_SERVICES = local_services(BASE_DIR / "var" / "services.env")
+_DEFAULT_DB = _LOCAL_SERVICES.get("DATABASE_URL") or (
     "postgres://postgres@127.0.0.1:5432/stepscope"
     if "pytest" in sys.modules
     else f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
@@ -192,7 +205,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 
 # --- Celery (Redis broker; JSON only, so nothing but ids and plain data crosses the broker)
-REDIS_URL = env_secret("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env_secret("REDIS_URL", _LOCAL_SERVICES.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env_secret("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"

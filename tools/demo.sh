@@ -10,7 +10,9 @@ SANDBOX_PORT=${SANDBOX_PORT:-4566}
 EXECUTIONS=${DEMO_EXECUTIONS:-300}
 mkdir -p var/log
 
-# `make demo` ran tools/ensure_services.sh first: PostgreSQL, Redis and the database exist.
+# `make demo` runs this inside tools/local_services.py, which chose PostgreSQL and Redis (system or
+# embedded), created the database, exports DATABASE_URL / REDIS_URL and stops what it started
+# when this script ends.
 "$PY" manage.py migrate --noinput >/dev/null
 LOGIN=$("$PY" manage.py demo_admin)
 

