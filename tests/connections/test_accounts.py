@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from cryptography.fernet import Fernet
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client, override_settings
 
 from connections import crypto
@@ -291,6 +293,44 @@ def test_saving_an_overlapping_account_outside_the_form_is_refused() -> None:
     with pytest.raises(ValidationError, match="already registered as 'prod'"):
         AwsAccount.objects.create(name="sneaky", account_id="123456789012", regions=["eu-west-1"])
     assert AwsAccount.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_registrations_saved_at_once_cannot_both_pass() -> None:
+    first_saved = threading.Event()
+    second: list[str] = []
+
+    def save_first_and_hold_the_transaction() -> None:
+        try:
+            with transaction.atomic():
+                AwsAccount.objects.create(
+                    name="one", account_id="123456789012", regions=["eu-west-1"]
+                )
+                first_saved.set()
+                time.sleep(1.0)  # uncommitted: a check without a lock would not see it
+        finally:
+            connection.close()
+
+    def save_second() -> None:
+        first_saved.wait(timeout=10)
+        try:
+            AwsAccount.objects.create(name="two", account_id="123456789012", regions=["eu-west-1"])
+            second.append("saved")
+        except ValidationError as exc:
+            second.append(" ".join(exc.messages))
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=save_first_and_hold_the_transaction),
+        threading.Thread(target=save_second),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(second) == 1 and "already registered as 'one'" in second[0], second
+    assert list(AwsAccount.objects.values_list("name", flat=True)) == ["one"]
 
 
 # --- Access keys ----------------------------------------------------------------------------
