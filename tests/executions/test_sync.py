@@ -378,7 +378,8 @@ def test_sync_account_command_exits_1_and_says_why_when_the_run_ends_partial(
     assert run.status == "partial" and run.errors, run.errors
     assert proc.returncode == 1, proc.stdout + proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"sync_account: sync of 'cmd' ended partial: {len(run.errors)} errors;")
+    problems = len(run.errors) + len(run.unreadable)
+    assert last.startswith(f"sync_account: sync of 'cmd' ended partial: {problems} errors;")
     assert "injected failure for event" in last
     assert "Traceback" not in proc.stderr
 
