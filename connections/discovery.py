@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from connections.aws import AwsApi, AwsError
 from connections.choices import ConnectionState
-from connections.models import AwsAccount, Connection, ConnectionStateChange
+from connections.models import AwsAccount, Connection, ConnectionStateChange, owned_elsewhere
 from connections.unreadable import CONNECTION, GONE_CODES, Unreadable, unreadable
 
 OnUnreadable = Callable[[Unreadable], None]
@@ -22,12 +22,16 @@ class ConnectionGoneError(Exception):
 
 
 def sync_connections(
-    api: AwsApi, account: AwsAccount, on_unreadable: OnUnreadable | None = None
+    api: AwsApi,
+    account: AwsAccount,
+    on_unreadable: OnUnreadable | None = None,
+    on_skip: Callable[[str], None] | None = None,
 ) -> dict[str, Connection]:
     """ListConnections (DescribeConnection only for new or modified ones); returns them by ARN.
 
     A connection DescribeConnection cannot read costs only itself: it is handed to
-    `on_unreadable` and the others are still stored.
+    `on_unreadable` and the others are still stored. A connection another registration owns is
+    left alone and reported to `on_skip`.
     """
     report = on_unreadable or (lambda _problem: None)
     seen: dict[str, Connection] = {}
@@ -36,22 +40,37 @@ def sync_connections(
             arn = str(item.get("ConnectionArn", ""))
             if not arn:
                 continue
+            existing = Connection.objects.filter(arn=arn).first()
+            if existing is not None and existing.account_id != account.pk:
+                # Forms refuse overlapping registrations; this covers rows forced past them.
+                if on_skip is not None:
+                    on_skip(owned_elsewhere("connection", arn, _name_of(existing.account_id)))
+                continue
             try:
-                seen[arn] = _upsert(api, account, item, report)
+                seen[arn] = _upsert(api, account, item, existing, report)
             except ConnectionGoneError:
                 continue  # not seen: a stored row of it is marked deleted below
     _mark_deleted(account, api.region, seen)
     return seen
 
 
+def _name_of(account_pk: int) -> str:
+    # Only the name: loading the row would decrypt its secrets for nothing.
+    name = AwsAccount.objects.filter(pk=account_pk).values_list("name", flat=True).first()
+    return name or f"#{account_pk}"
+
+
 def _upsert(
-    api: AwsApi, account: AwsAccount, item: dict[str, Any], report: OnUnreadable
+    api: AwsApi,
+    account: AwsAccount,
+    item: dict[str, Any],
+    existing: Connection | None,
+    report: OnUnreadable,
 ) -> Connection:
     arn = str(item["ConnectionArn"])
     # DescribeConnection takes the name: the listing's, never one cut out of the ARN.
     name = str(item.get("Name", ""))
     modified = _aware(item.get("LastModifiedTime"))
-    existing = Connection.objects.filter(arn=arn).first()
     names = None
     if (
         existing is None

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 
@@ -99,8 +100,31 @@ class AwsAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.account_id})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, refusing an overlapping registration (ValidationError) whoever saves: the form
+        checks first, this catches every other path and a concurrent registration."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and not OWNERSHIP_FIELDS.intersection(update_fields):
+            super().save(*args, **kwargs)
+            return
+        with transaction.atomic():
+            if connection.vendor == "postgresql" and self.account_id.isdigit():
+                # Two registrations of one account id saved at once: the second waits for the
+                # first to commit, then sees it.
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(%s::int, %s::int)",
+                        [OVERLAP_LOCK_CLASS, int(self.account_id) % 2**31],
+                    )
+            self._refuse_overlap()
+            super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("dashboard:sync_status") + f"?account={self.pk}"
+
+    def clean(self) -> None:
+        super().clean()
+        self._refuse_overlap()
 
     @property
     def sync_status_colour(self) -> str:
@@ -117,6 +141,55 @@ class AwsAccount(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.secret_access_key or self.external_id)
+
+    def overlap(self) -> tuple[AwsAccount, list[str]] | None:
+        """Another registration of this AWS account id sharing a region with this one, and the
+        regions they share; None if there is none.
+
+        Every resource is keyed by its ARN, and an ARN names only the account id and the region
+        (not the endpoint URL): two registrations sharing a region would claim the same rows. The
+        same account in disjoint regions is fine, and so is the same id on two endpoints in
+        different regions; two sandboxes that both answer for 123456789012 in one region are not.
+        """
+        others = (
+            AwsAccount.objects.filter(account_id=self.account_id)
+            .exclude(pk=self.pk)
+            .only("pk", "name", "account_id", "regions")
+            .order_by("name")
+        )
+        for other in others:
+            shared = [region for region in self.regions if region in other.regions]
+            if shared:
+                return other, shared
+        return None
+
+    def _refuse_overlap(self) -> None:
+        found = self.overlap()
+        if found is not None:
+            other, shared = found
+            raise ValidationError(
+                {
+                    "regions": (
+                        f"AWS account {self.account_id} in {', '.join(shared)} is already "
+                        f"registered as {other.name!r}; add the region to that registration "
+                        "instead (the same account may be registered again for other regions)."
+                    )
+                }
+            )
+
+
+def owned_elsewhere(kind: str, arn: str, owner: str) -> str:
+    """Why a sync skipped a resource that another registration owns (said on the run)."""
+    return (
+        f"{arn}: skipped: this {kind} belongs to the registration {owner!r} of the same AWS "
+        "account and region (registrations must not overlap; remove the region from one of them)"
+    )
+
+
+# Fields that decide which AWS resources (ARNs) an account owns.
+OWNERSHIP_FIELDS = frozenset({"account_id", "regions"})
+# pg_advisory_xact_lock(class, id): the class keeps our ids apart from anyone else's locks.
+OVERLAP_LOCK_CLASS = 0x5374_6570  # "Step"
 
 
 ACCOUNT_SECRET_FIELDS = ("external_id", "access_key_id", "secret_access_key")

@@ -1,4 +1,5 @@
-"""Deploy checks of our own: `manage.py check --deploy` must fail loudly on weak secrets."""
+"""Checks of our own: `manage.py check --deploy` must fail loudly on weak secrets, and every
+`check` (so `runserver`, `migrate` and `--deploy` too) on redaction patterns that do not compile."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+
+from executions.redaction import KEY_PATTERN_FLAGS, pattern_problem
 
 
 @register(Tags.security, deploy=True)
@@ -32,4 +35,28 @@ def field_encryption_keys(app_configs: Any, **kwargs: Any) -> list[Warning | Err
                     id="stepscope.E001",
                 )
             )
+    return problems
+
+
+@register(Tags.security)
+def redaction_patterns(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """A pattern that does not compile would redact nothing it was meant to: refuse it by name
+    (at run time it is left out with a warning and the other patterns still apply)."""
+    conf = settings.STEPSCOPE
+    problems = []
+    for setting, flags in (
+        ("REDACT_KEY_PATTERNS", KEY_PATTERN_FLAGS),
+        ("REDACT_VALUE_PATTERNS", 0),
+    ):
+        for pattern in conf.get(setting, ()):
+            problem = pattern_problem(pattern, flags)
+            if problem is not None:
+                problems.append(
+                    Error(
+                        f"{setting} pattern {pattern!r} is not a valid regular expression: "
+                        f"{problem}.",
+                        hint="Fix or remove it; patterns are comma-separated Python regexes.",
+                        id="stepscope.E002",
+                    )
+                )
     return problems

@@ -14,6 +14,7 @@ text: user-info, secret query values, and path segments that are tokens (not wor
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -92,6 +93,7 @@ SECRET_VALUE_PATTERNS = (
 )
 
 MARKER_PREFIX = "[redacted"
+log = logging.getLogger(__name__)
 
 # URLs inside free text (causes, hints, log lines), up to whitespace or a closing quote/bracket.
 _URL_IN_TEXT = re.compile(r"""\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s"'<>`]+""")
@@ -157,9 +159,11 @@ class Redactor:
 
     @classmethod
     def from_patterns(cls, keys: Iterable[str] = (), values: Iterable[str] = ()) -> Redactor:
+        """A redactor with these extra patterns. One that does not compile is left out with a
+        warning (the `stepscope.E002` check refuses it at start-up); the others all apply."""
         return cls(
-            extra_key_patterns=tuple(re.compile(p, re.IGNORECASE) for p in keys),
-            extra_value_patterns=tuple(re.compile(p) for p in values),
+            extra_key_patterns=_compiled_patterns(keys, KEY_PATTERN_FLAGS),
+            extra_value_patterns=_compiled_patterns(values, 0),
         )
 
     def is_secret_key(self, key: object) -> bool:
@@ -288,17 +292,54 @@ def _named_value_pattern(names: frozenset[str]) -> re.Pattern[str]:
     )
 
 
+# Key names are matched whatever their case (headers are case-insensitive); values as written.
+KEY_PATTERN_FLAGS = re.IGNORECASE
+# What re.compile raises for a pattern it cannot use ("a{99999999999}" overflows, deep nesting
+# recurses).
+PATTERN_ERRORS = (re.error, OverflowError, RecursionError)
+
+
+def pattern_problem(pattern: str, flags: int = 0) -> str | None:
+    """Why `pattern` is not a usable regular expression; None when it compiles."""
+    try:
+        re.compile(pattern, flags)
+    except PATTERN_ERRORS as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _compiled_patterns(patterns: Iterable[str], flags: int) -> tuple[re.Pattern[str], ...]:
+    compiled = (_compiled(pattern, flags) for pattern in patterns)
+    return tuple(p for p in compiled if p is not None)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str, flags: int) -> re.Pattern[str] | None:
+    # Cached: a redactor is built per request and per sync step; the warning comes once.
+    problem = pattern_problem(pattern, flags)
+    if problem is not None:
+        log.warning(
+            "redaction pattern %r is not a valid regular expression (%s): it is ignored, "
+            "the other patterns apply",
+            pattern,
+            problem,
+        )
+        return None
+    return re.compile(pattern, flags)
+
+
 def default_redactor() -> Redactor:
     """The redactor configured by settings.STEPSCOPE (REDACT_KEY_PATTERNS/…_VALUE_PATTERNS)."""
-    try:
-        from django.conf import settings
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
 
+    try:
         conf = getattr(settings, "STEPSCOPE", {})
-        return Redactor.from_patterns(
-            conf.get("REDACT_KEY_PATTERNS", ()), conf.get("REDACT_VALUE_PATTERNS", ())
-        )
-    except Exception:  # settings not configured: the CLI and pure tests still redact
+    except ImproperlyConfigured:  # settings not configured: the CLI and pure tests still redact
         return Redactor()
+    return Redactor.from_patterns(
+        conf.get("REDACT_KEY_PATTERNS", ()), conf.get("REDACT_VALUE_PATTERNS", ())
+    )
 
 
 class RedactingLogFilter(logging.Filter):

@@ -30,7 +30,7 @@ from django.utils import timezone
 from connections.aws import AwsApi, AwsError
 from connections.choices import SyncStatus
 from connections.discovery import sync_connections
-from connections.models import AwsAccount, SyncRun, sync_stale_after
+from connections.models import AwsAccount, SyncRun, owned_elsewhere, sync_stale_after
 from connections.unreadable import (
     HISTORIES,
     STATE_MACHINE,
@@ -201,7 +201,7 @@ def discover_region(run_id: int, region: str, progress: Progress | None = None) 
     def discover() -> list[int]:
         step.say(f"{region}: connections")
         known = secret_names_by_connection(step.account)
-        sync_connections(api, step.account, step.note_unreadable)
+        sync_connections(api, step.account, step.note_unreadable, on_skip=step.note_error)
         # Rows stored before a connection's secret names were known are redacted again.
         rescrub_new_secret_names(step.account, known, step.writer.redactor)
         step.say(f"{region}: state machines")
@@ -319,6 +319,13 @@ class SyncStep:
         self, api: AwsApi, region: str, item: dict[str, Any]
     ) -> StateMachine | None:
         arn = str(item["stateMachineArn"])
+        # Another registration of this AWS account owns it: an upsert by ARN would take it over
+        # (and strand its executions). Forms refuse the overlap; this covers rows forced past them.
+        owner = StateMachine.objects.filter(arn=arn).exclude(account=self.account)
+        owner_name = owner.values_list("account__name", flat=True).first()
+        if owner_name is not None:
+            self.note_error(owned_elsewhere("state machine", arn, owner_name))
+            return None
         detail, problem = self._readable_description(api, region, item)
         if detail is None:
             return None
@@ -332,7 +339,6 @@ class SyncStep:
         destinations = logging_conf.get("destinations") or [{}]
         log_group = (destinations[0].get("cloudWatchLogsLogGroup") or {}).get("logGroupArn", "")
         defaults: dict[str, Any] = {
-            "account": self.account,
             "region": region,
             "name": str(detail.get("name", item.get("name", "")))[:80],
             "type": str(detail.get("type", item.get("type", StateMachineType.STANDARD))),
@@ -352,7 +358,11 @@ class SyncStep:
         if problem is None:  # else a definition read before is kept, not replaced by "{}"
             defaults["definition"] = definition
             defaults["http_states"] = {n: _state_dict(i) for n, i in http_states.items()}
-        machine, _ = StateMachine.objects.update_or_create(arn=arn, defaults=defaults)
+        # The account is in the lookup, not the defaults: a row of another account is never
+        # re-parented (a concurrent one makes this fail on the unique ARN instead).
+        machine, _ = StateMachine.objects.update_or_create(
+            arn=arn, account=self.account, defaults=defaults
+        )
         return machine
 
     def _readable_description(

@@ -53,3 +53,10 @@ def test_default_secret_key_and_debug_fail_the_deploy_check() -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "security.W009" in out and "security.W018" in out
+
+
+def test_a_redaction_pattern_that_does_not_compile_fails_the_deploy_check() -> None:
+    proc = run_check({**PRODUCTION, "REDACT_VALUE_PATTERNS": r"ACME-\d{6},[unclosed"})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "stepscope.E002" in out and "'[unclosed'" in out

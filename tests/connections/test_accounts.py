@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client, override_settings
 
 from connections import crypto
@@ -204,7 +208,8 @@ def test_key_rotation_reencrypts_without_loss() -> None:
 
 
 def test_visible_to_scopes_accounts_by_group_grant() -> None:
-    shown, hidden = make_account(name="shown"), make_account(name="hidden")
+    shown = make_account(name="shown")
+    hidden = make_account(name="hidden", account_id="210987654321")
     team = Group.objects.create(name="team")
     shown.groups.add(team)
     member = User.objects.create_user("member")
@@ -214,3 +219,163 @@ def test_visible_to_scopes_accounts_by_group_grant() -> None:
     assert list(AwsAccount.objects.visible_to(member)) == [shown]
     assert list(AwsAccount.objects.visible_to(outsider)) == []
     assert set(AwsAccount.objects.visible_to(boss)) == {shown, hidden}
+
+
+# --- One AWS account, one owner per region --------------------------------------------------
+
+
+def test_a_second_registration_of_an_account_in_a_shared_region_is_refused_by_name() -> None:
+    make_account(name="prod", regions="eu-west-1,us-east-1")
+    form = AwsAccountForm(data={**_account_data("prod-again"), "regions": "us-east-1,eu-north-1"})
+    assert not form.is_valid()
+    assert str(form.errors["regions"][0]).startswith(
+        "AWS account 123456789012 in us-east-1 is already registered as 'prod'; "
+        "add the region to that registration instead"
+    )
+    assert AwsAccount.objects.count() == 1
+
+
+def test_the_same_account_in_other_regions_is_a_second_registration() -> None:
+    make_account(name="prod-eu", regions="eu-west-1")
+    other = make_account(name="prod-us", regions="us-east-1")
+    assert other.account_id == "123456789012"
+    # Editing a registration never collides with itself.
+    form = AwsAccountForm(data={**_account_data("prod-us"), "regions": "us-east-1"}, instance=other)
+    assert form.is_valid(), form.errors
+
+
+def test_another_endpoint_does_not_make_a_shared_region_a_second_account() -> None:
+    # ARNs name the account id and the region, not the endpoint: both would claim the same rows.
+    make_account(name="sandbox-a", regions="us-east-1", endpoint_url="http://127.0.0.1:4566")
+    form = AwsAccountForm(
+        data={
+            **_account_data("sandbox-b"),
+            "regions": "us-east-1",
+            "endpoint_url": "http://127.0.0.1:4567",
+        }
+    )
+    assert not form.is_valid()
+    assert "already registered as 'sandbox-a'" in form.errors["regions"][0]
+
+
+def test_the_admin_refuses_an_overlapping_registration(admin_client: Client) -> None:
+    make_account(name="prod", regions="eu-west-1")
+    data = {**_account_data("prod-again"), "regions": "eu-west-1", "enabled": "on"}
+    response = admin_client.post("/admin/connections/awsaccount/add/", data)
+    assert response.status_code == 200
+    assert "is already registered as &#x27;prod&#x27;" in response.content.decode()
+    assert list(AwsAccount.objects.values_list("name", flat=True)) == ["prod"]
+
+
+def test_register_account_refuses_an_overlap_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    make_account(name="prod", regions="eu-west-1")
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET)
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command(
+            "register_account",
+            "--name=prod-again",
+            "--account-id=123456789012",
+            "--region=eu-west-1",
+            "--access-key-id=AKIAIOSFODNN7EXAMPLE",
+            f"--secret-access-key-file={secret_file}",
+            stderr=err,
+        )
+    assert exited.value.code == 2
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and "is already registered as 'prod'" in lines[0], lines
+    assert AwsAccount.objects.count() == 1
+
+
+def test_saving_an_overlapping_account_outside_the_form_is_refused() -> None:
+    make_account(name="prod", regions="eu-west-1")
+    with pytest.raises(ValidationError, match="already registered as 'prod'"):
+        AwsAccount.objects.create(name="sneaky", account_id="123456789012", regions=["eu-west-1"])
+    assert AwsAccount.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_registrations_saved_at_once_cannot_both_pass() -> None:
+    first_saved = threading.Event()
+    second: list[str] = []
+
+    def save_first_and_hold_the_transaction() -> None:
+        try:
+            with transaction.atomic():
+                AwsAccount.objects.create(
+                    name="one", account_id="123456789012", regions=["eu-west-1"]
+                )
+                first_saved.set()
+                time.sleep(1.0)  # uncommitted: a check without a lock would not see it
+        finally:
+            connection.close()
+
+    def save_second() -> None:
+        first_saved.wait(timeout=10)
+        try:
+            AwsAccount.objects.create(name="two", account_id="123456789012", regions=["eu-west-1"])
+            second.append("saved")
+        except ValidationError as exc:
+            second.append(" ".join(exc.messages))
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=save_first_and_hold_the_transaction),
+        threading.Thread(target=save_second),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(second) == 1 and "already registered as 'one'" in second[0], second
+    assert list(AwsAccount.objects.values_list("name", flat=True)) == ["one"]
+
+
+# --- Access keys ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key_id",
+    [
+        "AKIAIOSFODNN7EXAM",
+        "AKIAIOSFODNN7EXAMPLE1",
+        "akiaiosfodnn7example",
+        "test",
+        "AIDAIOSFODNN7EXAMPLE",
+    ],
+)
+def test_an_aws_access_key_id_is_akia_or_asia_and_16_capitals_or_digits(key_id: str) -> None:
+    form = AwsAccountForm(data={**_account_data("prod"), "access_key_id": key_id})
+    assert not form.is_valid()
+    assert form.errors["access_key_id"] == [
+        "An AWS access key id is AKIA or ASIA followed by 16 capital letters or digits."
+    ]
+
+
+def test_temporary_aws_access_key_ids_are_accepted() -> None:
+    form = AwsAccountForm(data={**_account_data("prod"), "access_key_id": "ASIAIOSFODNN7EXAMPLE"})
+    assert form.is_valid(), form.errors
+
+
+def test_an_endpoint_url_account_takes_any_non_empty_keys_as_localstack_does() -> None:
+    data = {**_account_data("localstack"), "endpoint_url": "http://127.0.0.1:4566"}
+    form = AwsAccountForm(data={**data, "access_key_id": "test", "secret_access_key": "test"})
+    assert form.is_valid(), form.errors
+    empty = AwsAccountForm(data={**data, "access_key_id": "", "secret_access_key": ""})
+    assert not empty.is_valid()
+    assert set(empty.errors) == {"access_key_id", "secret_access_key"}
+
+
+def _account_data(name: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "account_id": "123456789012",
+        "regions": "eu-west-1",
+        "auth_mode": AuthMode.ACCESS_KEYS,
+        "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+        "secret_access_key": SECRET,
+        "enabled": True,
+        "sync_interval_seconds": 60,
+    }

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -331,3 +332,64 @@ def test_sync_account_command_prints_a_summary(seeded: Sandbox) -> None:
         timeout=60,
     )
     assert missing.returncode == 1 and "no account named 'nope'" in missing.stderr
+
+
+@pytest.fixture
+def refuse_every_attempt() -> Iterator[None]:
+    """A PostgreSQL trigger that refuses every stored attempt: each execution fails to be
+    written, so the run ends partial (the database itself is the fault)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION test_refuse_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'injected failure for event %', NEW.key_event_id; END $$;
+            CREATE TRIGGER test_refuse_attempt BEFORE INSERT ON executions_httpattempt
+            FOR EACH ROW EXECUTE FUNCTION test_refuse_attempt();
+            """
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TRIGGER IF EXISTS test_refuse_attempt ON executions_httpattempt;"
+                "DROP FUNCTION IF EXISTS test_refuse_attempt();"
+            )
+
+
+def _sync_command(name: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "sync_account", name],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": _database_url()},
+        check=False,
+        timeout=300,
+    )
+
+
+def test_sync_account_command_exits_1_and_says_why_when_the_run_ends_partial(
+    seeded: Sandbox, refuse_every_attempt: None
+) -> None:
+    register(seeded, name="cmd")
+    proc = _sync_command("cmd")
+    run = SyncRun.objects.get(account__name="cmd")
+    assert run.status == "partial" and run.errors, run.errors
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    problems = len(run.errors) + len(run.unreadable)
+    assert last.startswith(f"sync_account: sync of 'cmd' ended partial: {problems} errors;")
+    assert "injected failure for event" in last
+    assert "Traceback" not in proc.stderr
+
+
+def test_sync_account_command_exits_1_and_says_why_when_the_run_fails(seeded: Sandbox) -> None:
+    account = register(seeded, name="cmd")
+    # The partner API answers AWS's protocol with a 404: a permanent error fails the run.
+    AwsAccount.objects.filter(pk=account.pk).update(endpoint_url=seeded.partner_url)
+    proc = _sync_command("cmd")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("sync_account: sync of 'cmd' ended failed: 1 error; the first: ")
+    assert "ListConnections" in last

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 
 from connections.choices import AuthMode
@@ -44,7 +45,11 @@ class Command(BaseCommand):
                     for field, errs in form.errors.items()
                 )
             )
-        account = form.save()
+        try:
+            account = form.save()
+        except ValidationError as exc:  # an overlapping registration saved since the check
+            self._fail("; ".join(f"{f}: {' '.join(m)}" for f, m in exc.message_dict.items()))
+            return
         verb = "Updated" if existing else "Registered"
         self.stdout.write(
             f"{verb} account {account.name} ({account.account_id}) in {', '.join(account.regions)}."

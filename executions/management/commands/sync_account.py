@@ -45,8 +45,9 @@ class Command(BaseCommand):
         )
         for error in summary["errors"][:20]:
             self.stdout.write(f"  error: {error}")
-        if summary["status"] == SyncStatus.FAILED:
-            self._fail(summary["errors"][0] if summary["errors"] else "sync failed")
+        if summary["status"] != SyncStatus.OK:
+            # Scripts and cron see a run that did not read everything: exit 1, last line why.
+            self._fail(what_failed(account.name, summary["status"], summary["errors"]))
 
     def _since(self, raw: str | None) -> datetime | None:
         if not raw:
@@ -59,3 +60,14 @@ class Command(BaseCommand):
     def _fail(self, message: str) -> None:
         self.stderr.write(f"sync_account: {message}")
         sys.exit(1)
+
+
+def what_failed(name: str, status: str, errors: list[str]) -> str:
+    """One line: how the run ended, how many errors it recorded and the first of them."""
+    if not errors:
+        return f"sync of {name!r} ended {status}"
+    first = " ".join(errors[0].split())  # a database error spans several lines
+    if len(first) > 300:
+        first = first[:299] + "…"
+    count = f"{len(errors)} error" + ("" if len(errors) == 1 else "s")
+    return f"sync of {name!r} ended {status}: {count}; the first: {first}"
