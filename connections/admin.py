@@ -139,8 +139,12 @@ class AwsAccountAdmin(AccountScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))
         # Grants are superuser work: a staff user who could edit them could hand their own
-        # account to any team, or (with any other account) their team to any account.
-        return fields if request.user.is_superuser else [*fields, "groups"]
+        # account to any team, or (with any other account) their team to any account. So is
+        # which AWS account and regions a registration reads: moving it onto another team's
+        # would be refused with a message naming that team's registration.
+        if request.user.is_superuser:
+            return fields
+        return [*fields, "groups", "account_id", "regions"]
 
     @admin.display(description="Regions")
     def region_list(self, obj: AwsAccount) -> str:

@@ -367,6 +367,27 @@ def test_staff_cannot_grant_their_account_to_another_group(
     assert grants(mine.account) == {mine.group.name}
 
 
+def test_staff_cannot_point_their_account_at_another_teams_aws_account(
+    staff_client: Client, mine: Team, theirs: Team
+) -> None:
+    """Which AWS account and regions a registration reads is superuser work; else the overlap
+    refusal would name the other team's registration to them."""
+    theirs.account.account_id = "999988887777"
+    theirs.account.save()
+    url = reverse("admin:connections_awsaccount_change", args=[mine.account.pk])
+    form = account_form(
+        mine.account,
+        account_id=theirs.account.account_id,
+        regions=",".join(theirs.account.regions),
+        sync_interval_seconds=300,
+    )
+    response = staff_client.post(url, form)
+    assert theirs.account.name not in response.content.decode()
+    mine.account.refresh_from_db()
+    assert mine.account.account_id != theirs.account.account_id
+    assert mine.account.sync_interval_seconds == 300  # the rest of the change went through
+
+
 def test_staff_cannot_add_their_group_to_another_account(
     staff_client: Client, mine: Team, theirs: Team
 ) -> None:
