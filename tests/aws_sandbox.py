@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from connections.choices import AuthMode
@@ -41,3 +43,15 @@ def register(sandbox: Sandbox, name: str = "sandbox") -> AwsAccount:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def sandbox_client(sandbox: Sandbox, service: str) -> Any:
+    """A plain boto3 client of the sandbox, for a test to set up or read AWS as a user would."""
+    make: Any = boto3.client  # a service name from a variable: no overload to pick
+    return make(
+        service,
+        endpoint_url=sandbox.endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )

@@ -20,8 +20,7 @@ from connections.models import Connection, Endpoint
 from executions.models import Execution, FailureGroup, StateMachine
 from executions.sync import sync_account_by_id
 from sandbox.server import Sandbox
-from tests.aws_sandbox import register
-from tests.executions.test_secrets import _client
+from tests.aws_sandbox import register, sandbox_client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -36,7 +35,7 @@ VISIBLE = f"eu-visible-{_RUN.lower()}"
 
 
 def _run_workflow(sandbox: Sandbox) -> str:
-    events, sfn = _client(sandbox, "events"), _client(sandbox, "stepfunctions")
+    events, sfn = sandbox_client(sandbox, "events"), sandbox_client(sandbox, "stepfunctions")
     suffix = uuid.uuid4().hex[:6]
     conn = events.create_connection(
         Name=f"innocent-{suffix}",

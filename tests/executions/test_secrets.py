@@ -11,7 +11,6 @@ import sys
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 from django.db import connection
 from django.test import Client
@@ -19,7 +18,7 @@ from django.test import Client
 from connections.models import Connection, Endpoint
 from executions.models import Execution, FailureGroup
 from sandbox.server import Sandbox
-from tests.aws_sandbox import ROOT, register
+from tests.aws_sandbox import ROOT, register, sandbox_client
 from tools.local_services import postgres_bin
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -30,19 +29,8 @@ CANARIES = {
 }
 
 
-def _client(sandbox: Sandbox, service: str) -> Any:
-    make: Any = boto3.client  # a service name from a variable: no overload to pick
-    return make(
-        service,
-        endpoint_url=sandbox.endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def _run_canary_workflow(sandbox: Sandbox) -> None:
-    events, sfn = _client(sandbox, "events"), _client(sandbox, "stepfunctions")
+    events, sfn = sandbox_client(sandbox, "events"), sandbox_client(sandbox, "stepfunctions")
     suffix = uuid.uuid4().hex[:6]
     conn = events.create_connection(
         Name=f"canary-{suffix}",

@@ -16,7 +16,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from django.db import connection
@@ -27,7 +26,7 @@ from executions.models import Execution, FailureGroup, HttpAttempt, StateMachine
 from executions.sync import begin_sync, sync_account_by_id
 from sandbox import scenarios
 from sandbox.server import Sandbox
-from tests.aws_sandbox import ROOT, register
+from tests.aws_sandbox import ROOT, register, sandbox_client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -36,17 +35,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def seeded(sync_sandbox: Sandbox) -> Sandbox:
     scenarios.run(sync_sandbox.endpoint_url, region=sync_sandbox.region, executions=60, seed=11)
     return sync_sandbox
-
-
-def _client(sandbox: Sandbox, service: str) -> Any:
-    make: Any = boto3.client  # a service name from a variable: no overload to pick
-    return make(
-        service,
-        endpoint_url=sandbox.endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def _http_calls(events: list[dict[str, Any]]) -> tuple[int, Counter[str], set[str]]:
@@ -73,7 +61,7 @@ def _http_calls(events: list[dict[str, Any]]) -> tuple[int, Counter[str], set[st
 
 
 def standard_truth(sandbox: Sandbox) -> dict[str, tuple[int, Counter[str], set[str]]]:
-    sfn = _client(sandbox, "stepfunctions")
+    sfn = sandbox_client(sandbox, "stepfunctions")
     truth = {}
     for machine in sfn.list_state_machines(maxResults=1000)["stateMachines"]:
         if machine["type"] != "STANDARD":
@@ -96,7 +84,7 @@ def standard_truth(sandbox: Sandbox) -> dict[str, tuple[int, Counter[str], set[s
 
 
 def express_truth(sandbox: Sandbox) -> dict[str, int]:
-    sfn, logs = _client(sandbox, "stepfunctions"), _client(sandbox, "logs")
+    sfn, logs = sandbox_client(sandbox, "stepfunctions"), sandbox_client(sandbox, "logs")
     counts: Counter[str] = Counter()
     for machine in sfn.list_state_machines(maxResults=1000)["stateMachines"]:
         if machine["type"] != "EXPRESS":

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from django.test import Client
@@ -26,22 +25,11 @@ from executions.models import Execution, HttpAttempt, StateMachine
 from executions.sync import sync_account_by_id
 from sandbox import ACCOUNT_ID
 from sandbox.server import Sandbox
-from tests.aws_sandbox import register
+from tests.aws_sandbox import register, sandbox_client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/stepscope-sandbox-states"
-
-
-def _client(sandbox: Sandbox, service: str) -> Any:
-    make: Any = boto3.client  # a service name from a variable: no overload to pick
-    return make(
-        service,
-        endpoint_url=sandbox.endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 @dataclass
@@ -95,7 +83,10 @@ def _run_to_the_end(sfn: Any, machines: list[str], each: int) -> None:
 @pytest.fixture(scope="module")
 def world(sync_sandbox: Sandbox) -> World:
     tag = uuid.uuid4().hex[:8]
-    events, sfn = _client(sync_sandbox, "events"), _client(sync_sandbox, "stepfunctions")
+    events, sfn = (
+        sandbox_client(sync_sandbox, "events"),
+        sandbox_client(sync_sandbox, "stepfunctions"),
+    )
     auth = {"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "sk-sandbox-1234"}}
     kept = events.create_connection(
         Name=f"trust-kept-{tag}", AuthorizationType="API_KEY", AuthParameters=auth

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import boto3
 import pytest
 import requests
 from celery import Celery
@@ -32,6 +31,7 @@ from executions.ingest import attempt_key
 from executions.models import Execution, FailureGroup, HttpAttempt
 from sandbox import scenarios
 from sandbox.server import Sandbox
+from tests.aws_sandbox import sandbox_client
 from tests.executions.test_sync import assert_attempt_numbers_are_contiguous, express_truth
 from tools.local_services import redis_server_bin
 
@@ -69,7 +69,7 @@ def assert_converged(sandbox: Sandbox) -> None:
     outcome, error and status code), as many HTTP calls as the history scheduled; every Express
     call in the logs; failure-group counts that match their attempts. Gaps, duplicates and
     double counts all fail this."""
-    sfn = _client(sandbox, "stepfunctions")
+    sfn = sandbox_client(sandbox, "stepfunctions")
     for machine in sfn.list_state_machines(maxResults=1000)["stateMachines"]:
         if machine["type"] != "STANDARD":
             continue
@@ -119,19 +119,9 @@ def _assert_execution_converged(sfn: Any, arn: str, definition: str) -> None:
     ), arn
 
 
-def _client(sandbox: Sandbox, service: str) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=sandbox.endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def busiest_standard_machine(sandbox: Sandbox) -> str:
     """The ARN of the Standard state machine with the most executions in the sandbox."""
-    sfn = _client(sandbox, "stepfunctions")
+    sfn = sandbox_client(sandbox, "stepfunctions")
     machines = [
         m["stateMachineArn"]
         for m in sfn.list_state_machines(maxResults=1000)["stateMachines"]
@@ -195,7 +185,7 @@ def drop_connection() -> Iterator[DropConnection]:
 
 def standard_execution_count(sandbox: Sandbox) -> int:
     """How many Standard executions the sandbox lists (what a complete sync stores)."""
-    sfn = _client(sandbox, "stepfunctions")
+    sfn = sandbox_client(sandbox, "stepfunctions")
     total = 0
     for machine in sfn.list_state_machines(maxResults=1000)["stateMachines"]:
         if machine["type"] == "STANDARD":
