@@ -260,7 +260,7 @@ class AwsApi:
     region: str
     rate_limited: bool = True
     calls: Counter[str] = field(default_factory=Counter)
-    # Histories are fetched on a few threads at once (executions/prefetch.py).
+    # Histories are fetched on a few threads at once (executions/sync/prefetch.py).
     _count_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property

@@ -83,7 +83,7 @@ class AwsAccount(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     # The sync holding the account, and when it last showed progress. Claimed, renewed and
-    # released with conditional UPDATEs (executions/sync.py): a run silent for longer than
+    # released with conditional UPDATEs (executions/sync/): a run silent for longer than
     # SYNC_STALE_AFTER_SECONDS is taken over by the next trigger.
     sync_run = models.ForeignKey(
         "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

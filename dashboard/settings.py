@@ -216,7 +216,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A step running when the broker connection drops finishes its (idempotent) work instead of
 # being cancelled: what it stores is kept, and if its queued siblings were lost with the broker
-# the run goes silent and the next trigger takes over (executions/sync.py).
+# the run goes silent and the next trigger takes over (executions/sync/).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_RESULT_EXPIRES = 3600

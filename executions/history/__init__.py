@@ -12,7 +12,8 @@ records a readable problem and carries on; it never raises.
 
 Modules: `events` (scalars, timestamps, log records), `definition` (HTTP states of an ASL
 definition), `attempts` (ParsedAttempt and the event readers that fill it), `entries` (what the
-parser keeps open), `parser` (HistoryParser). Import from this package, not from the modules.
+parser keeps open), `parser` (HistoryParser), `summary` (what the events say of the execution
+itself: its status, times, own error, newest event id; log records regrouped per execution). Import from this package, not from the modules.
 """
 
 from __future__ import annotations
@@ -40,8 +41,18 @@ from executions.history.events import (
     status_from_error,
 )
 from executions.history.parser import MAX_PROBLEMS, HistoryParser, parse_history
+from executions.history.summary import (
+    EXECUTION_ERROR_DETAILS,
+    EXECUTION_TERMINAL,
+    ExecutionSummary,
+    LogEventsByExecution,
+    LoggedExecution,
+    summarize_logged,
+)
 
 __all__ = [
+    "EXECUTION_ERROR_DETAILS",
+    "EXECUTION_TERMINAL",
     "HTTP_RESOURCE_SUFFIX",
     "HTTP_STATUS_ERROR_PREFIX",
     "MAX_BRANCH_PATH",
@@ -50,8 +61,11 @@ __all__ = [
     "OUTCOME_IN_PROGRESS",
     "OUTCOME_SUCCEEDED",
     "OUTCOME_TIMED_OUT",
+    "ExecutionSummary",
     "HistoryParser",
     "HttpStateInfo",
+    "LogEventsByExecution",
+    "LoggedExecution",
     "ParsedAttempt",
     "as_int",
     "details_key",
@@ -61,4 +75,5 @@ __all__ = [
     "parse_history",
     "parse_timestamp",
     "status_from_error",
+    "summarize_logged",
 ]

@@ -25,6 +25,15 @@ class HttpStateInfo:
     # a state that fails before its TaskScheduled still shows which headers it would send.
     header_names: frozenset[str] = frozenset()
 
+    def as_dict(self) -> dict[str, Any]:
+        """As stored on StateMachine.http_states (JSON)."""
+        return {
+            "endpoint": self.endpoint,
+            "method": self.method,
+            "connection_arn": self.connection_arn,
+            "header_names": sorted(self.header_names),
+        }
+
 
 def http_states_from_definition(
     definition: str | bytes | Mapping[str, Any] | None,

@@ -16,9 +16,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.db import connection
 
-from executions import sync
 from executions.models import Execution
-from executions.sync import sync_account_by_id
+from executions.sync import readers, sync_account_by_id
 from sandbox.faults import FaultInjector
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
@@ -131,7 +130,7 @@ def test_a_history_cut_short_after_streamed_batches_is_read_again_by_the_next_sy
     refuse_late_attempts: None,
 ) -> None:
     account = register(reliability_sandbox)
-    monkeypatch.setattr(sync, "STREAM_BATCH", 1)  # write after every page, as big histories do
+    monkeypatch.setattr(readers, "STREAM_BATCH", 1)  # write after every page, as big histories do
     with faults(reliability_sandbox, {"GetExecutionHistory": {"page_size": 4}}):
         cut = sync_account_by_id(account.pk)
         incomplete = Execution.objects.filter(

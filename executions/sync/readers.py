@@ -1,0 +1,467 @@
+"""Readers: one state machine's new executions, from AWS into the database.
+
+StandardReader lists executions and reads their histories; ExpressLogReader reads the
+machine's CloudWatch execution log. What the events mean is `executions.history`'s business
+(HistoryParser for the attempts, the summaries for the execution itself); these only move data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, transaction
+from django.utils import timezone
+
+from connections.aws import AwsApi, AwsError
+from connections.unreadable import HISTORIES, unreadable
+from executions.choices import TERMINAL_STATUSES, ExecutionStatus, HistorySource, Outcome
+from executions.history import (
+    ExecutionSummary,
+    HistoryParser,
+    HttpStateInfo,
+    LogEventsByExecution,
+    ParsedAttempt,
+    summarize_logged,
+)
+from executions.ingest import pg_safe
+from executions.models import Execution, StateMachine
+from executions.sync.prefetch import HistoryPrefetcher, HistoryStream, history_pages
+from executions.sync.run import ClaimLostError
+from executions.sync.step import SyncStep, reconnect_if_broken
+
+log = logging.getLogger(__name__)
+
+# Express executions last at most 5 minutes: re-reading that much of the log window lets an
+# execution whose events straddled two syncs be reassembled whole.
+EXPRESS_OVERLAP_MS = 5 * 60 * 1000
+FAILED_OUTCOMES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})
+# Attempts of one history held before they are written (with the execution still incomplete).
+STREAM_BATCH = 500
+# New executions read whole are written this many to a transaction (one INSERT of executions and
+# one of attempts): per-execution commits were most of the write cost. Should one of them be
+# refused, the batch is written again one execution at a time, so only that one is lost.
+WRITE_BATCH = 25
+
+
+@dataclass
+class ReadExecution:
+    """One execution's history, read and parsed, not yet written."""
+
+    item: dict[str, Any]  # as ListExecutions (or DescribeExecution) gave it
+    summary: ExecutionSummary  # the execution's own error and newest event id
+    problems: list[str]
+    attempts: list[ParsedAttempt]
+
+
+class MachineReader:
+    """What both readers share: the step they count in, the machine and its HTTP states."""
+
+    def __init__(
+        self,
+        sync: SyncStep,
+        api: AwsApi,
+        machine: StateMachine,
+        states: dict[str, HttpStateInfo],
+    ) -> None:
+        self.sync, self.api, self.machine, self.states = sync, api, machine, states
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def _row_values(self, error: str, cause: str) -> dict[str, Any]:
+        """The Execution fields both readers set alike: owner, machine, its own error redacted."""
+        redactor = self.sync.writer.account_redactor()
+        return {
+            "account": self.sync.account,
+            "state_machine": self.machine,
+            "error": pg_safe(redactor.text(error)[:256]),
+            "cause": pg_safe(redactor.text(cause)),
+        }
+
+
+class StandardReader(MachineReader):
+    """ListExecutions newest first down to the cursor, then each new history, streamed."""
+
+    def __init__(
+        self,
+        sync: SyncStep,
+        api: AwsApi,
+        machine: StateMachine,
+        states: dict[str, HttpStateInfo],
+    ) -> None:
+        super().__init__(sync, api, machine, states)
+        self.succeeded_budget = int(settings.STEPSCOPE["SUCCEEDED_PER_SYNC"])
+        self.failed = False
+        # Listed in this sync: their status is fresh, no DescribeExecution needed.
+        self.listed: set[str] = set()
+        # New executions read whole, waiting to be written WRITE_BATCH at a time.
+        self.unwritten: list[ReadExecution] = []
+        # Set when a history of this machine could not be read (a KMS key the reader may not use,
+        # a policy denying its histories): the others share the cause, so they are not asked for.
+        self.unreadable_histories = False
+
+    def run(self) -> None:
+        cursor = self.machine.newest_start_seen
+        if self.sync.since and (cursor is None or self.sync.since < cursor):
+            cursor = self.sync.since
+        newest = cursor
+        try:
+            with HistoryPrefetcher(self.api) as prefetch:
+                # Histories of the next few executions are fetched while this one is written.
+                ahead: deque[tuple[dict[str, Any], Execution | None, HistoryStream]] = deque()
+                for item, stored in self._listing(cursor):
+                    if str(item["executionArn"]) in self.listed:
+                        continue  # a listing restarted after an expired token repeats its pages
+                    self.listed.add(str(item["executionArn"]))
+                    start = item["startDate"]
+                    newest = start if newest is None or start > newest else newest
+                    if not self._wants_history(item, stored):
+                        continue
+                    if self.unreadable_histories:
+                        self._save_listed(item, stored)
+                    else:
+                        ahead.append((item, stored, prefetch.open(str(item["executionArn"]))))
+                    if len(ahead) >= prefetch.depth:
+                        self._execution(*ahead.popleft())
+                while ahead:
+                    self._execution(*ahead.popleft())
+        except (AwsError, DatabaseError, InterfaceError):
+            # What was read is kept (on a new connection if that one died); the cursor stays
+            # for the rest.
+            reconnect_if_broken()
+            self._write_unwritten()
+            raise
+        self._write_unwritten()
+        self._revisit_running()
+        if not self.failed and newest is not None:
+            StateMachine.objects.filter(pk=self.machine.pk).update(newest_start_seen=newest)
+
+    def _listing(
+        self, cursor: datetime | None
+    ) -> Iterator[tuple[dict[str, Any], Execution | None]]:
+        """Listed executions newer than the cursor, each with its stored row (one query a page)."""
+        pages = self.api.pages(
+            "stepfunctions", "ListExecutions", stateMachineArn=self.machine.arn, maxResults=1000
+        )
+        for page in pages:
+            self.sync.beat()
+            items = page.get("executions", [])
+            known = {
+                e.arn: e
+                for e in Execution.objects.filter(
+                    arn__in=[str(i.get("executionArn", "")) for i in items]
+                ).only(
+                    "pk", "arn", "status", "redrive_count", "history_complete", "has_failed_attempt"
+                )
+            }
+            for item in items:
+                # ListExecutions is eventually consistent: keep a minute of overlap.
+                if cursor is not None and item["startDate"] < cursor - timedelta(minutes=1):
+                    return
+                yield item, known.get(str(item.get("executionArn", "")))
+
+    def _wants_history(self, item: dict[str, Any], stored: Execution | None) -> bool:
+        """New, changed or incomplete executions need their history; SUCCEEDED ones only
+        within the per-sync budget."""
+        redrives = int(item.get("redriveCount", 0) or 0)
+        status = str(item.get("status", ""))
+        if (
+            stored
+            # A history cut short (batches streamed, then an error or a kill) is read again.
+            and stored.history_complete
+            and stored.status in TERMINAL_STATUSES
+            and stored.redrive_count == redrives
+            and stored.status == status
+        ):
+            return False  # unchanged and complete: no history call
+        if stored is None and status == ExecutionStatus.SUCCEEDED:
+            if self.succeeded_budget <= 0:
+                return False
+            self.succeeded_budget -= 1
+        return True
+
+    def _execution(
+        self, item: dict[str, Any], stored: Execution | None, pages: Iterable[dict[str, Any]]
+    ) -> None:
+        arn = str(item["executionArn"])
+        try:
+            self._ingest(item, stored, pages)
+        except AwsError as exc:
+            if exc.about_one_resource and exc.code != "ExecutionDoesNotExist":
+                self._history_unreadable(exc)  # the machine's key or policy: all its histories
+                self._save_listed(item, stored)
+                return
+            if not (exc.transient or exc.about_one_resource):
+                raise
+            self.failed = True
+            self.sync.execution_failed(arn, exc)
+        except ClaimLostError:
+            raise
+        except Exception as exc:  # one bad execution never stops the batch
+            self.failed = True
+            self.sync.execution_failed(arn, exc)
+
+    def _ingest(
+        self, item: dict[str, Any], stored: Execution | None, pages: Iterable[dict[str, Any]]
+    ) -> None:
+        is_new = stored is None
+        parser = HistoryParser(self.states)
+        attempts: list[ParsedAttempt] = []
+        summary = ExecutionSummary()
+        for page in pages:
+            self.sync.beat()
+            events = page.get("events", [])
+            summary = summary.after(events)
+            attempts.extend(parser.feed(events))
+            # Stream: write what closed on this page instead of holding the history.
+            if len(attempts) >= STREAM_BATCH:
+                so_far = ReadExecution(item, summary, [], attempts)
+                execution = self._save_execution(so_far, stored, complete=False)
+                stored = execution
+                self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
+                attempts = []
+        attempts.extend(parser.finish())
+        read = ReadExecution(item, summary, list(parser.problems), attempts)
+        if stored is None:  # new, and nothing of it streamed: batched with its neighbours
+            self.unwritten.append(read)
+            if len(self.unwritten) >= WRITE_BATCH:
+                self._write_unwritten()
+            return
+        self._write_alone(read, stored, is_new=is_new)
+
+    def _history_unreadable(self, exc: AwsError) -> None:
+        """Name the cause once per machine. The cursor still moves (the listing is stored);
+        once the machine reads whole again, discovery resets it, so that every execution stored
+        from the listing only is listed again and gets its history."""
+        if self.unreadable_histories:
+            return
+        self.unreadable_histories = True
+        machine = self.machine
+        problem = unreadable(
+            HISTORIES,
+            machine.name,
+            machine.arn,
+            machine.region,
+            exc,
+            "executions stored from ListExecutions only (status and times): their HTTP attempts,"
+            " errors and causes are unknown",
+            machine.kms_key_id,
+        )
+        self.sync.note_unreadable(problem)
+        if not machine.read_problem:
+            machine.read_problem = f"{problem.missing}. {problem.hint}"
+            StateMachine.objects.filter(pk=machine.pk).update(read_problem=machine.read_problem)
+
+    def _save_listed(self, item: dict[str, Any], stored: Execution | None) -> None:
+        """An execution whose history cannot be read: what ListExecutions says of it."""
+        listed = {
+            "status": str(item.get("status", "")),
+            "stop_date": item.get("stopDate"),
+            "redrive_count": int(item.get("redriveCount", 0) or 0),
+        }
+        if stored is not None:  # what its history gave before (if anything) stays
+            if stored.status != listed["status"] or stored.redrive_count != listed["redrive_count"]:
+                Execution.objects.filter(pk=stored.pk).update(**listed)
+                self.sync.summary.executions_updated += 1
+            return
+        _, created = Execution.objects.get_or_create(
+            arn=str(item["executionArn"]),
+            defaults={
+                **listed,
+                "account": self.sync.account,
+                "state_machine": self.machine,
+                "name": pg_safe(str(item.get("name", ""))[:256]),
+                "start_date": item["startDate"],
+                "source": HistorySource.LISTING,
+                "history_complete": False,
+            },
+        )
+        self.sync.summary.executions_added += int(created)
+
+    def _write_alone(self, read: ReadExecution, stored: Execution | None, *, is_new: bool) -> None:
+        with transaction.atomic():
+            execution = self._save_execution(read, stored, complete=True)
+            self.sync.writer.write(execution, read.attempts, self.states, fresh_execution=is_new)
+        if is_new:
+            self.sync.summary.executions_added += 1
+        else:
+            self.sync.summary.executions_updated += 1
+
+    def _write_unwritten(self) -> None:
+        """The new executions read so far, in one transaction; one at a time if it fails."""
+        batch, self.unwritten = self.unwritten, []
+        if not batch:
+            return
+        try:
+            with transaction.atomic():
+                executions = Execution.objects.bulk_create(
+                    [
+                        Execution(
+                            arn=str(read.item["executionArn"]),
+                            **self._execution_values(read, None, complete=True),
+                        )
+                        for read in batch
+                    ]
+                )
+                self.sync.writer.write_many(
+                    [(e, read.attempts) for e, read in zip(executions, batch, strict=True)],
+                    self.states,
+                    fresh_executions=True,
+                )
+        except Exception as exc:
+            # Rolled back as a whole: an endpoint or group created in it is gone too. Nothing is
+            # lost yet, so the run's errors get only what the one-by-one writes refuse.
+            log.warning(
+                "sync %s: a batch of %d executions was refused (%s); writing them one by one",
+                self.sync.account.name,
+                len(batch),
+                exc,
+            )
+            self.sync.writer.forget_uncommitted()
+            reconnect_if_broken()
+            for read in batch:
+                try:
+                    self._write_alone(read, None, is_new=True)
+                except Exception as exc:  # this one is refused; its neighbours are stored
+                    self.failed = True
+                    self.sync.execution_failed(str(read.item["executionArn"]), exc)
+            return
+        self.sync.summary.executions_added += len(batch)
+
+    def _save_execution(
+        self, read: ReadExecution, stored: Execution | None, *, complete: bool
+    ) -> Execution:
+        arn = str(read.item["executionArn"])
+        values = self._execution_values(read, stored, complete=complete)
+        if stored is None:
+            return Execution.objects.create(arn=arn, **values)
+        execution, _ = Execution.objects.update_or_create(arn=arn, defaults=values)
+        return execution
+
+    def _execution_values(
+        self, read: ReadExecution, stored: Execution | None, *, complete: bool
+    ) -> dict[str, Any]:
+        item, summary, attempts = read.item, read.summary, read.attempts
+        # Known before the attempts are written, so no UPDATE is needed after them.
+        failed = any(a.outcome in FAILED_OUTCOMES for a in attempts) or bool(
+            stored and stored.has_failed_attempt
+        )
+        return {
+            **self._row_values(summary.error, summary.cause),
+            "name": pg_safe(str(item.get("name", ""))[:256]),
+            "status": str(item.get("status", "")),
+            "start_date": item["startDate"],
+            "stop_date": item.get("stopDate"),
+            "redrive_count": int(item.get("redriveCount", 0) or 0),
+            "source": HistorySource.HISTORY,
+            "last_event_id": summary.last_event_id,
+            "history_complete": complete and str(item.get("status")) in TERMINAL_STATUSES,
+            "has_failed_attempt": failed,
+            "parse_problems": pg_safe(read.problems[:50]),
+        }
+
+    def _revisit_running(self) -> None:
+        """Executions stored while RUNNING, older than this listing reached: ask each once."""
+        running = (
+            Execution.objects.filter(state_machine=self.machine, status=ExecutionStatus.RUNNING)
+            .exclude(arn__in=self.listed)
+            .only("pk", "arn", "status", "redrive_count", "history_complete", "has_failed_attempt")[
+                :200
+            ]
+        )
+        for execution in running:
+            # Status and times are all it needs: METADATA_ONLY also answers for an execution
+            # encrypted with a KMS key the reader may not use.
+            detail = self.api.call(
+                "stepfunctions",
+                "DescribeExecution",
+                executionArn=execution.arn,
+                includedData="METADATA_ONLY",
+            )
+            if detail.get("status") != ExecutionStatus.RUNNING:
+                item = {
+                    "executionArn": execution.arn,
+                    "name": detail.get("name", ""),
+                    "status": detail.get("status", ""),
+                    "startDate": detail["startDate"],
+                    "stopDate": detail.get("stopDate"),
+                    "redriveCount": detail.get("redriveCount", 0),
+                }
+                if not self._wants_history(item, execution):
+                    continue
+                if self.unreadable_histories:
+                    self._save_listed(item, execution)
+                else:
+                    self._execution(item, execution, history_pages(self.api, execution.arn))
+
+
+class ExpressLogReader(MachineReader):
+    """FilterLogEvents from the millisecond cursor; events regrouped per execution ARN."""
+
+    def run(self) -> None:
+        start = max(0, self.machine.logs_cursor_ms - EXPRESS_OVERLAP_MS)
+        collected = LogEventsByExecution(newest_ms=self.machine.logs_cursor_ms)
+        group = _log_group_name(self.machine.log_group_arn)
+        for page in self.api.pages(
+            "logs", "FilterLogEvents", logGroupName=group, startTime=start, limit=10000
+        ):
+            self.sync.beat()
+            for raw in page.get("events", []):
+                collected.add(raw)
+        ok = True
+        for arn, events in collected.executions():
+            ok = self._execution(arn, events) and ok
+        if ok:
+            StateMachine.objects.filter(pk=self.machine.pk).update(
+                logs_cursor_ms=collected.newest_ms
+            )
+
+    def _execution(self, arn: str, events: list[dict[str, Any]]) -> bool:
+        self.sync.beat()
+        try:
+            parser = HistoryParser(self.states)
+            attempts = list(parser.feed(events))
+            attempts.extend(parser.finish())
+            with transaction.atomic():
+                execution, created = self._save(arn, events, list(parser.problems))
+                self.sync.writer.write(execution, attempts, self.states, fresh_execution=created)
+        except Exception as exc:  # one bad execution never stops the batch
+            self.sync.execution_failed(arn, exc)
+            return False
+        if created:
+            self.sync.summary.executions_added += 1
+        return True
+
+    def _save(
+        self, arn: str, events: list[dict[str, Any]], problems: list[str]
+    ) -> tuple[Execution, bool]:
+        logged = summarize_logged(arn, events)
+        return Execution.objects.update_or_create(
+            arn=pg_safe(arn[:2048]) or f"{self.machine.arn}:unknown",
+            defaults={
+                **self._row_values(logged.error, logged.cause),
+                "name": pg_safe(logged.name[:256]),
+                "status": logged.status,
+                "start_date": logged.start or timezone.now(),
+                "stop_date": logged.stop,
+                "redrive_count": logged.redrive_count,
+                "source": HistorySource.LOGS,
+                "last_event_id": logged.last_event_id,
+                "history_complete": logged.finished,
+                "parse_problems": pg_safe(problems[:50]),
+            },
+        )
+
+
+def _log_group_name(arn: str) -> str:
+    # arn:aws:logs:region:acct:log-group:NAME:*  → NAME
+    parts = arn.split(":")
+    if len(parts) >= 7 and parts[5] == "log-group":
+        return parts[6]
+    return arn
