@@ -30,6 +30,7 @@ demo: install
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 typecheck: install
 	.venv/bin/mypy .

@@ -111,7 +111,8 @@ class AwsAccountAdmin(AccountScopedAdmin):
     search_fields = ["name", "account_id"]
     readonly_fields = ["sync_status", "last_synced_at", "last_error", "secrets_stored"]
     filter_horizontal = ["groups"]
-    actions = ["test_credentials", "sync_now"]
+    # "Sync now" is added by executions/admin.py: queueing a sync needs the layer above.
+    actions = ["test_credentials"]
     fieldsets = [
         (None, {"fields": ["name", "account_id", "regions", "enabled", "sync_interval_seconds"]}),
         (
@@ -176,14 +177,6 @@ class AwsAccountAdmin(AccountScopedAdmin):
             self.message_user(
                 request, result.message, messages.SUCCESS if result.ok else messages.ERROR
             )
-
-    @admin.action(description="Sync now", permissions=["change"])
-    def sync_now(self, request: HttpRequest, queryset: QuerySet[AwsAccount]) -> None:
-        from connections.tasks import sync_account
-
-        for account in queryset:
-            sync_account.delay(account.pk, trigger="admin")
-        self.message_user(request, f"Queued a sync of {queryset.count()} account(s).")
 
 
 class ConnectionStateChangeInline(admin.TabularInline):  # type: ignore[type-arg]

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from connections.choices import AuthorizationType, ConnectionState
-from dashboard.forms import WINDOWS
+from connections.windows import WINDOWS
 
 TRIGGER_ERRORS = ("States.Http.StatusCode.401", "States.Http.StatusCode.407")
 INVALID_STATE = "Events.ConnectionResource.InvalidConnectionState"

@@ -8,15 +8,9 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from connections.windows import WINDOWS
 from executions.forms import RowIdField, UtcDateTimeField
 
-WINDOWS: dict[str, tuple[str, timedelta]] = {
-    "1h": ("Last hour", timedelta(hours=1)),
-    "6h": ("Last 6 hours", timedelta(hours=6)),
-    "24h": ("Last 24 hours", timedelta(hours=24)),
-    "7d": ("Last 7 days", timedelta(days=7)),
-    "30d": ("Last 30 days", timedelta(days=30)),
-}
 DEFAULT_WINDOW = "24h"
 # Timelines aggregate every failure in the window; a year of minutes would be a huge chart and
 # a slow query, so custom ranges are capped.

@@ -9,7 +9,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("dashboard.pages")),
     path("executions/", include("executions.urls")),
-    path("connections/", include("connections.urls")),
+    path("connections/", include("dashboard.connection_urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

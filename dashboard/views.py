@@ -1,4 +1,4 @@
-"""Overview and sync-status pages, plus the helpers every dashboard page shares.
+"""Overview and sync-status pages, plus the window and timeline helpers of the top pages.
 
 Access has one rule: a page sees only what `AwsAccount.objects.visible_to(user)` allows, and an
 object outside it is a 404 (never a 403 that would confirm it exists). Every page runs a fixed
@@ -19,23 +19,21 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection as db_connection
 from django.db.models import Count, F, QuerySet, Window
 from django.db.models.functions import RowNumber, Trunc
-from django.forms import Form
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from connections.models import AwsAccount, SyncRun
 from connections.unreadable import line_of
-from dashboard import charts
-from dashboard.forms import WINDOWS, SyncFilterForm, WindowForm
+from connections.windows import WINDOWS
+from dashboard.forms import SyncFilterForm, WindowForm
+from executions import charts
 from executions.choices import GroupStatus, LoggingLevel
 from executions.models import FailureGroup, HttpAttempt, StateMachine
+from executions.web import bad_filters, is_htmx, render_page, visible_accounts
 
-# Account secrets are decrypted on load; pages never need them, so they are never fetched.
-ACCOUNT_SECRETS = ("external_id", "access_key_id", "secret_access_key")
 TOP_N = 8
 STANDARD_WITHOUT_FULL_LOGS = (
     "Not logging at ALL with execution data; nothing is hidden because Standard histories "
@@ -45,31 +43,6 @@ RUNS_PER_ACCOUNT = 8
 
 
 # --- Shared helpers ---------------------------------------------------------------------------
-
-
-def is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
-
-
-def visible_accounts(user: Any) -> QuerySet[AwsAccount]:
-    return AwsAccount.objects.visible_to(user).defer(*ACCOUNT_SECRETS)
-
-
-def render_page(
-    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
-) -> HttpResponse:
-    """render() plus what every page needs: the category patterns the SVGs and badges use."""
-    context.setdefault("styles", charts.all_styles())
-    response = render(request, template, context, status=status)
-    # The same URL answers a full page or an HTMX fragment; caches must keep them apart.
-    patch_vary_headers(response, ("HX-Request",))
-    return response
-
-
-def bad_filters(request: HttpRequest, form: Form, *, title: str = "Invalid filter") -> HttpResponse:
-    """400 with the form's errors: a bad query string is the user's to fix, not a server error."""
-    template = "partials/bad_filters.html" if is_htmx(request) else "bad_filters.html"
-    return render_page(request, template, {"form": form, "title": title}, status=400)
 
 
 def failure_buckets(
@@ -349,7 +322,7 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     if not can_sync(request.user):
         raise PermissionDenied("Only operators may start a sync.")
     # Imported here: the task module pulls in Celery and boto3, which page views never need.
-    from connections.tasks import sync_account
+    from executions.tasks import sync_account
 
     try:
         sync_account.delay(account.pk, trigger="manual")

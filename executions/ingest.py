@@ -21,7 +21,6 @@ from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
-from connections.endpoint_templates import endpoint_template
 from connections.models import (
     AwsAccount,
     Connection,
@@ -40,6 +39,7 @@ from executions.classify import (
     needs_last_success,
 )
 from executions.classify import ConnectionStateChange as StateChangeFact
+from executions.classify.endpoint_templates import endpoint_template
 from executions.history import HttpStateInfo, ParsedAttempt
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.redaction import Redactor, default_redactor

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from dashboard import charts
+from executions import charts
 from executions.choices import ExecutionStatus, Outcome, StateMachineType
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.redaction import Redactor

@@ -25,8 +25,7 @@ from django.views.decorators.http import require_POST
 
 from connections import health
 from connections.models import Connection, Endpoint, with_account_but_no_secrets
-from dashboard import charts
-from dashboard.views import bad_filters, is_htmx, render_page, visible_accounts
+from executions import charts
 from executions.choices import GroupStatus, Outcome
 from executions.forms import (
     SORTS,
@@ -51,6 +50,7 @@ from executions.presenting import (
     redrive_note,
 )
 from executions.redaction import Redactor, default_redactor
+from executions.web import bad_filters, is_htmx, render_page, visible_accounts
 
 PAGE_SIZE = 50
 GROUP_PAGE_SIZE = 30

@@ -207,9 +207,9 @@ def _no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
         def delay(self, *args: Any, **kwargs: Any) -> None:
             return None
 
-    module = types.ModuleType("connections.tasks")
+    module = types.ModuleType("executions.tasks")
     module.sync_account = Recorder()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "connections.tasks", module)
+    monkeypatch.setitem(sys.modules, "executions.tasks", module)
 
 
 @pytest.mark.parametrize("name", sorted(ACTIONS))

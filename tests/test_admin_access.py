@@ -134,7 +134,7 @@ def staff_client(staff_user: User) -> Client:
 @pytest.fixture(autouse=True)
 def queued_syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record "Sync now" instead of enqueueing: no worker runs here to consume the queue."""
-    from connections import tasks
+    from executions import tasks
 
     queued: list[int] = []
     monkeypatch.setattr(tasks.sync_account, "delay", lambda pk, **kw: queued.append(pk))

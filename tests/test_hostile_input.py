@@ -372,7 +372,7 @@ def _posts(
 def test_no_form_value_makes_a_post_action_fail(
     root: Client, objects: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from connections import tasks
+    from executions import tasks
 
     monkeypatch.setattr(tasks.sync_account, "delay", lambda *args, **kwargs: None)
     # Actions redirect by design (302); a value no database can hold is refused (400).

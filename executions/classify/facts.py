@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connections.endpoint_templates import endpoint_template
 from executions.classify.cause import CauseInfo, is_forbidden_header
 from executions.classify.context import ClassificationContext, RequestShape, shape_diff
+from executions.classify.endpoint_templates import endpoint_template
 from executions.history import ParsedAttempt
 
 

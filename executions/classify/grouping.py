@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from connections.endpoint_templates import endpoint_template
+from executions.classify.endpoint_templates import endpoint_template
 from executions.classify.engine import Classification
 
 

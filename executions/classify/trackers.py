@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from connections.endpoint_templates import endpoint_template
 from executions.classify.context import ConnectionStateChange, RequestShape
+from executions.classify.endpoint_templates import endpoint_template
 from executions.history import OUTCOME_SUCCEEDED, ParsedAttempt
 
 _Request = tuple[object, object, object]  # a success's Headers, QueryParameters, RequestBody

@@ -1,6 +1,6 @@
 """The steps of one account's sync, and the whole sync in one process.
 
-Celery (connections/tasks.py) runs `begin_sync`, then `discover_region` per region and
+Celery (executions/tasks.py) runs `begin_sync`, then `discover_region` per region and
 `sync_machine` per state machine fanned out, then `finish_sync`; `sync_account_by_id` runs the
 same steps one after the other (the command, the benchmark, the tests).
 """

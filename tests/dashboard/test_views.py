@@ -256,16 +256,16 @@ def test_sync_page_runs_a_fixed_number_of_queries(
 
 @pytest.fixture
 def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """Replace connections.tasks.sync_account with a recorder (no broker in unit tests)."""
+    """Replace executions.tasks.sync_account with a recorder (no broker in unit tests)."""
     calls: list[tuple[Any, ...]] = []
 
     class FakeTask:
         def delay(self, *args: Any, **kwargs: Any) -> None:
             calls.append((*args, kwargs))
 
-    module = types.ModuleType("connections.tasks")
+    module = types.ModuleType("executions.tasks")
     module.sync_account = FakeTask()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "connections.tasks", module)
+    monkeypatch.setitem(sys.modules, "executions.tasks", module)
     return calls
 
 
@@ -315,9 +315,9 @@ def test_sync_now_reports_a_broker_failure(
         def delay(self, *args: Any, **kwargs: Any) -> None:
             raise ConnectionRefusedError("redis down")
 
-    module = types.ModuleType("connections.tasks")
+    module = types.ModuleType("executions.tasks")
     module.sync_account = Down()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "connections.tasks", module)
+    monkeypatch.setitem(sys.modules, "executions.tasks", module)
     response = operator_client.post(reverse("dashboard:sync_now", args=[account.pk]), follow=True)
     assert (
         "Could not queue a sync of visible-account: ConnectionRefusedError."

@@ -14,7 +14,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connections.endpoint_templates import endpoint_template
 from executions.classify import (
     CATEGORIES,
     ClassificationContext,
@@ -24,6 +23,7 @@ from executions.classify import (
     classify,
     fingerprint,
 )
+from executions.classify.endpoint_templates import endpoint_template
 from executions.history import (
     HistoryParser,
     http_states_from_definition,

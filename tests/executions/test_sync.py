@@ -243,7 +243,7 @@ def _database_url() -> str:
 
 @pytest.mark.worker
 def test_real_celery_worker_ingests_through_the_redis_broker(seeded: Sandbox) -> None:
-    from connections.tasks import sync_account
+    from executions.tasks import sync_account
 
     account = register(seeded)
     queue = f"test-{uuid.uuid4().hex[:8]}"

@@ -20,7 +20,6 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connections.endpoint_templates import endpoint_template
 from executions.classify import (
     ClassificationContext,
     DeauthorizationTracker,
@@ -28,6 +27,7 @@ from executions.classify import (
     classify,
     needs_last_success,
 )
+from executions.classify.endpoint_templates import endpoint_template
 from executions.history import (
     OUTCOME_IN_PROGRESS,
     HistoryParser,

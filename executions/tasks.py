@@ -1,5 +1,8 @@
 """Celery tasks: thin, taking ids, handing off to executions.sync.
 
+They lived in connections/tasks.py; each keeps that name (`name=`) so beat schedules, queued
+messages and clients that send by name still reach them.
+
 A sync fans out account → region (discovery, in the account task) → one task per state
 machine, joined by a chord whose callback closes the run and releases the account's claim.
 Every step is idempotent, so a task redelivered after a worker died repeats harmlessly.
@@ -12,7 +15,7 @@ from typing import Any
 from celery import Task, chord, shared_task
 
 
-@shared_task(bind=True, acks_late=True)
+@shared_task(name="connections.tasks.sync_account", bind=True, acks_late=True)
 def sync_account(
     self: Task[Any, Any], account_id: int, trigger: str = "schedule"
 ) -> dict[str, Any]:
@@ -39,21 +42,21 @@ def sync_account(
     return {"run": run.pk, "state_machines": len(machine_ids)}
 
 
-@shared_task(acks_late=True)
+@shared_task(name="connections.tasks.sync_state_machine", acks_late=True)
 def sync_state_machine(run_id: int, machine_id: int) -> None:
     from executions.sync import sync_machine
 
     sync_machine(run_id, machine_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(name="connections.tasks.finish_sync_run", acks_late=True)
 def finish_sync_run(run_id: int) -> dict[str, Any]:
     from executions.sync import finish_sync
 
     return finish_sync(run_id)
 
 
-@shared_task
+@shared_task(name="connections.tasks.sync_due_accounts")
 def sync_due_accounts() -> list[int]:
     """Beat tick: enqueue a sync for every enabled account whose interval has passed."""
     from executions.sync import due_account_ids

@@ -1,5 +1,8 @@
 """Connection and endpoint pages: health, error timelines, latency, recent failures.
 
+Pages on top of both apps (they read connections and the attempts through them), so they live
+here rather than in connections, which the executions layer builds on.
+
 Each page aggregates in SQL over the chosen window using the attempts' partial indexes
 (connection ARN / endpoint + occurred_at), so its cost follows the window, not the table.
 """
@@ -43,19 +46,14 @@ from connections.models import (
     Endpoint,
     with_account_but_no_secrets,
 )
-from dashboard import charts
 from dashboard.forms import WindowForm
-from dashboard.views import (
-    bad_filters,
-    render_page,
-    timeline,
-    visible_accounts,
-    window_context,
-)
+from dashboard.views import timeline, window_context
+from executions import charts
 from executions.choices import Outcome
 from executions.models import FAILING, FailureGroup, HttpAttempt, HttpAttemptQuerySet
 from executions.presenting import LIST_FIELDS
 from executions.redaction import default_redactor
+from executions.web import bad_filters, render_page, visible_accounts
 
 RECENT = 25
 GROUPS = 20

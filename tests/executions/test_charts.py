@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard import charts
+from executions import charts
 from executions.choices import CATEGORY_COLOURS, Category
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connections.endpoint_templates import endpoint_template, is_id_segment
+from executions.classify.endpoint_templates import endpoint_template, is_id_segment
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
-"""URLs of the connections app: EventBridge connections and the endpoints they call."""
+"""URLs of the connection pages (namespace "connections"): connections and their endpoints."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from connections import views
+from dashboard import connection_views as views
 
 app_name = "connections"
 urlpatterns = [
