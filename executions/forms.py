@@ -17,6 +17,9 @@ from django.utils.functional import cached_property
 
 from executions.choices import Category
 
+# Primary keys are PostgreSQL bigints (DEFAULT_AUTO_FIELD): a larger number names no row.
+from executions.history.events import BIGINT_MAX
+
 CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:connection/\S+$")
 STATUS = re.compile(r"^(?:[1-5]\d\d|[1-5]xx|none)$")
 CURSOR = re.compile(r"^(-?\d{1,19})_(\d{1,19})$")
@@ -30,8 +33,6 @@ SORTS = {
 }
 DEFAULT_SORT = "-occurred_at"
 
-# Primary keys are PostgreSQL bigints (DEFAULT_AUTO_FIELD); a larger number names no row.
-MAX_ID = 2**63 - 1
 # No Step Functions history predates 2016. The bounds also keep date arithmetic (time-zone
 # shifts, bucket edges, cursors) far from datetime's limits at years 1 and 9999.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -47,7 +48,7 @@ class RowIdField(forms.IntegerField):
     """The id of a row: a positive bigint."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+        super().__init__(min_value=1, max_value=BIGINT_MAX, **kwargs)
 
 
 class UtcDateTimeField(forms.DateTimeField):
@@ -111,8 +112,8 @@ class Cursor:
         if not match:
             return None
         cursor = cls(int(match[1]), int(match[2]))
-        low, high = (to_micros(EARLIEST), to_micros(latest_date())) if by_time else (-1, MAX_ID)
-        return cursor if low <= cursor.value <= high and 1 <= cursor.id <= MAX_ID else None
+        low, high = (to_micros(EARLIEST), to_micros(latest_date())) if by_time else (-1, BIGINT_MAX)
+        return cursor if low <= cursor.value <= high and 1 <= cursor.id <= BIGINT_MAX else None
 
 
 def clean_cursor(raw: str, *, by_time: bool) -> Cursor | None:

@@ -41,6 +41,7 @@ from executions.classify import (
 from executions.classify import ConnectionStateChange as StateChangeFact
 from executions.classify.endpoint_templates import endpoint_template
 from executions.history import HttpStateInfo, ParsedAttempt
+from executions.history.events import BIGINT_MAX, INT_MAX, in_range
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.redaction import Redactor, default_redactor
 
@@ -414,16 +415,6 @@ def attempt_key(parsed: ParsedAttempt) -> int:
         if key is not None:
             return key
     return 0
-
-
-# Integer columns: AWS never sends an id or a count outside them, a broken emulator or proxy may.
-BIGINT_MAX = 2**63 - 1
-INT_MAX = 2**31 - 1
-
-
-def in_range(value: int | None, top: int, bottom: int = 0) -> int | None:
-    """`value` when it is an int the column can hold, else None."""
-    return value if isinstance(value, int) and bottom <= value <= top else None
 
 
 def group_title(row: HttpAttempt, c: Classification, template: str) -> str:

@@ -41,6 +41,17 @@ def load_json(raw: str | bytes) -> Any:
         return None
 
 
+# Ids are 64-bit and counts 32-bit in the AWS API, and the columns that store them are sized
+# to match: a value outside is not one (a broken emulator or proxy may send it).
+BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+
+
+def in_range(value: object, top: int, bottom: int = 0) -> int | None:
+    """`value` when it is an int between `bottom` and `top`, else None."""
+    return value if isinstance(value, int) and bottom <= value <= top else None
+
+
 def as_int(value: object) -> int | None:
     """An int from an int, an integral float or a decimal string; None otherwise."""
     if type(value) is int:  # bools are not ints here: type(True) is bool

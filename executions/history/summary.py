@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from executions.history.events import as_int, normalize_log_event
+from executions.history.events import BIGINT_MAX, INT_MAX, as_int, in_range, normalize_log_event
 
 # GetExecutionHistory events that end an execution with an error, by their details key.
 EXECUTION_ERROR_DETAILS = (
@@ -26,14 +26,6 @@ EXECUTION_TERMINAL = {
     "ExecutionAborted": "ABORTED",
 }
 RUNNING = "RUNNING"
-# Event ids are 64-bit and counts 32-bit in the AWS API: a value outside is not one (a broken
-# emulator or proxy may send it) and would not fit the columns either.
-MAX_EVENT_ID = 2**63 - 1
-MAX_COUNT = 2**31 - 1
-
-
-def _within(value: object, top: int) -> int | None:
-    return value if isinstance(value, int) and 0 <= value <= top else None
 
 
 def _text(value: Any) -> str:
@@ -55,7 +47,7 @@ class ExecutionSummary:
         for event in events if isinstance(events, list) else ():
             if not isinstance(event, dict):
                 continue
-            event_id = _within(as_int(event.get("id")), MAX_EVENT_ID) or 0
+            event_id = in_range(as_int(event.get("id")), BIGINT_MAX) or 0
             summary = replace(summary, last_event_id=max(summary.last_event_id, event_id))
             detail = next(
                 (
@@ -121,9 +113,9 @@ def summarize_logged(arn: str, events: list[dict[str, Any]]) -> LoggedExecution:
         error=error,
         cause=cause,
         redrive_count=max(
-            (_within(e.get("_redrive_count"), MAX_COUNT) or 0 for e in events), default=0
+            (in_range(e.get("_redrive_count"), INT_MAX) or 0 for e in events), default=0
         ),
-        last_event_id=max((_within(e.get("id"), MAX_EVENT_ID) or 0 for e in events), default=0),
+        last_event_id=max((in_range(e.get("id"), BIGINT_MAX) or 0 for e in events), default=0),
     )
 
 
