@@ -152,7 +152,7 @@ class Redactor:
     def with_secret_names(self, names: Iterable[str]) -> Redactor:
         """This redactor, also treating `names` (a connection's secret parameters) as secret
         keys in headers, queries and bodies, and as `name=value`/`name: value` in free text."""
-        wanted = frozenset(n.strip().lower() for n in names if n and n.strip())
+        wanted = secret_name_set(names)
         if wanted <= self.secret_names:
             return self
         return replace(self, secret_names=self.secret_names | wanted)
@@ -265,6 +265,11 @@ class Redactor:
             # OAuth's implicit flow answers in the fragment, shaped like a query.
             out += "#" + (marker(fragment) if is_token(fragment) else self.query_string(fragment))
         return out
+
+
+def secret_name_set(names: Iterable[str]) -> frozenset[str]:
+    """Names as the redactor compares them: stripped, lower-cased, blanks dropped."""
+    return frozenset(n.strip().lower() for n in names if n and n.strip())
 
 
 def is_token(segment: str) -> bool:

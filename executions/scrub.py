@@ -14,7 +14,7 @@ from django.db import transaction
 
 from connections.models import AwsAccount, Connection, secret_parameter_names
 from executions.models import Execution, FailureGroup, HttpAttempt
-from executions.redaction import Redactor, default_redactor
+from executions.redaction import Redactor, default_redactor, secret_name_set
 
 SecretNames = dict[str, frozenset[str]]
 BATCH = 500
@@ -39,7 +39,7 @@ def secret_names_by_connection(account: AwsAccount) -> SecretNames:
         "arn", "invocation_parameter_names"
     )
     return {
-        arn: _lowered(secret_parameter_names(names))
+        arn: secret_name_set(secret_parameter_names(names))
         if isinstance(names, dict) and "secret" in names
         else frozenset()
         for arn, names in rows
@@ -106,7 +106,3 @@ def _rescrub_groups(account: AwsAccount, arn: str, redactor: Redactor) -> None:
         group.hint = redactor.text(group.hint)
         group.error = redactor.text(group.error)[:256]
     FailureGroup.objects.bulk_update(groups, ["title", "hint", "error"])
-
-
-def _lowered(names: Iterable[str]) -> frozenset[str]:
-    return frozenset(n.strip().lower() for n in names if n and n.strip())
