@@ -1,255 +1,192 @@
-"""The one boto3 boundary: clients per account and region, errors as one domain type.
+"""The AWS boundary: named, typed operations that answer with small domain objects.
 
-Nothing else imports boto3. Every call goes through `AwsApi.call`, which waits on the shared
-rate limiter, counts calls by operation (for the sync record and the benchmarks) and turns
-botocore's exceptions into `AwsError` with a `transient` flag that decides retry vs. give up.
+Nothing else reads an AWS answer. Each operation here calls one typed boto3 method (the
+boto3-stubs client types make a misspelt operation or parameter a mypy error), reads the
+response fields it needs and returns a frozen dataclass: StateMachineDetail, ListedExecution,
+HistoryPage… History events stay the plain event dicts `executions.history` documents as its
+input (the same as the AWS CLI prints), and so do CloudWatch log events; only their page
+envelopes are read here.
+
+Every call goes through `AwsApi._call`, which waits on the shared rate limiter, counts calls by
+operation (for the sync record and the benchmarks) and turns botocore's exceptions into
+`AwsError` (connections/awsclient.py, with the client cache and the sessions).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
 
 import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from botocore.parsers import ResponseParserError
 
-from connections.choices import AuthMode
+from connections.awsclient import (
+    BOTO_ERRORS,
+    LISTING_RESTARTS,
+    OUTER_BACKOFF_SECONDS,
+    OUTER_TRIES,
+    AwsError,
+    AwsPermanentError,
+    AwsTransientError,
+    Service,
+    cached_client,
+    expired_for_now,
+    is_expired_token,
+    translate,
+)
 from connections.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import ConnectionTypeDef, ListConnectionsRequestTypeDef
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_logs.type_defs import FilterLogEventsRequestTypeDef
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import (
+        DescribeStateMachineOutputTypeDef,
+        GetExecutionHistoryInputTypeDef,
+        ListExecutionsInputTypeDef,
+        ListStateMachinesInputTypeDef,
+    )
+    from mypy_boto3_sts import STSClient
+
     from connections.models import AwsAccount
 
+__all__ = [
+    "AwsApi",
+    "AwsError",
+    "AwsPermanentError",
+    "AwsTransientError",
+    "CallerIdentity",
+    "ConnectionDetail",
+    "ConnectionSummary",
+    "CredentialCheck",
+    "HistoryPage",
+    "InvocationParameter",
+    "ListedExecution",
+    "LogPage",
+    "StateMachineDetail",
+    "StateMachineSummary",
+    "available_regions",
+    "check_credentials",
+    "translate",
+]
+
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
 
-# Rounds of botocore's own retries before a transient error reaches the caller.
-OUTER_TRIES = 3
-OUTER_BACKOFF_SECONDS = 1.0
-
-# A pagination token the service no longer accepts (expired): the listing starts again from its
-# first page, and gives up for this run after this many restarts in a row that made no progress.
-EXPIRED_TOKEN_CODES = frozenset({"InvalidToken"})
-LISTING_RESTARTS = 3
-
-# Codes that a later try may get past. Everything else (AccessDenied, bad keys…) is permanent
-# and marks the account FAILED with a readable message instead of retrying forever.
-TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "RateExceeded",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "InternalServerError",
-        "InternalError",
-        "KmsThrottlingException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "ProvisionedThroughputExceededException",
-    }
-)
-CREDENTIAL_CODES = frozenset(
-    {
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "SignatureDoesNotMatch",
-        "InvalidAccessKeyId",
-        "AccessDenied",
-        "AccessDeniedException",
-        "AuthFailure",
-    }
-)
-
-# Answers about one resource (gone between a listing and its describe, a KMS key the reader may
-# not use, an IAM policy that denies that one ARN) when the call names one resource: that resource
-# is skipped and named on the run, everything else is still read. The same AccessDenied on a
-# listing means the reader's role lacks the action: that still fails the run.
-RESOURCE_CODES = frozenset(
-    {
-        "ResourceNotFoundException",
-        "StateMachineDoesNotExist",
-        "ExecutionDoesNotExist",
-        "KmsAccessDeniedException",
-        "KmsInvalidStateException",
-        "AccessDenied",
-        "AccessDeniedException",
-    }
-)
-# The calls that name one resource (ListExecutions: one state machine's executions).
-RESOURCE_OPERATIONS = frozenset(
-    {
-        "DescribeConnection",
-        "DescribeStateMachine",
-        "DescribeStateMachineForExecution",
-        "DescribeExecution",
-        "GetExecutionHistory",
-        "ListExecutions",
-    }
-)
-KMS_CODES = frozenset({"KmsAccessDeniedException", "KmsInvalidStateException"})
-
-READABLE = {
-    "ExpiredToken": "the credentials have expired",
-    "ExpiredTokenException": "the credentials have expired",
-    "InvalidClientTokenId": "the access key id is not valid",
-    "UnrecognizedClientException": "the access key id is not valid",
-    "SignatureDoesNotMatch": "the secret access key does not match the access key id",
-    "AccessDenied": "access denied",
-    "AccessDeniedException": "access denied",
-}
+# The most each page of a listing may hold (each API's maximum, or what the sync always asked).
+STATE_MACHINES_PER_PAGE = 1000
+EXECUTIONS_PER_PAGE = 1000
+EVENTS_PER_PAGE = 1000
+LOG_EVENTS_PER_PAGE = 10000
+CONNECTIONS_PER_PAGE = 100
 
 
-class AwsError(Exception):
-    """An AWS call failed; `transient` says whether trying again later may succeed."""
-
-    def __init__(self, message: str, *, code: str = "", operation: str = "", transient: bool):
-        super().__init__(message)
-        self.code = code
-        self.operation = operation
-        self.transient = transient
-
-    @property
-    def about_one_resource(self) -> bool:
-        """Whether, from a call naming one resource, it costs only that resource."""
-        return (
-            not self.transient
-            and self.code in RESOURCE_CODES
-            and self.operation in RESOURCE_OPERATIONS
-        )
-
-    @property
-    def kms(self) -> bool:
-        """The resource is encrypted with a customer-managed key the reader may not use."""
-        return self.code in KMS_CODES
+# ------------------------------------------------------------------------- domain objects
 
 
-class AwsTransientError(AwsError):
-    def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
-        super().__init__(message, code=code, operation=operation, transient=True)
+@dataclass(frozen=True)
+class StateMachineSummary:
+    """One entry of ListStateMachines."""
+
+    arn: str
+    name: str
+    type: str
 
 
-class AwsPermanentError(AwsError):
-    def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
-        super().__init__(message, code=code, operation=operation, transient=False)
+@dataclass(frozen=True)
+class StateMachineDetail:
+    """DescribeStateMachine. `definition` is None when it could not be read: then
+    `definition_error` says why (a KMS key the reader may not use) and the rest came from a
+    METADATA_ONLY description."""
+
+    arn: str
+    name: str
+    type: str
+    definition: str | None
+    logging_level: str
+    include_execution_data: bool
+    log_group_arn: str
+    kms_key_id: str  # the customer-managed KMS key, or ""
+    definition_error: AwsError | None = None
 
 
-def translate(exc: Exception, operation: str) -> AwsError:
-    """botocore's many exception shapes → one readable AwsError."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        detail = READABLE.get(code) or str(err.get("Message", "")) or code
-        message = f"{operation}: {code}: {detail}" if code else f"{operation}: {detail}"
-        if code in TRANSIENT_CODES or status >= 500:
-            return AwsTransientError(message, code=code, operation=operation)
-        return AwsPermanentError(message, code=code, operation=operation)
-    if isinstance(exc, EndpointConnectionError):
-        return AwsTransientError(
-            f"{operation}: cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}",
-            code="EndpointConnectionError",
-            operation=operation,
-        )
-    if isinstance(exc, ResponseParserError):
-        # Not an AWS answer at all: a wrong endpoint URL, a proxy page, a captive portal.
-        return AwsPermanentError(
-            f"{operation}: the endpoint did not answer like AWS (check the endpoint URL)",
-            code="ResponseParserError",
-            operation=operation,
-        )
-    if isinstance(exc, BotoCoreError):
-        name = type(exc).__name__
-        transient = "Timeout" in name or "Connection" in name
-        cls = AwsTransientError if transient else AwsPermanentError
-        return cls(f"{operation}: {exc}", code=name, operation=operation)
-    return AwsPermanentError(f"{operation}: {exc}", code=type(exc).__name__, operation=operation)
+@dataclass(frozen=True)
+class ListedExecution:
+    """An execution as ListExecutions (or DescribeExecution's metadata) gives it."""
+
+    arn: str
+    name: str
+    status: str
+    start_date: datetime
+    stop_date: datetime | None
+    redrive_count: int
 
 
-def _config() -> Config:
-    # Adaptive retries absorb short throttling bursts client-side; our shared rate limiter
-    # keeps all workers together under the quota so bursts stay rare.
-    return Config(
-        retries={"mode": "adaptive", "max_attempts": 8},
-        connect_timeout=10,
-        read_timeout=60,
-        user_agent_extra="stepscope",
-    )
+@dataclass(frozen=True)
+class HistoryPage:
+    """One GetExecutionHistory page: its events as the history parser reads them."""
+
+    events: list[dict[str, Any]]
+    next_token: str | None
 
 
-def session_for(account: AwsAccount, region: str) -> boto3.session.Session:
-    """A boto3 session with the account's credentials (assume-role, keys or default chain)."""
-    if account.auth_mode == AuthMode.ACCESS_KEYS:
-        return boto3.session.Session(
-            aws_access_key_id=account.access_key_id,
-            aws_secret_access_key=account.secret_access_key,
-            region_name=region,
-        )
-    base = boto3.session.Session(region_name=region)
-    if account.auth_mode != AuthMode.ASSUME_ROLE:
-        return base
-    sts = base.client("sts", endpoint_url=account.endpoint_url or None, config=_config())
-    params: dict[str, Any] = {"RoleArn": account.role_arn, "RoleSessionName": "stepscope"}
-    if account.external_id:
-        params["ExternalId"] = account.external_id
-    try:
-        creds = sts.assume_role(**params)["Credentials"]
-    except (ClientError, BotoCoreError, ResponseParserError) as exc:
-        raise translate(exc, "AssumeRole") from exc
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
-    )
+@dataclass(frozen=True)
+class LogPage:
+    """One FilterLogEvents page: CloudWatch events ({eventId, timestamp, message…}) as
+    `executions.history.LogEventsByExecution` reads them."""
+
+    events: list[dict[str, Any]]
+    next_token: str | None
 
 
-# Building a botocore client costs ~0.1 s of CPU (it loads and parses the service model), and a
-# sync opens one API per state machine: clients are kept per process, keyed by everything that
-# shapes them, and renewed well before assumed-role credentials (1 hour) expire.
-CLIENT_TTL_SECONDS = 15 * 60
-_clients: dict[tuple[Any, ...], tuple[float, Any]] = {}
-_clients_lock = threading.Lock()
+@dataclass(frozen=True)
+class ConnectionSummary:
+    """One entry of ListConnections (entries without an ARN are not given)."""
+
+    arn: str
+    name: str
+    state: str
+    state_reason: str
+    authorization_type: str
+    modified_at: datetime | None
+    authorized_at: datetime | None
 
 
-def cached_client(account: AwsAccount, region: str, service: str) -> Any:
-    key = (
-        account.pk,
-        region,
-        service,
-        account.auth_mode,
-        account.role_arn,
-        account.endpoint_url,
-        hashlib.sha256(
-            f"{account.external_id}|{account.access_key_id}|{account.secret_access_key}".encode()
-        ).hexdigest(),
-    )
-    now = time.monotonic()
-    with _clients_lock:
-        entry = _clients.get(key)
-        if entry is not None and now - entry[0] < CLIENT_TTL_SECONDS:
-            return entry[1]
-    client = session_for(account, region).client(
-        service,  # type: ignore[call-overload]
-        region_name=region,
-        endpoint_url=account.endpoint_url or None,
-        config=_config(),
-    )
-    with _clients_lock:
-        _clients[key] = (now, client)
-    return client
+@dataclass(frozen=True)
+class InvocationParameter:
+    """A header, query or body parameter a connection adds to each call (never its value)."""
+
+    kind: str  # "headers", "query" or "body"
+    key: str
+    secret: bool
+
+
+@dataclass(frozen=True)
+class ConnectionDetail:
+    """What DescribeConnection says a connection adds to a call."""
+
+    parameters: tuple[InvocationParameter, ...]
+    api_key_name: str | None  # the header of an API_KEY connection
+    sends_authorization: bool  # BASIC and OAUTH connections send an Authorization header
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    arn: str
+    account: str
+
+
+# ------------------------------------------------------------------------------ the API
 
 
 @dataclass
@@ -267,80 +204,303 @@ class AwsApi:
     def _limiter(self) -> RateLimiter:
         return RateLimiter(scope=f"{self.account.pk}", region=self.region)
 
-    def client(self, service: str) -> Any:
+    @overload
+    def client(self, service: Literal["stepfunctions"]) -> SFNClient: ...
+    @overload
+    def client(self, service: Literal["events"]) -> EventBridgeClient: ...
+    @overload
+    def client(self, service: Literal["logs"]) -> CloudWatchLogsClient: ...
+    @overload
+    def client(self, service: Literal["sts"]) -> STSClient: ...
+    def client(self, service: Service) -> Any:
         return cached_client(self.account, self.region, service)
 
-    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
-        """Call `operation` (its API name, e.g. "GetExecutionHistory") on `service`."""
+    # --------------------------------------------------------------- Step Functions
+
+    def state_machine_pages(self) -> Iterator[list[StateMachineSummary]]:
+        """ListStateMachines, page by page."""
+
+        def fetch(token: str | None) -> tuple[list[StateMachineSummary], str | None]:
+            params: ListStateMachinesInputTypeDef = {"maxResults": STATE_MACHINES_PER_PAGE}
+            if token:
+                params["nextToken"] = token
+            sfn = self.client("stepfunctions")
+            answer = self._call("ListStateMachines", sfn.list_state_machines, **params)
+            machines = [
+                StateMachineSummary(
+                    arn=str(item["stateMachineArn"]),
+                    name=str(item.get("name", "")),
+                    type=str(item.get("type", "")),
+                )
+                for item in answer.get("stateMachines", [])
+            ]
+            return machines, answer.get("nextToken")
+
+        return self._pages("ListStateMachines", fetch)
+
+    def describe_state_machine(self, arn: str) -> StateMachineDetail:
+        """DescribeStateMachine. A definition encrypted with a KMS key the reader may not use:
+        described again with METADATA_ONLY (everything but the definition), the error kept on
+        the answer. Any other error is raised."""
+        sfn = self.client("stepfunctions")
+        try:
+            answer = self._call(
+                "DescribeStateMachine", sfn.describe_state_machine, stateMachineArn=arn
+            )
+        except AwsError as exc:
+            if not (exc.about_one_resource and exc.kms):
+                raise
+            error = exc
+        else:
+            return _state_machine_detail(arn, answer, None)
+        answer = self._call(
+            "DescribeStateMachine",
+            sfn.describe_state_machine,
+            stateMachineArn=arn,
+            includedData="METADATA_ONLY",
+        )
+        return _state_machine_detail(arn, answer, error)
+
+    def execution_pages(self, state_machine_arn: str) -> Iterator[list[ListedExecution]]:
+        """ListExecutions of one state machine, newest first, page by page."""
+
+        def fetch(token: str | None) -> tuple[list[ListedExecution], str | None]:
+            params: ListExecutionsInputTypeDef = {
+                "stateMachineArn": state_machine_arn,
+                "maxResults": EXECUTIONS_PER_PAGE,
+            }
+            if token:
+                params["nextToken"] = token
+            sfn = self.client("stepfunctions")
+            answer = self._call("ListExecutions", sfn.list_executions, **params)
+            executions = [
+                ListedExecution(
+                    arn=str(item["executionArn"]),
+                    name=str(item.get("name", "")),
+                    status=str(item.get("status", "")),
+                    start_date=item["startDate"],
+                    stop_date=item.get("stopDate"),
+                    redrive_count=int(item.get("redriveCount", 0) or 0),
+                )
+                for item in answer.get("executions", [])
+            ]
+            return executions, answer.get("nextToken")
+
+        return self._pages("ListExecutions", fetch)
+
+    def describe_execution(self, arn: str) -> ListedExecution:
+        """DescribeExecution, METADATA_ONLY: status and times are all the sync asks of it, and
+        that also answers for an execution encrypted with a KMS key the reader may not use."""
+        sfn = self.client("stepfunctions")
+        answer = self._call(
+            "DescribeExecution",
+            sfn.describe_execution,
+            executionArn=arn,
+            includedData="METADATA_ONLY",
+        )
+        return ListedExecution(
+            arn=arn,
+            name=str(answer.get("name", "")),
+            status=str(answer.get("status", "")),
+            start_date=answer["startDate"],
+            stop_date=answer.get("stopDate"),
+            redrive_count=int(answer.get("redriveCount", 0) or 0),
+        )
+
+    def history_pages(self, execution_arn: str) -> Iterator[HistoryPage]:
+        """GetExecutionHistory page by page, 1,000 events each (the API's maximum), oldest
+        first. After an expired token the pages already given are not given again: the
+        parser must not see events twice."""
+
+        def fetch(token: str | None) -> tuple[HistoryPage, str | None]:
+            params: GetExecutionHistoryInputTypeDef = {
+                "executionArn": execution_arn,
+                "maxResults": EVENTS_PER_PAGE,
+                "includeExecutionData": True,
+            }
+            if token:
+                params["nextToken"] = token
+            sfn = self.client("stepfunctions")
+            answer = self._call("GetExecutionHistory", sfn.get_execution_history, **params)
+            # The typed events are plain dicts at run time: handed over as they came.
+            events = cast(list[dict[str, Any]], answer.get("events", []))
+            page = HistoryPage(events=events, next_token=answer.get("nextToken"))
+            return page, page.next_token
+
+        return self._pages("GetExecutionHistory", fetch, skip_seen=True)
+
+    # ------------------------------------------------------------------ CloudWatch Logs
+
+    def log_pages(self, log_group_name: str, start_ms: int) -> Iterator[LogPage]:
+        """FilterLogEvents of one log group from `start_ms`, page by page."""
+
+        def fetch(token: str | None) -> tuple[LogPage, str | None]:
+            params: FilterLogEventsRequestTypeDef = {
+                "logGroupName": log_group_name,
+                "startTime": start_ms,
+                "limit": LOG_EVENTS_PER_PAGE,
+            }
+            if token:
+                params["nextToken"] = token
+            logs = self.client("logs")
+            answer = self._call("FilterLogEvents", logs.filter_log_events, **params)
+            events = cast(list[dict[str, Any]], answer.get("events", []))
+            page = LogPage(events=events, next_token=answer.get("nextToken"))
+            return page, page.next_token
+
+        return self._pages("FilterLogEvents", fetch)
+
+    # ------------------------------------------------------------ EventBridge connections
+
+    def connection_pages(self) -> Iterator[list[ConnectionSummary]]:
+        """ListConnections, page by page."""
+
+        def fetch(token: str | None) -> tuple[list[ConnectionSummary], str | None]:
+            params: ListConnectionsRequestTypeDef = {"Limit": CONNECTIONS_PER_PAGE}
+            if token:
+                params["NextToken"] = token
+            events = self.client("events")
+            answer = self._call("ListConnections", events.list_connections, **params)
+            listed = [_connection_summary(item) for item in answer.get("Connections", [])]
+            return [c for c in listed if c.arn], answer.get("NextToken")
+
+        return self._pages("ListConnections", fetch)
+
+    def describe_connection(self, name: str) -> ConnectionDetail:
+        """DescribeConnection (it takes the name: the listing's, never one cut from the ARN)."""
+        events = self.client("events")
+        answer = self._call("DescribeConnection", events.describe_connection, Name=name)
+        auth = answer.get("AuthParameters") or {}
+        http = auth.get("InvocationHttpParameters") or {}
+        parameters = [
+            InvocationParameter(
+                kind,
+                str(item.get("Key", "")),
+                # AWS omits the value of a secret parameter: no value means secret too.
+                bool(item.get("IsValueSecret")) or "Value" not in item,
+            )
+            for kind, items in (
+                ("headers", http.get("HeaderParameters")),
+                ("query", http.get("QueryStringParameters")),
+                ("body", http.get("BodyParameters")),
+            )
+            for item in cast(list[dict[str, Any]], items or [])
+        ]
+        api_key = auth.get("ApiKeyAuthParameters")
+        return ConnectionDetail(
+            parameters=tuple(parameters),
+            api_key_name=None if api_key is None else str(api_key.get("ApiKeyName", "")),
+            sends_authorization="BasicAuthParameters" in auth or "OAuthParameters" in auth,
+        )
+
+    # ---------------------------------------------------------------------------- STS
+
+    def caller_identity(self) -> CallerIdentity:
+        answer = self._call("GetCallerIdentity", self.client("sts").get_caller_identity)
+        return CallerIdentity(
+            arn=str(answer.get("Arn", "")), account=str(answer.get("Account", ""))
+        )
+
+    # ------------------------------------------------------------------------ plumbing
+
+    def _call(
+        self, operation: str, method: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """`method` (the typed boto3 method of `operation`, its API name), rate limited,
+        counted, and tried again after botocore's own retries when the error is transient."""
         if self.rate_limited:
             self._limiter.acquire(operation)
-        method = getattr(self.client(service), _snake(operation))
         for attempt in range(OUTER_TRIES):
             with self._count_lock:
                 self.calls[operation] += 1
             try:
-                response: dict[str, Any] = method(**params)
-            except (ClientError, BotoCoreError, ResponseParserError) as exc:
+                return method(*args, **kwargs)
+            except BOTO_ERRORS as exc:
                 error = translate(exc, operation)
                 if not error.transient or attempt == OUTER_TRIES - 1:
                     raise error from exc
                 # botocore already retried with backoff; wait longer before its next round
                 # so a throttled account recovers instead of failing this sync.
                 time.sleep(OUTER_BACKOFF_SECONDS * 2**attempt)
-                continue
-            return response
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    def pages(
+    def _pages(
         self,
-        service: str,
         operation: str,
-        token_key: str = "nextToken",
+        fetch: Callable[[str | None], tuple[T, str | None]],
         skip_seen: bool = False,
-        **params: Any,
-    ) -> Iterator[dict[str, Any]]:
-        """Yield pages one at a time (never the whole listing in memory).
+    ) -> Iterator[T]:
+        """Yield pages one at a time (never the whole listing in memory); `fetch(token)` gets
+        one page and the next token.
 
         An expired pagination token lists again from the first page. The pages already yielded
         come again, for callers that dedupe by key; with `skip_seen` they are fetched but not
         yielded again, for ordered append-only listings (a history feeding a stateful parser).
         It gives up only after LISTING_RESTARTS restarts that got no further than the one before.
         """
-        first = dict(params)
+        token: str | None = None
         depth = deepest = stalls = 0  # pages fetched in this pass; most in any pass
         while True:
             try:
-                page = self.call(service, operation, **params)
+                page, next_token = fetch(token)
             except AwsError as exc:
-                if token_key not in params or not is_expired_token(exc):
+                if token is None or not is_expired_token(exc):
                     raise
                 stalls = 0 if depth > deepest else stalls + 1
                 if stalls > LISTING_RESTARTS:
                     raise expired_for_now(exc) from exc
                 log.warning("%s: pagination token expired; listing again from the start", operation)
-                deepest, depth, params = max(deepest, depth), 0, dict(first)
+                deepest, depth, token = max(deepest, depth), 0, None
                 continue
             depth += 1
             if not skip_seen or depth > deepest:
                 yield page
-            token = page.get(token_key) or page.get("NextToken")
-            if not token:
+            if not next_token:
                 return
-            params[token_key] = token
+            token = next_token
 
 
-def is_expired_token(exc: AwsError) -> bool:
-    return exc.code in EXPIRED_TOKEN_CODES
+def _state_machine_detail(
+    arn: str, answer: DescribeStateMachineOutputTypeDef, error: AwsError | None
+) -> StateMachineDetail:
+    logging_conf = answer.get("loggingConfiguration") or {}
+    destinations = logging_conf.get("destinations") or [{}]
+    log_group = (destinations[0].get("cloudWatchLogsLogGroup") or {}).get("logGroupArn", "")
+    encryption = answer.get("encryptionConfiguration") or {}
+    customer_key = encryption.get("type") == "CUSTOMER_MANAGED_KMS_KEY"
+    definition = answer.get("definition")
+    return StateMachineDetail(
+        arn=str(answer.get("stateMachineArn") or arn),
+        name=str(answer.get("name", "")),
+        type=str(answer.get("type", "")),
+        definition=None if definition is None else str(definition),
+        logging_level=str(logging_conf.get("level", "")),
+        include_execution_data=bool(logging_conf.get("includeExecutionData", False)),
+        log_group_arn=str(log_group),
+        kms_key_id=str(encryption.get("kmsKeyId") or "") if customer_key else "",
+        definition_error=error,
+    )
 
 
-def expired_for_now(exc: AwsError) -> AwsTransientError:
-    """Tokens that keep expiring end this listing for this run; cursors hold, the next run lists
-    again. Transient, so the account is not marked FAILED as for bad credentials."""
-    return AwsTransientError(str(exc), code=exc.code, operation=exc.operation)
+def _connection_summary(item: ConnectionTypeDef) -> ConnectionSummary:
+    return ConnectionSummary(
+        arn=str(item.get("ConnectionArn", "")),
+        name=str(item.get("Name", "")),
+        state=str(item.get("ConnectionState", "")),
+        state_reason=str(item.get("StateReason") or ""),
+        authorization_type=str(item.get("AuthorizationType", "")),
+        modified_at=_aware(item.get("LastModifiedTime")),
+        authorized_at=_aware(item.get("LastAuthorizedTime")),
+    )
 
 
-def _snake(operation: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
+def _aware(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return None
+
+
+# ------------------------------------------------------------------- credential check
 
 
 @dataclass(frozen=True)
@@ -356,25 +516,23 @@ def check_credentials(account: AwsAccount) -> CredentialCheck:
         api = AwsApi(
             account, account.regions[0] if account.regions else "us-east-1", rate_limited=False
         )
-        identity = api.call("sts", "GetCallerIdentity")
+        identity = api.caller_identity()
         counts = []
         for region in account.regions:
-            machines = AwsApi(account, region, rate_limited=False).call(
-                "stepfunctions", "ListStateMachines", maxResults=1000
-            )
-            counts.append(f"{region}: {len(machines.get('stateMachines', []))} state machines")
+            # Only the first page: one call per region, as many as a page holds.
+            pages = AwsApi(account, region, rate_limited=False).state_machine_pages()
+            counts.append(f"{region}: {len(next(pages, []))} state machines")
     except AwsError as exc:
         return CredentialCheck(False, f"Credentials of {account.name} failed — {exc}")
-    arn = str(identity.get("Arn", ""))
-    actual = str(identity.get("Account", ""))
-    if actual and actual != account.account_id:
+    if identity.account and identity.account != account.account_id:
         return CredentialCheck(
             False,
-            f"Credentials of {account.name} belong to account {actual}, not {account.account_id}.",
-            arn,
+            f"Credentials of {account.name} belong to account {identity.account}, "
+            f"not {account.account_id}.",
+            identity.arn,
         )
     return CredentialCheck(
-        True, f"{account.name}: authenticated as {arn}; " + "; ".join(counts), arn
+        True, f"{account.name}: authenticated as {identity.arn}; " + "; ".join(counts), identity.arn
     )
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from connections.aws import AwsApi, AwsError
+from connections.aws import AwsApi, AwsError, ConnectionSummary
 from connections.choices import ConnectionState
 from connections.models import AwsAccount, Connection, ConnectionStateChange, owned_elsewhere
 from connections.unreadable import CONNECTION, GONE_CODES, Unreadable, unreadable
@@ -35,11 +34,9 @@ def sync_connections(
     """
     report = on_unreadable or (lambda _problem: None)
     seen: dict[str, Connection] = {}
-    for page in api.pages("events", "ListConnections", token_key="NextToken", Limit=100):
-        for item in page.get("Connections", []):
-            arn = str(item.get("ConnectionArn", ""))
-            if not arn:
-                continue
+    for page in api.connection_pages():
+        for item in page:
+            arn = item.arn
             existing = Connection.objects.filter(arn=arn).first()
             if existing is not None and existing.account_id != account.pk:
                 # Forms refuse overlapping registrations; this covers rows forced past them.
@@ -63,14 +60,11 @@ def _name_of(account_pk: int) -> str:
 def _upsert(
     api: AwsApi,
     account: AwsAccount,
-    item: dict[str, Any],
+    item: ConnectionSummary,
     existing: Connection | None,
     report: OnUnreadable,
 ) -> Connection:
-    arn = str(item["ConnectionArn"])
-    # DescribeConnection takes the name: the listing's, never one cut out of the ARN.
-    name = str(item.get("Name", ""))
-    modified = _aware(item.get("LastModifiedTime"))
+    arn, name, modified = item.arn, item.name, item.modified_at
     names = None
     if (
         existing is None
@@ -81,16 +75,14 @@ def _upsert(
         names = _readable_parameter_names(api, name, arn, report)
     with transaction.atomic():
         conn = existing or Connection(arn=arn, account=account, region=api.region)
-        changed_state = conn.state != item.get("ConnectionState", "") or (
-            conn.state_reason != (item.get("StateReason") or "")
-        )
+        changed_state = conn.state != item.state or conn.state_reason != item.state_reason
         if names is not None:
             conn.invocation_parameter_names = names
         conn.name = name[:128]
-        conn.authorization_type = str(item.get("AuthorizationType", ""))
-        conn.state = str(item.get("ConnectionState", ""))
-        conn.state_reason = str(item.get("StateReason") or "")
-        conn.last_authorized_at = _aware(item.get("LastAuthorizedTime"))
+        conn.authorization_type = item.authorization_type
+        conn.state = item.state
+        conn.state_reason = item.state_reason
+        conn.last_authorized_at = item.authorized_at
         conn.aws_modified_at = modified
         conn.save()
         if changed_state:
@@ -134,26 +126,16 @@ def _readable_parameter_names(
 def _parameter_names(api: AwsApi, name: str) -> dict[str, list[str]]:
     """Names (never values) of the headers/query/body parameters the connection injects, and
     which of them carry secret values (the redactor hides those in its calls)."""
-    detail = api.call("events", "DescribeConnection", Name=name)
-    auth = detail.get("AuthParameters") or {}
-    params = auth.get("InvocationHttpParameters") or {}
+    detail = api.describe_connection(name)
     names: dict[str, list[str]] = {"headers": [], "query": [], "body": [], "secret": []}
-    for kind, field in (
-        ("headers", "HeaderParameters"),
-        ("query", "QueryStringParameters"),
-        ("body", "BodyParameters"),
-    ):
-        for item in params.get(field) or []:
-            key = str(item.get("Key", ""))
-            names[kind].append(key)
-            # AWS omits the value of a secret parameter: no value means secret too.
-            if item.get("IsValueSecret") or "Value" not in item:
-                names["secret"].append(key)
-    if "ApiKeyAuthParameters" in auth:
-        api_key_name = str(auth["ApiKeyAuthParameters"].get("ApiKeyName", ""))
-        names["headers"].append(api_key_name)
-        names["secret"].append(api_key_name)
-    if "BasicAuthParameters" in auth or "OAuthParameters" in auth:
+    for parameter in detail.parameters:
+        names[parameter.kind].append(parameter.key)
+        if parameter.secret:
+            names["secret"].append(parameter.key)
+    if detail.api_key_name is not None:
+        names["headers"].append(detail.api_key_name)
+        names["secret"].append(detail.api_key_name)
+    if detail.sends_authorization:
         names["headers"].append("Authorization")
         names["secret"].append("Authorization")
     return names
@@ -165,9 +147,3 @@ def _mark_deleted(account: AwsAccount, region: str, seen: dict[str, Connection])
         conn.state, conn.state_reason = ConnectionState.DELETED, "No longer listed by AWS."
         conn.save(update_fields=["state", "state_reason", "last_seen_at"])
         _record_change(conn, None)
-
-
-def _aware(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
-    return None

@@ -87,11 +87,3 @@ def hint_for(exc: AwsError, kind: str, key: str = "") -> str:
             "with (an IAM or SCP statement denies it for this resource)."
         )
     return "See the AWS answer above."
-
-
-def key_of(detail: dict[str, Any]) -> str:
-    """The customer-managed KMS key a DescribeStateMachine answer names, or ""."""
-    encryption = detail.get("encryptionConfiguration") or {}
-    if encryption.get("type") != "CUSTOMER_MANAGED_KMS_KEY":
-        return ""
-    return str(encryption.get("kmsKeyId") or "")

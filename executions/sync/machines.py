@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from connections.aws import AwsApi, AwsError
+from connections.aws import AwsApi, AwsError, StateMachineDetail, StateMachineSummary
 from connections.models import owned_elsewhere
-from connections.unreadable import STATE_MACHINE, Unreadable, key_of, unreadable
+from connections.unreadable import STATE_MACHINE, Unreadable, unreadable
 from executions.choices import LoggingLevel, StateMachineType
 from executions.history import http_states_from_definition
 from executions.models import StateMachine
@@ -22,21 +22,21 @@ from executions.sync.step import SyncStep
 def discover_machines(step: SyncStep, api: AwsApi, region: str) -> Iterator[StateMachine]:
     """The region's state machines with an HTTP task (or unreadable ones), stored."""
     seen: set[str] = set()  # a listing restarted after an expired token repeats machines
-    for page in api.pages("stepfunctions", "ListStateMachines", maxResults=1000):
-        for item in page.get("stateMachines", []):
+    for page in api.state_machine_pages():
+        for item in page:
             step.beat()
-            if item.get("stateMachineArn") in seen:
+            if item.arn in seen:
                 continue
-            seen.add(str(item.get("stateMachineArn")))
+            seen.add(item.arn)
             machine = _describe_machine(step, api, region, item)
             if machine is not None:
                 yield machine
 
 
 def _describe_machine(
-    step: SyncStep, api: AwsApi, region: str, item: dict[str, Any]
+    step: SyncStep, api: AwsApi, region: str, item: StateMachineSummary
 ) -> StateMachine | None:
-    arn = str(item["stateMachineArn"])
+    arn = item.arn
     # Another registration of this AWS account owns it: an upsert by ARN would take it over
     # (and strand its executions). Forms refuse the overlap; this covers rows forced past them.
     owner = StateMachine.objects.filter(arn=arn).exclude(account=step.account)
@@ -47,23 +47,20 @@ def _describe_machine(
     detail, problem = _readable_description(step, api, region, item)
     if detail is None:
         return None
-    if not http_states_from_definition(detail.get("definition")) and problem is None:
+    if not http_states_from_definition(detail.definition) and problem is None:
         return None  # no HTTP task: nothing for us here
     # Definitions carry literal headers, bodies and URLs: redacted like any request, with
     # the account's connection secret names; the HTTP states are read from what is stored.
-    definition = step.writer.account_redactor().embedded(str(detail.get("definition", "")))
+    definition = step.writer.account_redactor().embedded(detail.definition or "")
     http_states = http_states_from_definition(definition)
-    logging_conf = detail.get("loggingConfiguration") or {}
-    destinations = logging_conf.get("destinations") or [{}]
-    log_group = (destinations[0].get("cloudWatchLogsLogGroup") or {}).get("logGroupArn", "")
     defaults: dict[str, Any] = {
         "region": region,
-        "name": str(detail.get("name", item.get("name", "")))[:80],
-        "type": str(detail.get("type", item.get("type", StateMachineType.STANDARD))),
-        "logging_level": str(logging_conf.get("level", LoggingLevel.OFF)),
-        "include_execution_data": bool(logging_conf.get("includeExecutionData", False)),
-        "log_group_arn": str(log_group),
-        "kms_key_id": key_of(detail)[:2048],
+        "name": (detail.name or item.name)[:80],
+        "type": detail.type or item.type or StateMachineType.STANDARD,
+        "logging_level": detail.logging_level or LoggingLevel.OFF,
+        "include_execution_data": detail.include_execution_data,
+        "log_group_arn": detail.log_group_arn,
+        "kms_key_id": detail.kms_key_id[:2048],
         "read_problem": f"{problem.missing}. {problem.hint}" if problem else "",
     }
     if problem is None and StateMachine.objects.filter(arn=arn).exclude(read_problem="").exists():
@@ -82,40 +79,34 @@ def _describe_machine(
 
 
 def _readable_description(
-    step: SyncStep, api: AwsApi, region: str, item: dict[str, Any]
-) -> tuple[dict[str, Any] | None, Unreadable | None]:
+    step: SyncStep, api: AwsApi, region: str, item: StateMachineSummary
+) -> tuple[StateMachineDetail | None, Unreadable | None]:
     """DescribeStateMachine, and what could not be read of it.
 
-    A definition encrypted with a KMS key the reader may not use: described again with
-    METADATA_ONLY (everything but the definition), kept with the problem. Another answer about
-    this one machine (deleted, denied by a policy on its ARN): (None, problem), it is skipped.
+    A definition encrypted with a KMS key the reader may not use: the boundary describes it
+    again with METADATA_ONLY (everything but the definition); it is kept with the problem.
+    Another answer about this one machine (deleted, denied by a policy on its ARN):
+    (None, None) after naming it, and it is skipped.
     """
-    arn, name = str(item["stateMachineArn"]), str(item.get("name", ""))
     try:
-        return api.call("stepfunctions", "DescribeStateMachine", stateMachineArn=arn), None
+        detail = api.describe_state_machine(item.arn)
     except AwsError as exc:
         if not exc.about_one_resource:
             raise
-        if not exc.kms:
-            missing = "skipped: its definition, executions and attempts are not read"
-            step.note_unreadable(unreadable(STATE_MACHINE, name, arn, region, exc, missing))
-            return None, None
-        error = exc
-    detail = api.call(
-        "stepfunctions",
-        "DescribeStateMachine",
-        stateMachineArn=arn,
-        includedData="METADATA_ONLY",
-    )
+        missing = "skipped: its definition, executions and attempts are not read"
+        step.note_unreadable(unreadable(STATE_MACHINE, item.name, item.arn, region, exc, missing))
+        return None, None
+    if detail.definition_error is None:
+        return detail, None
     problem = unreadable(
         STATE_MACHINE,
-        str(detail.get("name", name)),
-        arn,
+        detail.name or item.name,
+        item.arn,
         region,
-        error,
+        detail.definition_error,
         "definition and execution histories unreadable: its executions are listed (status and"
         " times) but its HTTP states, endpoints, connections and attempts are unknown",
-        key_of(detail),
+        detail.kms_key_id,
     )
     step.note_unreadable(problem)
     return detail, problem

@@ -15,23 +15,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from connections.aws import AwsApi
+from connections.aws import AwsApi, HistoryPage
 
 # How long a producer waits to hand over a page before checking whether it was abandoned.
 _PUT_POLL_SECONDS = 0.2
 _END = object()
-
-
-def history_pages(api: AwsApi, execution_arn: str) -> Iterator[dict[str, Any]]:
-    """GetExecutionHistory page by page, 1,000 events each (the API's maximum)."""
-    return api.pages(
-        "stepfunctions",
-        "GetExecutionHistory",
-        executionArn=execution_arn,
-        skip_seen=True,  # after an expired token, the parser must not see events twice
-        maxResults=1000,
-        includeExecutionData=True,
-    )
 
 
 class HistoryStream:
@@ -43,7 +31,7 @@ class HistoryStream:
 
     def produce(self, api: AwsApi, execution_arn: str) -> None:
         try:
-            for page in history_pages(api, execution_arn):
+            for page in api.history_pages(execution_arn):
                 if not self._put(page):
                     return
             self._put(_END)
@@ -59,7 +47,7 @@ class HistoryStream:
                 continue
         return False
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[HistoryPage]:
         try:
             while True:
                 item = self._pages.get()

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, transaction
 from django.utils import timezone
 
-from connections.aws import AwsApi, AwsError
+from connections.aws import AwsApi, AwsError, HistoryPage, ListedExecution
 from connections.unreadable import HISTORIES, unreadable
 from executions.choices import TERMINAL_STATUSES, ExecutionStatus, HistorySource, Outcome
 from executions.history import (
@@ -31,7 +31,7 @@ from executions.history import (
 )
 from executions.ingest import pg_safe
 from executions.models import Execution, StateMachine
-from executions.sync.prefetch import HistoryPrefetcher, HistoryStream, history_pages
+from executions.sync.prefetch import HistoryPrefetcher, HistoryStream
 from executions.sync.run import ClaimLostError
 from executions.sync.step import SyncStep, reconnect_if_broken
 
@@ -53,7 +53,7 @@ WRITE_BATCH = 25
 class ReadExecution:
     """One execution's history, read and parsed, not yet written."""
 
-    item: dict[str, Any]  # as ListExecutions (or DescribeExecution) gave it
+    item: ListedExecution
     summary: ExecutionSummary  # the execution's own error and newest event id
     problems: list[str]
     attempts: list[ParsedAttempt]
@@ -114,19 +114,19 @@ class StandardReader(MachineReader):
         try:
             with HistoryPrefetcher(self.api) as prefetch:
                 # Histories of the next few executions are fetched while this one is written.
-                ahead: deque[tuple[dict[str, Any], Execution | None, HistoryStream]] = deque()
+                ahead: deque[tuple[ListedExecution, Execution | None, HistoryStream]] = deque()
                 for item, stored in self._listing(cursor):
-                    if str(item["executionArn"]) in self.listed:
+                    if item.arn in self.listed:
                         continue  # a listing restarted after an expired token repeats its pages
-                    self.listed.add(str(item["executionArn"]))
-                    start = item["startDate"]
+                    self.listed.add(item.arn)
+                    start = item.start_date
                     newest = start if newest is None or start > newest else newest
                     if not self._wants_history(item, stored):
                         continue
                     if self.unreadable_histories:
                         self._save_listed(item, stored)
                     else:
-                        ahead.append((item, stored, prefetch.open(str(item["executionArn"]))))
+                        ahead.append((item, stored, prefetch.open(item.arn)))
                     if len(ahead) >= prefetch.depth:
                         self._execution(*ahead.popleft())
                 while ahead:
@@ -144,33 +144,26 @@ class StandardReader(MachineReader):
 
     def _listing(
         self, cursor: datetime | None
-    ) -> Iterator[tuple[dict[str, Any], Execution | None]]:
+    ) -> Iterator[tuple[ListedExecution, Execution | None]]:
         """Listed executions newer than the cursor, each with its stored row (one query a page)."""
-        pages = self.api.pages(
-            "stepfunctions", "ListExecutions", stateMachineArn=self.machine.arn, maxResults=1000
-        )
-        for page in pages:
+        for items in self.api.execution_pages(self.machine.arn):
             self.sync.beat()
-            items = page.get("executions", [])
             known = {
                 e.arn: e
-                for e in Execution.objects.filter(
-                    arn__in=[str(i.get("executionArn", "")) for i in items]
-                ).only(
+                for e in Execution.objects.filter(arn__in=[i.arn for i in items]).only(
                     "pk", "arn", "status", "redrive_count", "history_complete", "has_failed_attempt"
                 )
             }
             for item in items:
                 # ListExecutions is eventually consistent: keep a minute of overlap.
-                if cursor is not None and item["startDate"] < cursor - timedelta(minutes=1):
+                if cursor is not None and item.start_date < cursor - timedelta(minutes=1):
                     return
-                yield item, known.get(str(item.get("executionArn", "")))
+                yield item, known.get(item.arn)
 
-    def _wants_history(self, item: dict[str, Any], stored: Execution | None) -> bool:
+    def _wants_history(self, item: ListedExecution, stored: Execution | None) -> bool:
         """New, changed or incomplete executions need their history; SUCCEEDED ones only
         within the per-sync budget."""
-        redrives = int(item.get("redriveCount", 0) or 0)
-        status = str(item.get("status", ""))
+        redrives, status = item.redrive_count, item.status
         if (
             stored
             # A history cut short (batches streamed, then an error or a kill) is read again.
@@ -187,9 +180,9 @@ class StandardReader(MachineReader):
         return True
 
     def _execution(
-        self, item: dict[str, Any], stored: Execution | None, pages: Iterable[dict[str, Any]]
+        self, item: ListedExecution, stored: Execution | None, pages: Iterable[HistoryPage]
     ) -> None:
-        arn = str(item["executionArn"])
+        arn = item.arn
         try:
             self._ingest(item, stored, pages)
         except AwsError as exc:
@@ -208,7 +201,7 @@ class StandardReader(MachineReader):
             self.sync.execution_failed(arn, exc)
 
     def _ingest(
-        self, item: dict[str, Any], stored: Execution | None, pages: Iterable[dict[str, Any]]
+        self, item: ListedExecution, stored: Execution | None, pages: Iterable[HistoryPage]
     ) -> None:
         is_new = stored is None
         parser = HistoryParser(self.states)
@@ -216,7 +209,7 @@ class StandardReader(MachineReader):
         summary = ExecutionSummary()
         for page in pages:
             self.sync.beat()
-            events = page.get("events", [])
+            events = page.events
             summary = summary.after(events)
             attempts.extend(parser.feed(events))
             # Stream: write what closed on this page instead of holding the history.
@@ -258,12 +251,12 @@ class StandardReader(MachineReader):
             machine.read_problem = f"{problem.missing}. {problem.hint}"
             StateMachine.objects.filter(pk=machine.pk).update(read_problem=machine.read_problem)
 
-    def _save_listed(self, item: dict[str, Any], stored: Execution | None) -> None:
+    def _save_listed(self, item: ListedExecution, stored: Execution | None) -> None:
         """An execution whose history cannot be read: what ListExecutions says of it."""
         listed = {
-            "status": str(item.get("status", "")),
-            "stop_date": item.get("stopDate"),
-            "redrive_count": int(item.get("redriveCount", 0) or 0),
+            "status": item.status,
+            "stop_date": item.stop_date,
+            "redrive_count": item.redrive_count,
         }
         if stored is not None:  # what its history gave before (if anything) stays
             if stored.status != listed["status"] or stored.redrive_count != listed["redrive_count"]:
@@ -271,13 +264,13 @@ class StandardReader(MachineReader):
                 self.sync.summary.executions_updated += 1
             return
         _, created = Execution.objects.get_or_create(
-            arn=str(item["executionArn"]),
+            arn=item.arn,
             defaults={
                 **listed,
                 "account": self.sync.account,
                 "state_machine": self.machine,
-                "name": pg_safe(str(item.get("name", ""))[:256]),
-                "start_date": item["startDate"],
+                "name": pg_safe(item.name[:256]),
+                "start_date": item.start_date,
                 "source": HistorySource.LISTING,
                 "history_complete": False,
             },
@@ -303,7 +296,7 @@ class StandardReader(MachineReader):
                 executions = Execution.objects.bulk_create(
                     [
                         Execution(
-                            arn=str(read.item["executionArn"]),
+                            arn=read.item.arn,
                             **self._execution_values(read, None, complete=True),
                         )
                         for read in batch
@@ -330,14 +323,14 @@ class StandardReader(MachineReader):
                     self._write_alone(read, None, is_new=True)
                 except Exception as exc:  # this one is refused; its neighbours are stored
                     self.failed = True
-                    self.sync.execution_failed(str(read.item["executionArn"]), exc)
+                    self.sync.execution_failed(read.item.arn, exc)
             return
         self.sync.summary.executions_added += len(batch)
 
     def _save_execution(
         self, read: ReadExecution, stored: Execution | None, *, complete: bool
     ) -> Execution:
-        arn = str(read.item["executionArn"])
+        arn = read.item.arn
         values = self._execution_values(read, stored, complete=complete)
         if stored is None:
             return Execution.objects.create(arn=arn, **values)
@@ -354,14 +347,14 @@ class StandardReader(MachineReader):
         )
         return {
             **self._row_values(summary.error, summary.cause),
-            "name": pg_safe(str(item.get("name", ""))[:256]),
-            "status": str(item.get("status", "")),
-            "start_date": item["startDate"],
-            "stop_date": item.get("stopDate"),
-            "redrive_count": int(item.get("redriveCount", 0) or 0),
+            "name": pg_safe(item.name[:256]),
+            "status": item.status,
+            "start_date": item.start_date,
+            "stop_date": item.stop_date,
+            "redrive_count": item.redrive_count,
             "source": HistorySource.HISTORY,
             "last_event_id": summary.last_event_id,
-            "history_complete": complete and str(item.get("status")) in TERMINAL_STATUSES,
+            "history_complete": complete and item.status in TERMINAL_STATUSES,
             "has_failed_attempt": failed,
             "parse_problems": pg_safe(read.problems[:50]),
         }
@@ -376,29 +369,15 @@ class StandardReader(MachineReader):
             ]
         )
         for execution in running:
-            # Status and times are all it needs: METADATA_ONLY also answers for an execution
-            # encrypted with a KMS key the reader may not use.
-            detail = self.api.call(
-                "stepfunctions",
-                "DescribeExecution",
-                executionArn=execution.arn,
-                includedData="METADATA_ONLY",
-            )
-            if detail.get("status") != ExecutionStatus.RUNNING:
-                item = {
-                    "executionArn": execution.arn,
-                    "name": detail.get("name", ""),
-                    "status": detail.get("status", ""),
-                    "startDate": detail["startDate"],
-                    "stopDate": detail.get("stopDate"),
-                    "redriveCount": detail.get("redriveCount", 0),
-                }
+            # Status and times are all it needs (the boundary asks for METADATA_ONLY).
+            item = self.api.describe_execution(execution.arn)
+            if item.status != ExecutionStatus.RUNNING:
                 if not self._wants_history(item, execution):
                     continue
                 if self.unreadable_histories:
                     self._save_listed(item, execution)
                 else:
-                    self._execution(item, execution, history_pages(self.api, execution.arn))
+                    self._execution(item, execution, self.api.history_pages(execution.arn))
 
 
 class ExpressLogReader(MachineReader):
@@ -408,11 +387,9 @@ class ExpressLogReader(MachineReader):
         start = max(0, self.machine.logs_cursor_ms - EXPRESS_OVERLAP_MS)
         collected = LogEventsByExecution(newest_ms=self.machine.logs_cursor_ms)
         group = _log_group_name(self.machine.log_group_arn)
-        for page in self.api.pages(
-            "logs", "FilterLogEvents", logGroupName=group, startTime=start, limit=10000
-        ):
+        for page in self.api.log_pages(group, start):
             self.sync.beat()
-            for raw in page.get("events", []):
+            for raw in page.events:
                 collected.add(raw)
         ok = True
         for arn, events in collected.executions():

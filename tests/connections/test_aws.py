@@ -74,7 +74,7 @@ def test_an_expired_token_from_aws_stops_the_call_without_retrying(sync_sandbox:
             "The security token included in the request is expired",
         )
         with pytest.raises(AwsPermanentError, match="credentials have expired"):
-            api.call("stepfunctions", "ListStateMachines")
+            next(api.state_machine_pages())
     assert api.calls["ListStateMachines"] == 1
 
 

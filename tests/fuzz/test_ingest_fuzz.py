@@ -30,6 +30,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connections.aws import HistoryPage, ListedExecution, LogPage
 from connections.models import AwsAccount
 from executions.history import HistoryParser, http_states_from_definition
 from executions.ingest import attempt_key, pg_safe
@@ -314,16 +315,25 @@ class RecordedAws:
     readers, the parser, the writer, the database) is the real code.
     """
 
-    responses: dict[str, list[dict[str, Any]]]
+    responses: dict[str, list[Any]]
     calls: Counter[str] = field(default_factory=Counter)
 
-    def pages(self, service: str, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def _pages(self, operation: str) -> Iterator[Any]:
         for page in self.responses.get(operation, []):
             self.calls[operation] += 1
             yield page
 
-    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
-        raise AssertionError(f"no {operation} expected while fuzzing")
+    def execution_pages(self, state_machine_arn: str) -> Iterator[list[ListedExecution]]:
+        return self._pages("ListExecutions")
+
+    def history_pages(self, execution_arn: str) -> Iterator[HistoryPage]:
+        return self._pages("GetExecutionHistory")
+
+    def log_pages(self, log_group_name: str, start_ms: int) -> Iterator[LogPage]:
+        return self._pages("FilterLogEvents")
+
+    def describe_execution(self, arn: str) -> ListedExecution:
+        raise AssertionError("no DescribeExecution expected while fuzzing")
 
     def client(self, service: str) -> None:
         return None
@@ -340,20 +350,19 @@ class Harness:
     def standard_execution(self, events: list[Any], page_size: int, status: str) -> Execution:
         arn = f"arn:aws:states:{REGION}:123456789012:execution:fuzz:ex-{next(self.serial)}"
         start = datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
-        item = {
-            "executionArn": arn,
-            "name": arn.rsplit(":", 1)[-1],
-            "status": status,
-            "startDate": start,
-            "stopDate": start + timedelta(seconds=30),
-            "redriveCount": 0,
-        }
+        item = ListedExecution(
+            arn=arn,
+            name=arn.rsplit(":", 1)[-1],
+            status=status,
+            start_date=start,
+            stop_date=start + timedelta(seconds=30),
+            redrive_count=0,
+        )
         pages = [{"events": events[i : i + page_size]} for i in range(0, len(events), page_size)]
         step = SyncStep(self.run_id)
         states = http_states_from_definition(self.standard.definition)
-        aws = RecordedAws(
-            {"ListExecutions": [{"executions": [item]}], "GetExecutionHistory": pages}
-        )
+        history = [HistoryPage(events=page["events"], next_token=None) for page in pages]
+        aws = RecordedAws({"ListExecutions": [[item]], "GetExecutionHistory": history})
         StandardReader(step, aws, self.standard, states).run()  # type: ignore[arg-type]
         assert step.summary.errors == [], step.summary.errors
         execution = Execution.objects.get(arn=arn)
@@ -363,7 +372,7 @@ class Harness:
 
     def express_executions(self, events: list[dict[str, Any]]) -> None:
         step = SyncStep(self.run_id)
-        aws = RecordedAws({"FilterLogEvents": [{"events": events}]})
+        aws = RecordedAws({"FilterLogEvents": [LogPage(events=events, next_token=None)]})
         ExpressLogReader(step, aws, self.express, {}).run()  # type: ignore[arg-type]
         assert step.summary.errors == [], step.summary.errors
         for execution in Execution.objects.filter(state_machine=self.express):

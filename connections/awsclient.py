@@ -1,0 +1,285 @@
+"""The plumbing under the AWS boundary: botocore clients, credentials, errors as one type.
+
+connections/aws.py holds the typed operations and the domain objects they return; this module
+holds what they stand on: the per-process client cache, sessions (access keys, assume-role or
+the default chain), and the translation of botocore's exceptions into `AwsError`, whose
+`transient`, `about_one_resource` and `kms` decide retry, skip one resource, or fail the run.
+boto3 and botocore are imported here and in connections/aws.py only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.parsers import ResponseParserError
+
+from connections.choices import AuthMode
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_sts import STSClient
+
+    from connections.models import AwsAccount
+
+Service = Literal["stepfunctions", "events", "logs", "sts"]
+# What a call can raise from botocore; `translate` turns each into an AwsError.
+BOTO_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
+
+# Rounds of botocore's own retries before a transient error reaches the caller.
+OUTER_TRIES = 3
+OUTER_BACKOFF_SECONDS = 1.0
+
+# A pagination token the service no longer accepts (expired): the listing starts again from its
+# first page, and gives up for this run after this many restarts in a row that made no progress.
+EXPIRED_TOKEN_CODES = frozenset({"InvalidToken"})
+LISTING_RESTARTS = 3
+
+# Codes that a later try may get past. Everything else (AccessDenied, bad keys…) is permanent
+# and marks the account FAILED with a readable message instead of retrying forever.
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RateExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalError",
+        "KmsThrottlingException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ProvisionedThroughputExceededException",
+    }
+)
+CREDENTIAL_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "AccessDenied",
+        "AccessDeniedException",
+        "AuthFailure",
+    }
+)
+
+# Answers about one resource (gone between a listing and its describe, a KMS key the reader may
+# not use, an IAM policy that denies that one ARN) when the call names one resource: that resource
+# is skipped and named on the run, everything else is still read. The same AccessDenied on a
+# listing means the reader's role lacks the action: that still fails the run.
+RESOURCE_CODES = frozenset(
+    {
+        "ResourceNotFoundException",
+        "StateMachineDoesNotExist",
+        "ExecutionDoesNotExist",
+        "KmsAccessDeniedException",
+        "KmsInvalidStateException",
+        "AccessDenied",
+        "AccessDeniedException",
+    }
+)
+# The calls that name one resource (ListExecutions: one state machine's executions).
+RESOURCE_OPERATIONS = frozenset(
+    {
+        "DescribeConnection",
+        "DescribeStateMachine",
+        "DescribeStateMachineForExecution",
+        "DescribeExecution",
+        "GetExecutionHistory",
+        "ListExecutions",
+    }
+)
+KMS_CODES = frozenset({"KmsAccessDeniedException", "KmsInvalidStateException"})
+
+READABLE = {
+    "ExpiredToken": "the credentials have expired",
+    "ExpiredTokenException": "the credentials have expired",
+    "InvalidClientTokenId": "the access key id is not valid",
+    "UnrecognizedClientException": "the access key id is not valid",
+    "SignatureDoesNotMatch": "the secret access key does not match the access key id",
+    "AccessDenied": "access denied",
+    "AccessDeniedException": "access denied",
+}
+
+
+class AwsError(Exception):
+    """An AWS call failed; `transient` says whether trying again later may succeed."""
+
+    def __init__(self, message: str, *, code: str = "", operation: str = "", transient: bool):
+        super().__init__(message)
+        self.code = code
+        self.operation = operation
+        self.transient = transient
+
+    @property
+    def about_one_resource(self) -> bool:
+        """Whether, from a call naming one resource, it costs only that resource."""
+        return (
+            not self.transient
+            and self.code in RESOURCE_CODES
+            and self.operation in RESOURCE_OPERATIONS
+        )
+
+    @property
+    def kms(self) -> bool:
+        """The resource is encrypted with a customer-managed key the reader may not use."""
+        return self.code in KMS_CODES
+
+
+class AwsTransientError(AwsError):
+    def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
+        super().__init__(message, code=code, operation=operation, transient=True)
+
+
+class AwsPermanentError(AwsError):
+    def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
+        super().__init__(message, code=code, operation=operation, transient=False)
+
+
+def translate(exc: Exception, operation: str) -> AwsError:
+    """botocore's many exception shapes → one readable AwsError."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        detail = READABLE.get(code) or str(err.get("Message", "")) or code
+        message = f"{operation}: {code}: {detail}" if code else f"{operation}: {detail}"
+        if code in TRANSIENT_CODES or status >= 500:
+            return AwsTransientError(message, code=code, operation=operation)
+        return AwsPermanentError(message, code=code, operation=operation)
+    if isinstance(exc, EndpointConnectionError):
+        return AwsTransientError(
+            f"{operation}: cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}",
+            code="EndpointConnectionError",
+            operation=operation,
+        )
+    if isinstance(exc, ResponseParserError):
+        # Not an AWS answer at all: a wrong endpoint URL, a proxy page, a captive portal.
+        return AwsPermanentError(
+            f"{operation}: the endpoint did not answer like AWS (check the endpoint URL)",
+            code="ResponseParserError",
+            operation=operation,
+        )
+    if isinstance(exc, BotoCoreError):
+        name = type(exc).__name__
+        transient = "Timeout" in name or "Connection" in name
+        cls = AwsTransientError if transient else AwsPermanentError
+        return cls(f"{operation}: {exc}", code=name, operation=operation)
+    return AwsPermanentError(f"{operation}: {exc}", code=type(exc).__name__, operation=operation)
+
+
+def _config() -> Config:
+    # Adaptive retries absorb short throttling bursts client-side; our shared rate limiter
+    # keeps all workers together under the quota so bursts stay rare.
+    return Config(
+        retries={"mode": "adaptive", "max_attempts": 8},
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra="stepscope",
+    )
+
+
+def session_for(account: AwsAccount, region: str) -> boto3.session.Session:
+    """A boto3 session with the account's credentials (assume-role, keys or default chain)."""
+    if account.auth_mode == AuthMode.ACCESS_KEYS:
+        return boto3.session.Session(
+            aws_access_key_id=account.access_key_id,
+            aws_secret_access_key=account.secret_access_key,
+            region_name=region,
+        )
+    base = boto3.session.Session(region_name=region)
+    if account.auth_mode != AuthMode.ASSUME_ROLE:
+        return base
+    sts = base.client("sts", endpoint_url=account.endpoint_url or None, config=_config())
+    try:
+        if account.external_id:
+            answer = sts.assume_role(
+                RoleArn=account.role_arn,
+                RoleSessionName="stepscope",
+                ExternalId=account.external_id,
+            )
+        else:
+            answer = sts.assume_role(RoleArn=account.role_arn, RoleSessionName="stepscope")
+    except BOTO_ERRORS as exc:
+        raise translate(exc, "AssumeRole") from exc
+    creds = answer["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+
+
+# Building a botocore client costs ~0.1 s of CPU (it loads and parses the service model), and a
+# sync opens one API per state machine: clients are kept per process, keyed by everything that
+# shapes them, and renewed well before assumed-role credentials (1 hour) expire.
+CLIENT_TTL_SECONDS = 15 * 60
+_clients: dict[tuple[Any, ...], tuple[float, Any]] = {}
+_clients_lock = threading.Lock()
+
+
+@overload
+def cached_client(
+    account: AwsAccount, region: str, service: Literal["stepfunctions"]
+) -> SFNClient: ...
+@overload
+def cached_client(
+    account: AwsAccount, region: str, service: Literal["events"]
+) -> EventBridgeClient: ...
+@overload
+def cached_client(
+    account: AwsAccount, region: str, service: Literal["logs"]
+) -> CloudWatchLogsClient: ...
+@overload
+def cached_client(account: AwsAccount, region: str, service: Literal["sts"]) -> STSClient: ...
+def cached_client(account: AwsAccount, region: str, service: Service) -> Any:
+    """The account's client of `service` in `region`, built once per process and TTL."""
+    key = (
+        account.pk,
+        region,
+        service,
+        account.auth_mode,
+        account.role_arn,
+        account.endpoint_url,
+        hashlib.sha256(
+            f"{account.external_id}|{account.access_key_id}|{account.secret_access_key}".encode()
+        ).hexdigest(),
+    )
+    now = time.monotonic()
+    with _clients_lock:
+        entry = _clients.get(key)
+        if entry is not None and now - entry[0] < CLIENT_TTL_SECONDS:
+            return entry[1]
+    client = session_for(account, region).client(
+        service,
+        region_name=region,
+        endpoint_url=account.endpoint_url or None,
+        config=_config(),
+    )
+    with _clients_lock:
+        _clients[key] = (now, client)
+    return client
+
+
+def is_expired_token(exc: AwsError) -> bool:
+    return exc.code in EXPIRED_TOKEN_CODES
+
+
+def expired_for_now(exc: AwsError) -> AwsTransientError:
+    """Tokens that keep expiring end this listing for this run; cursors hold, the next run lists
+    again. Transient, so the account is not marked FAILED as for bad credentials."""
+    return AwsTransientError(str(exc), code=exc.code, operation=exc.operation)
