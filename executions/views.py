@@ -28,6 +28,7 @@ from connections.models import Connection, Endpoint, with_account_but_no_secrets
 from executions import charts
 from executions.choices import GroupStatus, Outcome
 from executions.forms import (
+    ANY_GROUP_STATUS,
     SORTS,
     AttemptFilterForm,
     Cursor,
@@ -379,7 +380,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     qs = FailureGroup.objects.visible_to(request.user).select_related("connection", "endpoint")
     status = data.get("status") or GroupStatus.OPEN
-    if status != "all":
+    if status != ANY_GROUP_STATUS:
         qs = qs.filter(status=status)
     if data.get("category"):
         qs = qs.filter(category=data["category"])

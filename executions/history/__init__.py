@@ -19,11 +19,13 @@ itself: its status, times, own error, newest event id; log records regrouped per
 from __future__ import annotations
 
 from executions.history.attempts import (
+    NOT_FAILING_OUTCOMES,
     OUTCOME_FAILED,
     OUTCOME_IN_PROGRESS,
     OUTCOME_SUCCEEDED,
     OUTCOME_TIMED_OUT,
     ParsedAttempt,
+    is_failing_outcome,
 )
 from executions.history.definition import (
     HTTP_RESOURCE_SUFFIX,
@@ -57,6 +59,7 @@ __all__ = [
     "HTTP_STATUS_ERROR_PREFIX",
     "MAX_BRANCH_PATH",
     "MAX_PROBLEMS",
+    "NOT_FAILING_OUTCOMES",
     "OUTCOME_FAILED",
     "OUTCOME_IN_PROGRESS",
     "OUTCOME_SUCCEEDED",
@@ -70,6 +73,7 @@ __all__ = [
     "as_int",
     "details_key",
     "http_states_from_definition",
+    "is_failing_outcome",
     "is_http_resource",
     "normalize_log_event",
     "parse_history",
