@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from executions.history import (
+    EXECUTION_TERMINAL,
     OUTCOME_FAILED,
     OUTCOME_IN_PROGRESS,
     OUTCOME_SUCCEEDED,
@@ -45,14 +46,9 @@ EXECUTION_STATUS_COLOURS = {
     ExecutionStatus.ABORTED: "grey",
     ExecutionStatus.PENDING_REDRIVE: "blue",
 }
-TERMINAL_STATUSES = frozenset(
-    {
-        ExecutionStatus.SUCCEEDED,
-        ExecutionStatus.FAILED,
-        ExecutionStatus.TIMED_OUT,
-        ExecutionStatus.ABORTED,
-    }
-)
+# The statuses an execution ends with, as the history reader knows them (a status it knew
+# and this set did not would fail here, at import).
+TERMINAL_STATUSES = frozenset(ExecutionStatus(status) for status in EXECUTION_TERMINAL.values())
 
 
 class HistorySource(models.TextChoices):

@@ -42,7 +42,12 @@ from executions.history.events import (
     parse_timestamp,
     status_from_error,
 )
-from executions.history.parser import MAX_PROBLEMS, HistoryParser, parse_history
+from executions.history.parser import (
+    MAX_PROBLEMS,
+    TASK_FAILURE_TYPES,
+    HistoryParser,
+    parse_history,
+)
 from executions.history.summary import (
     EXECUTION_ERROR_DETAILS,
     EXECUTION_TERMINAL,
@@ -64,6 +69,7 @@ __all__ = [
     "OUTCOME_IN_PROGRESS",
     "OUTCOME_SUCCEEDED",
     "OUTCOME_TIMED_OUT",
+    "TASK_FAILURE_TYPES",
     "ExecutionSummary",
     "HistoryParser",
     "HttpStateInfo",
