@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bench.common import Config
+from connections import arn as arns
 
 # (category, subcategory, error, status code, cause, hint); status None: no HTTP answer.
 FAILURES: tuple[tuple[str, str, str, int | None, str, str], ...] = (
@@ -229,7 +230,8 @@ class Generator:
             region = REGIONS[i % len(REGIONS)]
             acct = ACCOUNT_IDS[i % len(ACCOUNT_IDS)]
             name = f"bench-partner-{i:03d}"
-            arn = f"arn:aws:events:{region}:{acct}:connection/{name}/{uuid.UUID(int=self.rng.getrandbits(128))}"
+            connection_id = str(uuid.UUID(int=self.rng.getrandbits(128)))
+            arn = arns.connection_arn(region, acct, name, connection_id)
             found.append((i + 1, account, arn, name))
         return found
 
@@ -257,7 +259,7 @@ class Generator:
                 "id": pk,
                 "arn": arn,
                 "account_id": account,
-                "region": arn.split(":")[3],
+                "region": arns.region_of(arn),
                 "name": name,
                 "authorization_type": ("BASIC", "API_KEY", "OAUTH_CLIENT_CREDENTIALS")[pk % 3],
                 "state": "DEAUTHORIZED" if deauthorized else "AUTHORIZED",
@@ -305,7 +307,7 @@ class Generator:
                 "id": pk,
                 "account_id": account,
                 "region": region,
-                "arn": f"arn:aws:states:{region}:{acct}:stateMachine:{name}",
+                "arn": arns.state_machine_arn(region, acct, name),
                 "name": name,
                 "type": "EXPRESS" if pk % 10 == 0 else "STANDARD",
                 "logging_level": ("ALL", "ALL", "ERROR", "OFF")[pk % 4],
@@ -400,7 +402,7 @@ class Generator:
             "id": pk,
             "account_id": account,
             "state_machine_id": machine,
-            "arn": f"arn:aws:states:us-east-1:{acct}:execution:bench-machine-{machine:02d}:{name}",
+            "arn": arns.execution_arn("us-east-1", acct, f"bench-machine-{machine:02d}", name),
             "name": name,
             "status": status,
             "start_date": start,

@@ -33,6 +33,8 @@ from botocore.config import Config as BotoConfig
 
 from bench import histories
 from bench.common import Config, say, stopwatch
+from connections.arn import execution_arn, region_of
+from executions.history import EXECUTION_TERMINAL, TASK_FAILURE_TYPES
 
 ACCOUNT_ID = "123456789012"
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -40,8 +42,7 @@ SECRET_KEY = "bench-secret-access-key-0000000000"
 REGION = "us-east-1"  # the sandbox's workload and the main bench account
 RSS_REGION = "eu-west-1"  # one long history alone, for the memory measurement
 FANOUT_NAME = "bench-fanout"
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-TASK_FAILURES = frozenset({"TaskFailed", "TaskTimedOut", "TaskStartFailed", "TaskSubmitFailed"})
+TERMINAL = frozenset(EXECUTION_TERMINAL.values())
 # A real GetExecutionHistory answers at most this many events per page.
 MAX_PAGE = 1000
 
@@ -220,7 +221,9 @@ def _template(machine: Any, execution: Any) -> Template | None:
     if status not in TERMINAL:
         return None
     events = list(execution.to_history_output()["events"])
-    errors = tuple(str(_details(e).get("error", "")) for e in events if _type(e) in TASK_FAILURES)
+    errors = tuple(
+        str(_details(e).get("error", "")) for e in events if _type(e) in TASK_FAILURE_TYPES
+    )
     if status == "SUCCEEDED" and not errors:
         return None  # neither failed nor retried
     return Template(
@@ -304,7 +307,7 @@ def _store_long(
 
 def _probe(machine: Any, long_arn: str, began: datetime) -> str:
     """A short execution holding the first events of a long one (moto serializes it quickly)."""
-    region = long_arn.split(":")[3]
+    region = region_of(long_arn)
     events = _backend(region).describe_execution(long_arn).stored_events[:300]
     return _store(machine, "probe", began, None, "SUCCEEDED", None, None, events)
 
@@ -329,8 +332,8 @@ def _store(
     """Put one finished execution with this history into the sandbox's backend."""
     from moto.stepfunctions.parser.api import ExecutionStatus
 
-    region = machine.arn.split(":")[3]
-    arn = f"arn:aws:states:{region}:{ACCOUNT_ID}:execution:{machine.name}:{name}"
+    region = region_of(machine.arn)
+    arn = execution_arn(region, ACCOUNT_ID, machine.name, name)
     execution = _stored_execution_class()(
         name=name,
         sm_type=machine.sm_type,
@@ -387,7 +390,7 @@ def _create_machine(sfn: Any, name: str, definition: str) -> Any:
     arn = sfn.create_state_machine(name=name, definition=definition, roleArn=role)[
         "stateMachineArn"
     ]
-    region = arn.split(":")[3]
+    region = region_of(arn)
     return _backend(region).describe_state_machine(arn)
 
 
@@ -486,7 +489,7 @@ def write_corpus(world: World, directory: Path) -> Path:
 
 def _raw_pages(endpoint_url: str, arn: str) -> Iterator[str]:
     """The response bodies exactly as the sandbox sends them (no SDK parsing)."""
-    region = arn.split(":")[3]
+    region = region_of(arn)
     session = requests.Session()
     token: str | None = None
     for _ in range(100):  # 25,000 events / 1,000 per page, with room to spare

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from connections import deauthorization
+
 
 class AuthMode(models.TextChoices):
     DEFAULT_CHAIN = "default", "Default credential chain"
@@ -46,9 +48,9 @@ class ConnectionState(models.TextChoices):
     UPDATING = "UPDATING"
     DELETING = "DELETING"
     AUTHORIZED = "AUTHORIZED"
-    DEAUTHORIZED = "DEAUTHORIZED"
+    DEAUTHORIZED = deauthorization.DEAUTHORIZED
     AUTHORIZING = "AUTHORIZING"
-    DEAUTHORIZING = "DEAUTHORIZING"
+    DEAUTHORIZING = deauthorization.DEAUTHORIZING
     ACTIVE = "ACTIVE"
     FAILED_CONNECTIVITY = "FAILED_CONNECTIVITY"
     DELETED = "DELETED", "Deleted (no longer listed)"

@@ -8,18 +8,17 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from connections.arn import role_account
 from connections.aws import available_regions
 from connections.choices import AuthMode
-from connections.models import AwsAccount
+from connections.models import ACCOUNT_SECRET_FIELDS, AwsAccount
 
-ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 # AWS's own access key ids (long-term AKIA, temporary ASIA) are 20 characters. An endpoint URL
 # (the sandbox, LocalStack, whose convention is `test`/`test`) accepts any non-empty strings.
 AWS_ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 AWS_ACCESS_KEY_ID_RULE = (
     "An AWS access key id is AKIA or ASIA followed by 16 capital letters or digits."
 )
-SECRET_FIELDS = ("external_id", "access_key_id", "secret_access_key")
 
 
 class RegionsField(forms.CharField):
@@ -90,14 +89,14 @@ class AwsAccountForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Never send a stored secret back to the browser, not even as an initial value.
-        for name in SECRET_FIELDS:
+        for name in ACCOUNT_SECRET_FIELDS:
             self.initial.pop(name, None)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         mode = data.get("auth_mode")
         stored = self.instance if self.instance.pk else None
-        for name in SECRET_FIELDS:
+        for name in ACCOUNT_SECRET_FIELDS:
             if not data.get(name) and stored is not None:
                 data[name] = getattr(stored, name)
         if mode == AuthMode.ASSUME_ROLE:
@@ -109,10 +108,10 @@ class AwsAccountForm(forms.ModelForm):  # type: ignore[type-arg]
         return data
 
     def _check_role(self, data: dict[str, Any]) -> None:
-        match = ROLE_ARN.match(data.get("role_arn") or "")
-        if not match:
+        account = role_account(data.get("role_arn") or "")
+        if not account:
             self.add_error("role_arn", "Give an IAM role ARN: arn:aws:iam::123456789012:role/Name.")
-        elif data.get("account_id") and match.group(2) != data["account_id"]:
+        elif data.get("account_id") and account != data["account_id"]:
             self.add_error("role_arn", "The role ARN names another account than the account id.")
 
     def _check_keys(self, data: dict[str, Any]) -> None:
@@ -130,7 +129,7 @@ class AwsAccountForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def save(self, commit: bool = True) -> AwsAccount:
         account: AwsAccount = super().save(commit=False)
-        for name in SECRET_FIELDS:
+        for name in ACCOUNT_SECRET_FIELDS:
             setattr(account, name, self.cleaned_data.get(name) or "")
         if commit:
             account.save()

@@ -19,10 +19,9 @@ from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from connections.choices import AuthorizationType, ConnectionState
+from connections.deauthorization import INVALID_STATE
 from connections.windows import WINDOWS
 
-TRIGGER_ERRORS = ("States.Http.StatusCode.401", "States.Http.StatusCode.407")
-INVALID_STATE = "Events.ConnectionResource.InvalidConnectionState"
 MAX_EPISODES = 5
 
 # A Basic/API-key connection is de-authorized by the first 401/407 after it was last

@@ -192,6 +192,7 @@ OWNERSHIP_FIELDS = frozenset({"account_id", "regions"})
 OVERLAP_LOCK_CLASS = 0x5374_6570  # "Step"
 
 
+# The encrypted secrets of an account: never sent to a browser, never loaded for a page.
 ACCOUNT_SECRET_FIELDS = ("external_id", "access_key_id", "secret_access_key")
 
 

@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from connections import health
 from connections.choices import ConnectionState
+from connections.deauthorization import INVALID_STATE, TRIGGER_ERRORS
 from connections.models import (
     AwsAccount,
     Connection,
@@ -49,7 +50,7 @@ from connections.models import (
 from dashboard.forms import WindowForm
 from dashboard.views import timeline, window_context
 from executions import charts
-from executions.choices import Outcome
+from executions.history import is_failing_outcome
 from executions.models import FAILING, FailureGroup, HttpAttempt, HttpAttemptQuerySet
 from executions.presenting import LIST_FIELDS
 from executions.redaction import default_redactor
@@ -208,7 +209,7 @@ def cascade_hits(attempts: HttpAttemptQuerySet, plan: health.Plan) -> list[healt
         for s in plan.segments
     }
     rows = (
-        attempts.filter(error=health.INVALID_STATE, occurred_at__gte=plan.horizon)
+        attempts.filter(error=INVALID_STATE, occurred_at__gte=plan.horizon)
         .annotate(segment=_segment_case(ranges))
         .filter(segment__isnull=False)
         .values_list(
@@ -243,7 +244,7 @@ def cascade_triggers(
         else [F("occurred_at").asc(), F("id").asc()]
     )
     rows = (
-        attempts.filter(error__in=health.TRIGGER_ERRORS)
+        attempts.filter(error__in=TRIGGER_ERRORS)
         .filter(reduce(or_, ranges.values()))
         .annotate(segment=_segment_case(ranges))
         .annotate(rank=Window(RowNumber(), partition_by=[F("segment")], order_by=order))
@@ -384,7 +385,7 @@ def status_mix(attempts: QuerySet[HttpAttempt]) -> list[StatusRow]:
     widths = charts.proportions([n for _, _, n in rows])
     mix = []
     for (code, outcome, n), width in zip(rows, widths, strict=True):
-        failing = outcome not in (Outcome.SUCCEEDED, Outcome.IN_PROGRESS)
+        failing = is_failing_outcome(outcome)
         label = str(code) if code is not None else "no response"
         query = f"status={code if code is not None else 'none'}" if failing else ""
         mix.append(StatusRow(label, outcome, n, width, query))

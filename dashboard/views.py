@@ -7,7 +7,6 @@ number of SQL queries whatever the row count: aggregates are done in SQL, lists 
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from connections.arn import region_in_text
 from connections.models import AwsAccount, SyncRun
 from connections.unreadable import line_of
 from connections.windows import WINDOWS
@@ -122,15 +122,11 @@ def _error_text(error: Any) -> str:
     return str(error)
 
 
-ARN_REGION = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:([a-z]{2}(?:-[a-z]+)+-\d+):")
-
-
 def _error_region(error: Any) -> str:
     """The region an error is about: a "region" key, else the first ARN's region, else ""."""
     if isinstance(error, dict):
         return str(error.get("region", ""))
-    match = ARN_REGION.search(str(error))
-    return match[1] if match else ""
+    return region_in_text(str(error))
 
 
 def latest_runs(account_ids: list[int], per_account: int) -> list[SyncRun]:

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from django.db import models
 
+from executions.history import (
+    EXECUTION_TERMINAL,
+    OUTCOME_FAILED,
+    OUTCOME_IN_PROGRESS,
+    OUTCOME_SUCCEEDED,
+    OUTCOME_TIMED_OUT,
+)
+
 
 class StateMachineType(models.TextChoices):
     STANDARD = "STANDARD"
@@ -38,14 +46,9 @@ EXECUTION_STATUS_COLOURS = {
     ExecutionStatus.ABORTED: "grey",
     ExecutionStatus.PENDING_REDRIVE: "blue",
 }
-TERMINAL_STATUSES = frozenset(
-    {
-        ExecutionStatus.SUCCEEDED,
-        ExecutionStatus.FAILED,
-        ExecutionStatus.TIMED_OUT,
-        ExecutionStatus.ABORTED,
-    }
-)
+# The statuses an execution ends with, as the history reader knows them (a status it knew
+# and this set did not would fail here, at import).
+TERMINAL_STATUSES = frozenset(ExecutionStatus(status) for status in EXECUTION_TERMINAL.values())
 
 
 class HistorySource(models.TextChoices):
@@ -56,14 +59,17 @@ class HistorySource(models.TextChoices):
 
 
 class Outcome(models.TextChoices):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    IN_PROGRESS = "in_progress"
+    """An attempt's outcome, as the pure parser names it (executions.history.OUTCOME_*)."""
+
+    SUCCEEDED = OUTCOME_SUCCEEDED
+    FAILED = OUTCOME_FAILED
+    TIMED_OUT = OUTCOME_TIMED_OUT
+    IN_PROGRESS = OUTCOME_IN_PROGRESS
 
 
 class Category(models.TextChoices):
-    """The fixed failure vocabulary (executions.classify.CATEGORIES)."""
+    """The fixed failure vocabulary: the pure classifier's CATEGORIES (executions.classify),
+    same values, same order (a test holds them together), with labels."""
 
     TIMEOUT = "timeout", "Timeout"
     AUTH = "auth", "Authentication"
@@ -108,4 +114,11 @@ class GroupStatus(models.TextChoices):
 
     @property
     def colour(self) -> str:
-        return {"open": "red", "resolved": "green", "ignored": "grey"}[self.value]
+        return GROUP_STATUS_COLOURS[self]
+
+
+GROUP_STATUS_COLOURS = {
+    GroupStatus.OPEN: "red",
+    GroupStatus.RESOLVED: "green",
+    GroupStatus.IGNORED: "grey",
+}

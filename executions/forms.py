@@ -15,12 +15,12 @@ from django import forms
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from executions.choices import Category
+from connections.arn import is_connection_arn
+from executions.choices import Category, GroupStatus
 
 # Primary keys are PostgreSQL bigints (DEFAULT_AUTO_FIELD): a larger number names no row.
 from executions.history.events import BIGINT_MAX
 
-CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:connection/\S+$")
 STATUS = re.compile(r"^(?:[1-5]\d\d|[1-5]xx|none)$")
 CURSOR = re.compile(r"^(-?\d{1,19})_(\d{1,19})$")
 REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
@@ -220,7 +220,7 @@ class AttemptFilterForm(forms.Form):
 
     def clean_connection(self) -> str:
         value: str = self.cleaned_data.get("connection", "").strip()
-        if value and not CONNECTION_ARN.match(value):
+        if value and not is_connection_arn(value):
             raise forms.ValidationError(
                 "Not an EventBridge connection ARN "
                 "(arn:aws:events:<region>:<account>:connection/<name>/<id>)."
@@ -261,12 +261,8 @@ class AttemptFilterForm(forms.Form):
         }
 
 
-GROUP_STATUSES = [
-    ("open", "Open"),
-    ("resolved", "Resolved"),
-    ("ignored", "Ignored"),
-    ("all", "All"),
-]
+ANY_GROUP_STATUS = "all"
+GROUP_STATUSES = [*GroupStatus.choices, (ANY_GROUP_STATUS, "All")]
 
 
 class GroupFilterForm(forms.Form):

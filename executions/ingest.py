@@ -21,6 +21,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
+from connections.arn import connection_name
 from connections.models import (
     AwsAccount,
     Connection,
@@ -267,7 +268,7 @@ class AttemptWriter:
                 else None
             ),
             definition_state=self._definition.get(parsed.state_name),
-            connection_name=_connection_name(parsed.connection_arn),
+            connection_name=connection_name(parsed.connection_arn) or parsed.connection_arn,
         )
         return classify(parsed, context)
 
@@ -421,11 +422,6 @@ def group_title(row: HttpAttempt, c: Classification, template: str) -> str:
     what = f"{row.status_code}" if row.status_code else (row.error or c.category or "failure")
     where = f"{row.method} {template}".strip() or row.state_name
     return f"{c.subcategory or c.category}: {what} on {where}"
-
-
-def _connection_name(arn: str) -> str:
-    parts = arn.split("/")
-    return parts[-2] if len(parts) >= 3 else arn
 
 
 def _is_status(code: Any) -> bool:

@@ -19,6 +19,7 @@ from executions.choices import (
     Outcome,
     StateMachineType,
 )
+from executions.history import NOT_FAILING_OUTCOMES, is_failing_outcome
 
 
 class StateMachine(models.Model):
@@ -186,12 +187,18 @@ class FailureGroup(models.Model):
         return reverse("executions:group", args=[self.pk])
 
     @property
+    def status_colour(self) -> str:
+        return GroupStatus(self.status).colour
+
+    @property
     def category_colour(self) -> str:
         return Category(self.category).colour
 
 
-# Failing attempts are a small share of all attempts: partial indexes keep their lists cheap.
-FAILING = ~Q(outcome__in=[Outcome.SUCCEEDED, Outcome.IN_PROGRESS])
+# "Failing" in SQL, as history.is_failing_outcome says it in Python (a test holds the two
+# together). Failing attempts are a small share of all attempts: partial indexes keep their
+# lists cheap. (A list, as the migrations' index conditions spell it.)
+FAILING = ~Q(outcome__in=list(NOT_FAILING_OUTCOMES))
 
 
 class HttpAttemptQuerySet(models.QuerySet["HttpAttempt"]):
@@ -199,7 +206,7 @@ class HttpAttemptQuerySet(models.QuerySet["HttpAttempt"]):
         return self.filter(account__in=AwsAccount.objects.visible_to(user))
 
     def failing(self) -> HttpAttemptQuerySet:
-        return self.exclude(outcome__in=[Outcome.SUCCEEDED, Outcome.IN_PROGRESS])
+        return self.filter(FAILING)
 
     def for_connection(self, arn: str) -> HttpAttemptQuerySet:
         return self.filter(connection_arn=arn)
@@ -304,7 +311,7 @@ class HttpAttempt(models.Model):
 
     @property
     def is_failure(self) -> bool:
-        return self.outcome in (Outcome.FAILED, Outcome.TIMED_OUT)
+        return is_failing_outcome(self.outcome)
 
     @property
     def category_colour(self) -> str:

@@ -28,6 +28,7 @@ from connections.models import Connection, Endpoint, with_account_but_no_secrets
 from executions import charts
 from executions.choices import GroupStatus, Outcome
 from executions.forms import (
+    ANY_GROUP_STATUS,
     SORTS,
     AttemptFilterForm,
     Cursor,
@@ -300,11 +301,17 @@ def last_success_id() -> Subquery:
     )
 
 
-def _with_connection(redactor: Redactor, attempt: HttpAttempt) -> Redactor:
-    # Redacted again at render time with its connection's secret names too, as stored.
-    if attempt.connection is None:
+def _with_connection(
+    redactor: Redactor, attempt: HttpAttempt, built: dict[int, Redactor]
+) -> Redactor:
+    # Redacted again at render time with its connection's secret names too, as stored: one
+    # redactor per connection (`built`), not per attempt, as an execution may hold hundreds.
+    connection = attempt.connection
+    if connection is None:
         return redactor
-    return redactor.with_secret_names(attempt.connection.secret_parameter_names)
+    if connection.pk not in built:
+        built[connection.pk] = redactor.with_secret_names(connection.secret_parameter_names)
+    return built[connection.pk]
 
 
 @login_required
@@ -325,8 +332,9 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     wanted = {a.baseline_id for a in attempts if a.is_failure and a.baseline_id}  # type: ignore[attr-defined]
     baselines = HttpAttempt.objects.in_bulk(wanted) if wanted else {}
     redactor = default_redactor()
+    built: dict[int, Redactor] = {}
     views = [
-        attempt_view(a, baselines.get(a.baseline_id), _with_connection(redactor, a))  # type: ignore[attr-defined]
+        attempt_view(a, baselines.get(a.baseline_id), _with_connection(redactor, a, built))  # type: ignore[attr-defined]
         for a in attempts
     ]
     context = {
@@ -379,7 +387,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     qs = FailureGroup.objects.visible_to(request.user).select_related("connection", "endpoint")
     status = data.get("status") or GroupStatus.OPEN
-    if status != "all":
+    if status != ANY_GROUP_STATUS:
         qs = qs.filter(status=status)
     if data.get("category"):
         qs = qs.filter(category=data["category"])

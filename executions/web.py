@@ -14,11 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
-from connections.models import AwsAccount
+from connections.models import ACCOUNT_SECRET_FIELDS, AwsAccount
 from executions import charts
-
-# Account secrets are decrypted on load; pages never need them, so they are never fetched.
-ACCOUNT_SECRETS = ("external_id", "access_key_id", "secret_access_key")
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -26,7 +23,8 @@ def is_htmx(request: HttpRequest) -> bool:
 
 
 def visible_accounts(user: Any) -> QuerySet[AwsAccount]:
-    return AwsAccount.objects.visible_to(user).defer(*ACCOUNT_SECRETS)
+    # Account secrets are decrypted on load; pages never need them, so they are never fetched.
+    return AwsAccount.objects.visible_to(user).defer(*ACCOUNT_SECRET_FIELDS)
 
 
 def render_page(

@@ -10,9 +10,8 @@ from executions.classify.cause import NO_CAUSE, read_cause
 from executions.classify.context import ClassificationContext
 from executions.classify.facts import Facts
 from executions.classify.rules import FALLBACK, RULES, RULES_VERSION, Rule
-from executions.history import OUTCOME_IN_PROGRESS, OUTCOME_SUCCEEDED, ParsedAttempt
+from executions.history import OUTCOME_SUCCEEDED, ParsedAttempt, is_failing_outcome
 
-_SETTLED = (OUTCOME_SUCCEEDED, OUTCOME_IN_PROGRESS)
 _NO_CONTEXT = ClassificationContext()  # immutable, so one default serves every call
 
 
@@ -57,7 +56,7 @@ def _facts(attempt: ParsedAttempt, context: ClassificationContext) -> Facts:
     error = attempt.error if isinstance(attempt.error, str) else ""
     status = attempt.status_code if isinstance(attempt.status_code, int) else None
     # Successes are the bulk of history; only failures pay for reading the cause.
-    failed = attempt.outcome not in _SETTLED
+    failed = is_failing_outcome(attempt.outcome)
     cause = read_cause(attempt.cause, status) if failed else NO_CAUSE
     return Facts(attempt, context, error, status, cause)
 
@@ -88,7 +87,7 @@ def _evidence(rule: Rule, facts: Facts) -> dict[str, Any]:
         "duration_ms": attempt.duration_ms,
         "cause_kind": facts.cause.kind,
     }
-    if attempt.outcome not in _SETTLED:
+    if is_failing_outcome(attempt.outcome):
         evidence["final_attempt"] = attempt.final_attempt
         evidence["caught"] = attempt.caught
     if facts.extra:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from connections.arn import connection_name
 from executions.classify.cause import CauseInfo, is_forbidden_header
 from executions.classify.context import ClassificationContext, RequestShape, shape_diff
 from executions.classify.endpoint_templates import endpoint_template
@@ -76,6 +77,4 @@ def connection_label(name: str, arn: str) -> str:
     """The connection's name: given, or read from its ARN."""
     if name:
         return name
-    # arn:aws:events:<region>:<account>:connection/<name>/<uuid>
-    _, _, resource = (arn or "").partition(":connection/")
-    return resource.split("/", 1)[0] or arn or "(unknown connection)"
+    return connection_name(arn) or arn or "(unknown connection)"

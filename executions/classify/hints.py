@@ -7,17 +7,17 @@ endpoint templates and connection history are worked out here, not for every att
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
+from connections.arn import machines_like
+from connections.deauthorization import DEAUTHORIZED, TRIGGER_STATUS_IN_TEXT
 from executions.classify.context import ConnectionStateChange
 from executions.classify.facts import Facts
 
 CONNECTION_SECRET_ARN = "arn:aws:secretsmanager:*:*:secret:events!connection/*"
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
-_DEAUTHORIZING_STATUS = re.compile(r"\b(401|407)\b")
 
 
 def success(f: Facts) -> str:
@@ -86,7 +86,7 @@ def deauthorized(f: Facts) -> str:
             f"connection {f.connection} is not authorized (InvalidConnectionState); EventBridge "
             f"de-authorizes Basic/API-key connections after a 401 or 407 — {fix}"
         )
-    status = _DEAUTHORIZING_STATUS.search(change.reason)
+    status = TRIGGER_STATUS_IN_TEXT.search(change.reason)
     after = f" after a {status.group(1)}" if status else ""
     why = "" if status else f" ({change.reason})" if change.reason else ""
     return f"connection {f.connection} was de-authorized{after} at {_iso(change.at)}{why} — {fix}"
@@ -99,7 +99,7 @@ def _deauthorization(f: Facts) -> ConnectionStateChange | None:
         c
         for c in f.context.connection_states
         if isinstance(c, ConnectionStateChange)
-        and c.state.upper() == "DEAUTHORIZED"
+        and c.state.upper() == DEAUTHORIZED
         and (at is None or _aware(c.at) <= at)
     ]
     if not candidates:
@@ -153,7 +153,7 @@ def invoke_permission(f: Facts) -> str:
     statement: dict[str, Any] = {
         "Effect": "Allow",
         "Action": action,
-        "Resource": _state_machine_arn(f.attempt.connection_arn),
+        "Resource": machines_like(f.attempt.connection_arn),
     }
     if action == "states:InvokeHTTPEndpoint":
         statement["Condition"] = _endpoint_condition(f)
@@ -368,13 +368,6 @@ def _diff_sentence(f: Facts, kind: str) -> str:
     if not names:
         return ""
     return f"; the last successful call to this endpoint also sent header {', '.join(names)}"
-
-
-def _state_machine_arn(connection_arn: str) -> str:
-    parts = (connection_arn or "").split(":")
-    if len(parts) >= 5 and parts[0] == "arn" and parts[3] and parts[4]:
-        return f"arn:{parts[1]}:states:{parts[3]}:{parts[4]}:stateMachine:*"
-    return "arn:aws:states:*:*:stateMachine:*"
 
 
 def _endpoint_condition(f: Facts) -> dict[str, Any]:

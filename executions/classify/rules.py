@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from connections.deauthorization import INVALID_STATE
 from executions.classify import checks, hints
 from executions.classify.facts import Facts
 from executions.history import OUTCOME_IN_PROGRESS, OUTCOME_SUCCEEDED
@@ -90,7 +91,7 @@ RULES: tuple[Rule, ...] = (
     Rule("network.socket", "network", "socket", hints.socket,
          errors=frozenset({"States.Http.Socket"})),
     Rule("auth.deauthorized", "auth", "connection_deauthorized", hints.deauthorized,
-         errors=frozenset({_CONNECTION + "InvalidConnectionState"})),
+         errors=frozenset({INVALID_STATE})),
     Rule("network.private_connection", "network", "private_connection_not_active", hints.private,
          errors=frozenset({_CONNECTION + "InvalidPrivateConnectionState"})),
     Rule("permissions.connection", "permissions", "connection_credentials",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from connections.deauthorization import DEAUTHORIZED, TRIGGER_STATUSES
 from executions.classify.context import ConnectionStateChange, RequestShape
 from executions.classify.endpoint_templates import endpoint_template
 from executions.history import OUTCOME_SUCCEEDED, ParsedAttempt
@@ -51,7 +52,7 @@ class DeauthorizationTracker:
         self._changes: dict[str, list[ConnectionStateChange]] = {}
 
     def observe(self, attempt: ParsedAttempt) -> None:
-        if attempt.status_code not in (401, 407):  # nearly every attempt: decided at once
+        if attempt.status_code not in TRIGGER_STATUSES:  # nearly every attempt: decided at once
             return
         at = attempt.closed_at or attempt.scheduled_at
         if attempt.connection_arn and at is not None:
@@ -59,7 +60,7 @@ class DeauthorizationTracker:
                 f"inferred: {attempt.method} {endpoint_template(attempt.url)} answered "
                 f"{attempt.status_code} in state {attempt.state_name}"
             )
-            change = ConnectionStateChange(at=at, state="DEAUTHORIZED", reason=reason)
+            change = ConnectionStateChange(at=at, state=DEAUTHORIZED, reason=reason)
             self._changes.setdefault(attempt.connection_arn, []).append(change)
 
     def changes_for(self, connection_arn: str) -> tuple[ConnectionStateChange, ...]:

@@ -19,11 +19,13 @@ itself: its status, times, own error, newest event id; log records regrouped per
 from __future__ import annotations
 
 from executions.history.attempts import (
+    NOT_FAILING_OUTCOMES,
     OUTCOME_FAILED,
     OUTCOME_IN_PROGRESS,
     OUTCOME_SUCCEEDED,
     OUTCOME_TIMED_OUT,
     ParsedAttempt,
+    is_failing_outcome,
 )
 from executions.history.definition import (
     HTTP_RESOURCE_SUFFIX,
@@ -40,7 +42,12 @@ from executions.history.events import (
     parse_timestamp,
     status_from_error,
 )
-from executions.history.parser import MAX_PROBLEMS, HistoryParser, parse_history
+from executions.history.parser import (
+    MAX_PROBLEMS,
+    TASK_FAILURE_TYPES,
+    HistoryParser,
+    parse_history,
+)
 from executions.history.summary import (
     EXECUTION_ERROR_DETAILS,
     EXECUTION_TERMINAL,
@@ -57,10 +64,12 @@ __all__ = [
     "HTTP_STATUS_ERROR_PREFIX",
     "MAX_BRANCH_PATH",
     "MAX_PROBLEMS",
+    "NOT_FAILING_OUTCOMES",
     "OUTCOME_FAILED",
     "OUTCOME_IN_PROGRESS",
     "OUTCOME_SUCCEEDED",
     "OUTCOME_TIMED_OUT",
+    "TASK_FAILURE_TYPES",
     "ExecutionSummary",
     "HistoryParser",
     "HttpStateInfo",
@@ -70,6 +79,7 @@ __all__ = [
     "as_int",
     "details_key",
     "http_states_from_definition",
+    "is_failing_outcome",
     "is_http_resource",
     "normalize_log_event",
     "parse_history",

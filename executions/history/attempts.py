@@ -14,6 +14,14 @@ OUTCOME_SUCCEEDED = "succeeded"
 OUTCOME_FAILED = "failed"
 OUTCOME_TIMED_OUT = "timed_out"
 OUTCOME_IN_PROGRESS = "in_progress"
+# "Failing" in one place: every outcome but these (failed, timed out, and any value not known
+# here). `executions.models.FAILING` says the same in SQL; a test holds the two together.
+NOT_FAILING_OUTCOMES = (OUTCOME_SUCCEEDED, OUTCOME_IN_PROGRESS)
+
+
+def is_failing_outcome(outcome: str) -> bool:
+    """Whether an attempt with this outcome counts as a failure (lists, groups, classifier)."""
+    return outcome not in NOT_FAILING_OUTCOMES
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ _TASK_FAILURES = {
     "TaskStartFailed": OUTCOME_FAILED,
     "TaskSubmitFailed": OUTCOME_FAILED,
 }
+TASK_FAILURE_TYPES = frozenset(_TASK_FAILURES)
 _EXECUTION_ENDS = {
     "ExecutionFailed": ("executionFailedEventDetails", OUTCOME_FAILED),
     "ExecutionTimedOut": ("executionTimedOutEventDetails", OUTCOME_TIMED_OUT),

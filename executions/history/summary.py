@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from connections.arn import execution_name
 from executions.history.events import BIGINT_MAX, INT_MAX, as_int, in_range, normalize_log_event
 
 # GetExecutionHistory events that end an execution with an error, by their details key.
@@ -80,8 +81,7 @@ class LoggedExecution:
 
     @property
     def name(self) -> str:
-        # arn:aws:states:REGION:ACCOUNT:express:MACHINE:NAME:ID  → NAME
-        return self.arn.rsplit(":", 2)[-2] if self.arn.count(":") >= 8 else self.arn
+        return execution_name(self.arn) or self.arn
 
     @property
     def finished(self) -> bool:

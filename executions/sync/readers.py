@@ -18,15 +18,17 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, transaction
 from django.utils import timezone
 
+from connections.arn import log_group_name
 from connections.aws import AwsApi, AwsError, HistoryPage, ListedExecution
 from connections.unreadable import HISTORIES, unreadable
-from executions.choices import TERMINAL_STATUSES, ExecutionStatus, HistorySource, Outcome
+from executions.choices import TERMINAL_STATUSES, ExecutionStatus, HistorySource
 from executions.history import (
     ExecutionSummary,
     HistoryParser,
     HttpStateInfo,
     LogEventsByExecution,
     ParsedAttempt,
+    is_failing_outcome,
     summarize_logged,
 )
 from executions.ingest import pg_safe
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 # Express executions last at most 5 minutes: re-reading that much of the log window lets an
 # execution whose events straddled two syncs be reassembled whole.
 EXPRESS_OVERLAP_MS = 5 * 60 * 1000
-FAILED_OUTCOMES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})
 # Attempts of one history held before they are written (with the execution still incomplete).
 STREAM_BATCH = 500
 # New executions read whole are written this many to a transaction (one INSERT of executions and
@@ -342,7 +343,7 @@ class StandardReader(MachineReader):
     ) -> dict[str, Any]:
         item, summary, attempts = read.item, read.summary, read.attempts
         # Known before the attempts are written, so no UPDATE is needed after them.
-        failed = any(a.outcome in FAILED_OUTCOMES for a in attempts) or bool(
+        failed = any(is_failing_outcome(a.outcome) for a in attempts) or bool(
             stored and stored.has_failed_attempt
         )
         return {
@@ -386,7 +387,7 @@ class ExpressLogReader(MachineReader):
     def run(self) -> None:
         start = max(0, self.machine.logs_cursor_ms - EXPRESS_OVERLAP_MS)
         collected = LogEventsByExecution(newest_ms=self.machine.logs_cursor_ms)
-        group = _log_group_name(self.machine.log_group_arn)
+        group = log_group_name(self.machine.log_group_arn) or self.machine.log_group_arn
         for page in self.api.log_pages(group, start):
             self.sync.beat()
             for raw in page.events:
@@ -434,11 +435,3 @@ class ExpressLogReader(MachineReader):
                 "parse_problems": pg_safe(problems[:50]),
             },
         )
-
-
-def _log_group_name(arn: str) -> str:
-    # arn:aws:logs:region:acct:log-group:NAME:*  → NAME
-    parts = arn.split(":")
-    if len(parts) >= 7 and parts[5] == "log-group":
-        return parts[6]
-    return arn

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 from connections import health
+from connections.deauthorization import INVALID_STATE
 from connections.health import Deauthorization, MachineHit, Segment, Trigger
 
 T = datetime(2025, 3, 10, 14, 2, tzinfo=UTC)
@@ -234,7 +235,7 @@ def test_each_machine_links_to_exactly_its_failures_in_the_list() -> None:
     assert query == {
         "connection": [ARN],
         "state_machine": ["4"],
-        "q": [health.INVALID_STATE],
+        "q": [INVALID_STATE],
         "since": ["2025-03-10 14:02:01"],
         "until": ["2025-03-10 15:02:01"],
     }
@@ -254,10 +255,10 @@ def test_trigger_shows_its_status_and_a_short_path() -> None:
 def test_cascade_groups_link_once_per_connection_with_a_window_that_shows_them() -> None:
     crm = Conn(1, "crm", "DEAUTHORIZED")
     groups = [
-        Group(health.INVALID_STATE, T - 3 * timedelta(days=1), crm),
-        Group(health.INVALID_STATE, T - 2 * HOUR, crm),
+        Group(INVALID_STATE, T - 3 * timedelta(days=1), crm),
+        Group(INVALID_STATE, T - 2 * HOUR, crm),
         Group("States.Http.StatusCode.503", T, Conn(2, "ledger")),
-        Group(health.INVALID_STATE, T, None),  # connection not registered: no page to link
+        Group(INVALID_STATE, T, None),  # connection not registered: no page to link
     ]
     assert health.cascade_links(groups, T) == [health.CascadeLink(1, "crm", True, "6h")]
 

@@ -18,6 +18,7 @@ from connections.models import AwsAccount
 from executions.choices import Category, GroupStatus, StateMachineType
 from executions.forms import Cursor
 from executions.models import FailureGroup, HttpAttempt
+from executions.redaction import Redactor
 from tests.factories import (
     ConnectionFactory,
     EndpointFactory,
@@ -669,3 +670,25 @@ def test_group_actions_refuse_get(triager_client: Client, account: AwsAccount) -
     assert (
         triager_client.get(reverse("executions:group_resolve", args=[group.pk])).status_code == 405
     )
+
+
+def test_detail_builds_one_redactor_per_connection_not_per_attempt(
+    viewer_client: Client, account: AwsAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = ConnectionFactory.create(account=account, invocation_parameter_names={"secret": ["x-k"]})
+    execution = ExecutionFactory.create(state_machine=StateMachineFactory.create(account=account))
+    for _ in range(4):
+        HttpAttemptFactory.create(
+            execution=execution, connection=conn, request_headers={"x-k": "hunter2-9f3"}
+        )
+    built: list[frozenset[str]] = []
+    real = Redactor.with_secret_names
+
+    def counted(self: Redactor, names: Any) -> Redactor:
+        built.append(frozenset(names))
+        return real(self, names)
+
+    monkeypatch.setattr(Redactor, "with_secret_names", counted)
+    html = viewer_client.get(reverse("executions:detail", args=[execution.pk])).content.decode()
+    assert "hunter2-9f3" not in html
+    assert built == [frozenset({"x-k"})]

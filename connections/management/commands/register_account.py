@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 
+from connections.arn import role_account
 from connections.choices import AuthMode
 from connections.forms import AwsAccountForm
 from connections.models import AwsAccount
@@ -71,7 +72,7 @@ class Command(BaseCommand):
             mode = AuthMode.ASSUME_ROLE
         elif opts["access_key_id"] or secret:
             mode = AuthMode.ACCESS_KEYS
-        account_id = opts["account_id"] or _account_from_role(opts["role_arn"])
+        account_id = opts["account_id"] or role_account(opts["role_arn"])
         return {
             "name": opts["name"],
             "account_id": account_id,
@@ -89,8 +90,3 @@ class Command(BaseCommand):
     def _fail(self, message: str) -> None:
         self.stderr.write(f"register_account: {message}")
         sys.exit(2)
-
-
-def _account_from_role(role_arn: str) -> str:
-    parts = role_arn.split(":")
-    return parts[4] if len(parts) > 4 else ""

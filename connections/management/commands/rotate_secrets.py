@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from connections.models import AwsAccount
+from connections.models import ACCOUNT_SECRET_FIELDS, AwsAccount
 
 
 class Command(BaseCommand):
@@ -18,6 +18,6 @@ class Command(BaseCommand):
         with transaction.atomic():
             # Loading decrypts with any configured key; saving encrypts with the newest one.
             for account in AwsAccount.objects.select_for_update():
-                account.save(update_fields=["external_id", "access_key_id", "secret_access_key"])
+                account.save(update_fields=list(ACCOUNT_SECRET_FIELDS))
                 count += 1
         self.stdout.write(f"Re-encrypted the secrets of {count} account(s).")
