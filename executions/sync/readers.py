@@ -21,6 +21,7 @@ from django.utils import timezone
 from connections.aws import AwsApi, AwsError
 from connections.unreadable import HISTORIES, unreadable
 from executions.choices import TERMINAL_STATUSES, ExecutionStatus, HistorySource, Outcome
+from executions.columns import pg_safe
 from executions.history import (
     ExecutionSummary,
     HistoryParser,
@@ -29,7 +30,6 @@ from executions.history import (
     ParsedAttempt,
     summarize_logged,
 )
-from executions.ingest import pg_safe
 from executions.models import Execution, StateMachine
 from executions.sync.prefetch import HistoryPrefetcher, HistoryStream, history_pages
 from executions.sync.run import ClaimLostError
