@@ -246,17 +246,21 @@ def _parse_and_classify(
     from executions.history import OUTCOME_IN_PROGRESS, HistoryParser
 
     read: list[tuple[Any, list[Any]]] = []
+    count = 0
     for states, pages in corpus:
         parser = HistoryParser(states)
         attempts = [a for raw in pages for a in parser.feed(json.loads(raw)["events"])]
         attempts.extend(parser.finish())
-        read.append((states, [a for a in attempts if a.outcome != OUTCOME_IN_PROGRESS]))
+        closed = [a for a in attempts if a.outcome != OUTCOME_IN_PROGRESS]
+        count += len(closed)
+        if classify_attempts:  # kept for the second pass: context is every attempt read
+            read.append((states, closed))
     if classify_attempts:
         context = InMemoryContext(a for _, attempts in read for a in attempts)
         for states, attempts in read:
             for attempt in attempts:
                 classify_in_context(attempt, context, states.get(attempt.state_name))
-    return sum(len(attempts) for _, attempts in read)
+    return count
 
 
 if __name__ == "__main__":

@@ -79,12 +79,6 @@ def attempt_time(attempt: ParsedAttempt) -> datetime | None:
     return attempt.scheduled_at or attempt.closed_at
 
 
-def changes_context(attempt: ParsedAttempt) -> bool:
-    """Whether storing this attempt can change the class of others: a success (the last
-    success of later 4xx failures) or a 401/407 (the de-authorization behind later failures)."""
-    return attempt.outcome == OUTCOME_SUCCEEDED or attempt.status_code in (401, 407)
-
-
 _Request = tuple[object, object, object]  # a success's Headers, QueryParameters, RequestBody
 
 
