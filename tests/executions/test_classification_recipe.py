@@ -27,7 +27,8 @@ T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 CONNECTION = "arn:aws:events:eu-west-1:111122223333:connection/partner-api/81210c42-8af1"
 ORDERS = "https://api.partner.example/v1/orders"
 CUSTOMER = "https://api.partner.example/v1/customers/12345"
-FULL = {"headers": {"X-Tenant-Id": "t-42"}, "body": {"sku": "A-1", "qty": 1}}
+TENANT = {"X-Tenant-Id": "t-42"}
+ORDER: dict[str, Any] = {"sku": "A-1", "qty": 1}
 UNAUTHORIZED = ("States.Http.StatusCode.401", "Unauthorized")
 BAD_REQUEST = ("States.Http.StatusCode.400", "Bad Request")
 NOT_AUTHORIZED = (
@@ -97,14 +98,16 @@ def history(
 # In time order. Each failure's class depends on another execution: the success before it
 # (diff or "same names as the last success"), or the 401 that de-authorized the connection.
 HISTORIES = [
-    history("early-400", 0, failure=BAD_REQUEST, **FULL),  # before any success
-    history("early-not-authorized", 1, failure=NOT_AUTHORIZED, **FULL),  # before the 401
-    history("ok", 10, **FULL),
-    history("same-names-400", 20, failure=BAD_REQUEST, **FULL),
-    history("no-tenant", 30, failure=BAD_REQUEST, headers={}, body=FULL["body"]),
-    history("no-sku", 40, failure=BAD_REQUEST, headers=FULL["headers"], body={"qty": 3}),
+    history("early-400", 0, failure=BAD_REQUEST, headers=TENANT, body=ORDER),  # before any success
+    history(
+        "early-not-authorized", 1, failure=NOT_AUTHORIZED, headers=TENANT, body=ORDER
+    ),  # before the 401
+    history("ok", 10, headers=TENANT, body=ORDER),
+    history("same-names-400", 20, failure=BAD_REQUEST, headers=TENANT, body=ORDER),
+    history("no-tenant", 30, failure=BAD_REQUEST, headers={}, body=ORDER),
+    history("no-sku", 40, failure=BAD_REQUEST, headers=TENANT, body={"qty": 3}),
     history("unauthorized", 50, url=CUSTOMER, method="GET", failure=UNAUTHORIZED),
-    history("not-authorized", 60, failure=NOT_AUTHORIZED, **FULL),
+    history("not-authorized", 60, failure=NOT_AUTHORIZED, headers=TENANT, body=ORDER),
 ]
 ORDERINGS = {
     "time order": [0, 1, 2, 3, 4, 5, 6, 7],
