@@ -15,11 +15,17 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from connections.models import AwsAccount
+from connections.models import AwsAccount, ConnectionStateChange
+from executions.classification import last_state_change_id, reclassify_after_state_changes
 from executions.history import parse_history
 from executions.ingest import AttemptWriter
 from executions.models import Execution, HttpAttempt
-from tests.factories import AwsAccountFactory, ExecutionFactory, StateMachineFactory
+from tests.factories import (
+    AwsAccountFactory,
+    ConnectionFactory,
+    ExecutionFactory,
+    StateMachineFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +213,22 @@ def test_the_page_and_the_hint_use_the_same_last_success(
     assert "Same method, headers, query keys and body keys as the last success" in html
     assert "no successful call to this endpoint is known" not in html
     assert "same header, query and body names as the last successful call" in html
+
+
+def test_a_recorded_deauthorization_reclassifies_the_failures_stored_before_it() -> None:
+    account = AwsAccountFactory.create()
+    connection = ConnectionFactory.create(account=account, arn=CONNECTION)
+    ingest(account, [HISTORIES[7]], batch=1)  # InvalidConnectionState, no 401 known
+    failure = HttpAttempt.objects.get(account=account)
+    assert "was de-authorized" not in failure.hint
+    since = last_state_change_id()
+    ConnectionStateChange.objects.create(
+        connection=connection,
+        state="DEAUTHORIZED",
+        reason="Authorization failed: 401 from the endpoint",
+        changed_at=T0 + timedelta(minutes=55),
+    )
+    assert reclassify_after_state_changes(account, since) == 1
+    failure.refresh_from_db()
+    assert "was de-authorized after a 401 at 2026-11-02T10:55" in failure.hint, failure.hint
+    assert failure.evidence["connection_state"]["inferred"] is False
