@@ -239,41 +239,27 @@ def _parse_and_classify(
     corpus: list[tuple[Any, list[bytes]]], classify_attempts: bool = True
 ) -> int:
     """What ingestion does to each page between the network and the database writes
-    (without `classify_attempts`: json.loads and the parser only, to split the cost)."""
-    from executions.classify import (
-        ClassificationContext,
-        DeauthorizationTracker,
-        LastSuccessTracker,
-    )
-    from executions.classify import classify as classify_attempt
+    (without `classify_attempts`: json.loads and the parser only, to split the cost): parse,
+    then classify every attempt by the one recipe (`classify_in_context`), with an in-memory
+    context of every attempt read, as `classify_history` does."""
+    from executions.classify import InMemoryContext, classify_in_context
     from executions.history import OUTCOME_IN_PROGRESS, HistoryParser
 
-    successes, deauthorizations = LastSuccessTracker(), DeauthorizationTracker()
+    read: list[tuple[Any, list[Any]]] = []
     count = 0
-
-    def one(attempt: Any, states: Any) -> None:
-        if not classify_attempts:
-            return
-        context = ClassificationContext(
-            connection_states=deauthorizations.changes_for(attempt.connection_arn),
-            last_success_shape=successes.shape_for(attempt.method, attempt.url),
-            definition_state=states.get(attempt.state_name),
-        )
-        classify_attempt(attempt, context)
-        successes.observe(attempt)
-        deauthorizations.observe(attempt)
-
     for states, pages in corpus:
         parser = HistoryParser(states)
-        for raw in pages:
-            for attempt in parser.feed(json.loads(raw)["events"]):
-                if attempt.outcome != OUTCOME_IN_PROGRESS:
-                    one(attempt, states)
-                    count += 1
-        for attempt in parser.finish():
-            if attempt.outcome != OUTCOME_IN_PROGRESS:
-                one(attempt, states)
-                count += 1
+        attempts = [a for raw in pages for a in parser.feed(json.loads(raw)["events"])]
+        attempts.extend(parser.finish())
+        closed = [a for a in attempts if a.outcome != OUTCOME_IN_PROGRESS]
+        count += len(closed)
+        if classify_attempts:  # kept for the second pass: context is every attempt read
+            read.append((states, closed))
+    if classify_attempts:
+        context = InMemoryContext(a for _, attempts in read for a in attempts)
+        for states, attempts in read:
+            for attempt in attempts:
+                classify_in_context(attempt, context, states.get(attempt.state_name))
     return count
 
 

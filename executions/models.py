@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from connections.models import AwsAccount, Connection, Endpoint
@@ -137,6 +138,28 @@ class FailureGroupQuerySet(models.QuerySet["FailureGroup"]):
     def open(self) -> FailureGroupQuerySet:
         return self.filter(status=GroupStatus.OPEN)
 
+    def recount(self) -> int:
+        """Exact count, first/last seen and latest hint of these groups, from their attempts
+        (recomputed, not incremented: right whatever happened before, a killed worker, a
+        retry). A group left with no attempt (after reclassifying) keeps its times, counts 0."""
+        members = HttpAttempt.objects.filter(failure_group=OuterRef("pk")).order_by()
+        newest = members.order_by("-occurred_at", "-id")
+        return self.update(
+            count=Coalesce(
+                Subquery(
+                    members.values("failure_group").annotate(n=Count("id")).values("n"),
+                    output_field=IntegerField(),
+                ),
+                0,
+            ),
+            first_seen_at=Coalesce(
+                Subquery(members.order_by("occurred_at").values("occurred_at")[:1]),
+                F("first_seen_at"),
+            ),
+            last_seen_at=Coalesce(Subquery(newest.values("occurred_at")[:1]), F("last_seen_at")),
+            hint=Coalesce(Subquery(newest.values("hint")[:1]), F("hint")),
+        )
+
 
 class FailureGroup(models.Model):
     """Failures that share a cause: connection × method × endpoint × class/status (like an issue)."""
@@ -210,6 +233,14 @@ class HttpAttemptQuerySet(models.QuerySet["HttpAttempt"]):
 
     def for_connection(self, arn: str) -> HttpAttemptQuerySet:
         return self.filter(connection_arn=arn)
+
+    def successes_before(self, at: Any) -> HttpAttemptQuerySet:
+        """Successful calls before `at` (a time or OuterRef), newest first. On one endpoint:
+        the baseline a failure is compared with, by the classifier's context (StoredContext)
+        and the execution page alike."""
+        return self.filter(outcome=Outcome.SUCCEEDED, occurred_at__lt=at).order_by(
+            "-occurred_at", "-id"
+        )
 
 
 class HttpAttempt(models.Model):

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 from connections import health
 from connections.models import Connection, Endpoint, with_account_but_no_secrets
 from executions import charts
-from executions.choices import GroupStatus, Outcome
+from executions.choices import GroupStatus
 from executions.forms import (
     ANY_GROUP_STATUS,
     SORTS,
@@ -289,14 +289,11 @@ def export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
 
 
 def last_success_id() -> Subquery:
-    """Id of the newest successful call to the same endpoint before this attempt."""
+    """Id of the newest successful call to the same endpoint before this attempt: the same
+    baseline the classifier's context compared it with (StoredContext)."""
     return Subquery(
-        HttpAttempt.objects.filter(
-            endpoint_id=OuterRef("endpoint_id"),
-            outcome=Outcome.SUCCEEDED,
-            occurred_at__lt=OuterRef("occurred_at"),
-        )
-        .order_by("-occurred_at")
+        HttpAttempt.objects.filter(endpoint_id=OuterRef("endpoint_id"))
+        .successes_before(OuterRef("occurred_at"))
         .values("id")[:1]
     )
 

@@ -7,7 +7,10 @@ the status text as cause (all real AWS gives) is `client_error`, not a guessed m
 
 Modules: `rules` (the rule data and its version), `checks` and `hints` (what rules call),
 `facts` and `cause` (what rules look at), `context` (what is known beyond the attempt),
-`engine` (classify), `trackers` (last success, de-authorizations), `grouping` (fingerprint).
+`engine` (classify), `sources` (classify_in_context: the one recipe that assembles the context
+from a ContextSource; InMemoryContext is one, the database-backed one lives in
+executions/stored_context.py), `trackers` (streaming last success, de-authorization
+inference), `grouping` (fingerprint).
 Import from this package, not from the modules.
 """
 
@@ -28,7 +31,15 @@ from executions.classify.engine import Classification, classify, needs_last_succ
 from executions.classify.grouping import fingerprint
 from executions.classify.hints import CONNECTION_SECRET_ARN
 from executions.classify.rules import CATEGORIES, RULES, RULES_VERSION, Rule
-from executions.classify.trackers import DeauthorizationTracker, LastSuccessTracker
+from executions.classify.sources import (
+    ContextSource,
+    InMemoryContext,
+    attempt_time,
+    classify_in_context,
+    needs_connection_states,
+    with_recorded,
+)
+from executions.classify.trackers import DeauthorizationTracker, LastSuccessTracker, endpoint_key
 
 __all__ = [
     "CATEGORIES",
@@ -42,12 +53,19 @@ __all__ = [
     "Classification",
     "ClassificationContext",
     "ConnectionStateChange",
+    "ContextSource",
     "DeauthorizationTracker",
+    "InMemoryContext",
     "LastSuccessTracker",
     "RequestShape",
     "Rule",
+    "attempt_time",
     "classify",
+    "classify_in_context",
+    "endpoint_key",
     "fingerprint",
     "is_forbidden_header",
+    "needs_connection_states",
     "needs_last_success",
+    "with_recorded",
 ]

@@ -31,10 +31,10 @@ class LastSuccessTracker:
             # The request only, not the attempt: its response and timestamps would stay in
             # memory for as long as the tracker, one per endpoint.
             request = (attempt.request_headers, attempt.request_query, attempt.request_body)
-            self._last[_endpoint_key(attempt.method, attempt.url)] = request
+            self._last[endpoint_key(attempt.method, attempt.url)] = request
 
     def shape_for(self, method: str, endpoint: str) -> RequestShape | None:
-        key = _endpoint_key(method, endpoint)
+        key = endpoint_key(method, endpoint)
         last = self._last.get(key)
         if isinstance(last, tuple):
             last = self._last[key] = RequestShape.from_request(*last)
@@ -70,5 +70,6 @@ class DeauthorizationTracker:
 
 # Asked twice per attempt (shape_for, observe) with the same few methods and endpoints.
 @lru_cache(maxsize=4096)
-def _endpoint_key(method: str, url_or_template: str) -> tuple[str, str]:
+def endpoint_key(method: str, url_or_template: str) -> tuple[str, str]:
+    """What "the same endpoint" means for the last success: METHOD and URL template."""
     return ((method or "").upper(), endpoint_template(url_or_template or ""))

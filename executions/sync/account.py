@@ -16,6 +16,7 @@ from connections.aws import AwsApi
 from connections.discovery import sync_connections
 from connections.models import AwsAccount
 from executions.choices import StateMachineType
+from executions.classification import last_state_change_id, reclassify_after_state_changes
 from executions.history import http_states_from_definition
 from executions.models import StateMachine
 from executions.scrub import rescrub_new_secret_names, secret_names_by_connection
@@ -53,7 +54,11 @@ def discover_region(run_id: int, region: str, progress: Progress | None = None) 
     def discover() -> list[int]:
         step.say(f"{region}: connections")
         known = secret_names_by_connection(step.account)
+        changes_before = last_state_change_id()
         sync_connections(api, step.account, step.note_unreadable, on_skip=step.note_error)
+        # A state change just recorded (a de-authorization) is context for failures stored
+        # before it was known: they are classified again now, not at the next rules change.
+        reclassify_after_state_changes(step.account, changes_before)
         # Rows stored before a connection's secret names were known are redacted again.
         rescrub_new_secret_names(step.account, known, step.writer.redactor)
         step.say(f"{region}: state machines")

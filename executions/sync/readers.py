@@ -22,6 +22,7 @@ from connections.arn import log_group_name
 from connections.aws import AwsApi, AwsError, HistoryPage, ListedExecution
 from connections.unreadable import HISTORIES, unreadable
 from executions.choices import TERMINAL_STATUSES, ExecutionStatus, HistorySource
+from executions.columns import pg_safe
 from executions.history import (
     ExecutionSummary,
     HistoryParser,
@@ -31,7 +32,6 @@ from executions.history import (
     is_failing_outcome,
     summarize_logged,
 )
-from executions.ingest import pg_safe
 from executions.models import Execution, StateMachine
 from executions.sync.prefetch import HistoryPrefetcher, HistoryStream
 from executions.sync.run import ClaimLostError

@@ -14,7 +14,7 @@ from django.utils import timezone
 from connections.choices import SyncStatus
 from connections.models import AwsAccount, SyncRun, sync_stale_after
 from connections.unreadable import line_of
-from executions.ingest import refresh_groups
+from executions.grouping import refresh_groups
 from executions.models import FailureGroup
 
 Progress = Callable[[str], None]

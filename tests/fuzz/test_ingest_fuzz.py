@@ -32,9 +32,10 @@ from hypothesis import strategies as st
 
 from connections.aws import HistoryPage, ListedExecution, LogPage
 from connections.models import AwsAccount
+from executions.columns import pg_safe
 from executions.history import HistoryParser, http_states_from_definition
-from executions.ingest import attempt_key, pg_safe
 from executions.models import Execution, HttpAttempt, StateMachine
+from executions.rows import attempt_key
 from executions.sync import ExpressLogReader, StandardReader, SyncStep, begin_sync
 from tests.factories import AwsAccountFactory
 from tests.history_corpus import EVENT_TYPES, FIXTURES, HISTORIES, LOG_EVENTS

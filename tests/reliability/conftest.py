@@ -27,8 +27,8 @@ from django.db import connection
 
 from connections.models import SyncRun
 from executions.history import parse_history
-from executions.ingest import attempt_key
 from executions.models import Execution, FailureGroup, HttpAttempt
+from executions.rows import attempt_key
 from sandbox import scenarios
 from sandbox.server import Sandbox
 from tests.aws_sandbox import sandbox_client

@@ -1,57 +1,20 @@
 """`manage.py classify_history PATH`: classify the HTTP attempts in saved histories or logs.
 
-A stable contract for automated checks (issue 5 item 4). PATH ("-" for stdin) holds one of:
-a GetExecutionHistory response `{"events": [...]}` (optional `executionArn`, `stateMachineArn`,
-`definition`); a list of such documents, oldest first, so "last success to this endpoint"
-carries across them; or a FilterLogEvents response whose events carry execution-log JSON in
-`message`. No database. Prints one JSON object `{"attempts": [...]}`; unreadable input exits 2
-with one line on stderr. Calls still in flight are left out: the contract's outcomes are
-succeeded, failed and timed_out only.
+A stable contract for automated checks (issue 5 item 4; the accepted documents are described
+in executions/saved_histories.py). PATH ("-" for stdin). No database. Prints one JSON object
+`{"attempts": [...]}`; unreadable input exits 2 with one line on stderr.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from executions.classify import (
-    ClassificationContext,
-    DeauthorizationTracker,
-    LastSuccessTracker,
-    classify,
-    needs_last_success,
-)
-from executions.classify.endpoint_templates import endpoint_template
-from executions.history import (
-    OUTCOME_IN_PROGRESS,
-    HistoryParser,
-    HttpStateInfo,
-    ParsedAttempt,
-    as_int,
-    http_states_from_definition,
-    normalize_log_event,
-    parse_timestamp,
-)
+from executions.saved_histories import InputError, classify_file
 
 BAD_INPUT = 2
-SHAPE_HELP = 'expected {"events": [...]} or a list of such documents'
-
-
-class InputError(Exception):
-    """The file cannot be read as one of the accepted documents."""
-
-
-@dataclass(slots=True)
-class _Execution:
-    arn: str
-    events: list[Mapping[str, Any]] = field(default_factory=list)
-    http_states: Mapping[str, HttpStateInfo] = field(default_factory=dict)
 
 
 class Command(BaseCommand):
@@ -63,163 +26,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            executions = list(_executions(_read(str(options["path"]))))
+            result = classify_file(str(options["path"]))
         except InputError as exc:
             raise CommandError(_one_line(str(exc)), returncode=BAD_INPUT) from None
-        try:
-            result = {"attempts": classify_executions(executions)}
         except Exception as exc:  # a bug must still not print a traceback (contract)
             raise CommandError(_one_line(f"could not classify: {exc!r}"), returncode=1) from None
         self.stdout.write(json.dumps(result, indent=2, default=str))
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _read(path: str) -> Any:
-    try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    except (ValueError, RecursionError) as exc:
-        raise InputError(f"{path} is not valid JSON ({type(exc).__name__})") from None
-
-
-def _documents(data: Any) -> list[Mapping[str, Any]]:
-    if isinstance(data, Mapping):
-        data = [data]
-    elif isinstance(data, list) and data and all(_looks_like_event(e) for e in data):
-        data = [{"events": data}]  # a bare events list: accepted as one history
-    if not isinstance(data, list):
-        raise InputError(SHAPE_HELP)
-    for index, document in enumerate(data):
-        if not isinstance(document, Mapping) or not isinstance(document.get("events"), list):
-            raise InputError(f"document {index} has no events list; {SHAPE_HELP}")
-    return data
-
-
-def _looks_like_event(item: object) -> bool:
-    return isinstance(item, Mapping) and "type" in item and "events" not in item
-
-
-def _executions(data: Any) -> Iterator[_Execution]:
-    """One _Execution per execution, in document order; log events regrouped by ARN."""
-    http_states: Mapping[str, HttpStateInfo] = {}
-    for document in _documents(data):
-        # Documents are executions of one state machine: a definition given once applies on.
-        if document.get("definition") is not None:
-            http_states = http_states_from_definition(document.get("definition"))
-        history, logs = _split_events(document["events"])
-        arn = document.get("executionArn")
-        if history or not logs:
-            yield _Execution(arn if isinstance(arn, str) else "", _ordered(history), http_states)
-        yield from _log_executions(logs, http_states)
-
-
-def _split_events(events: list[Any]) -> tuple[list[Any], list[Mapping[str, Any]]]:
-    history: list[Any] = []
-    logs: list[Mapping[str, Any]] = []
-    for event in events:
-        is_log = isinstance(event, Mapping) and "message" in event and "type" not in event
-        (logs if is_log else history).append(event)
-    return history, logs
-
-
-def _log_executions(
-    records: list[Mapping[str, Any]], http_states: Mapping[str, HttpStateInfo]
-) -> Iterator[_Execution]:
-    by_arn: dict[str, _Execution] = {}
-    seen: set[object] = set()
-    for record in records:
-        key = record.get("eventId")
-        if isinstance(key, str) and key in seen:
-            continue  # FilterLogEvents pages can repeat an event
-        seen.add(key)
-        event = normalize_log_event(record.get("message") or "")
-        if event is None:
-            continue
-        if event["timestamp"] is None:
-            event["timestamp"] = parse_timestamp(record.get("timestamp"))
-        arn = event["_execution_arn"]
-        by_arn.setdefault(arn, _Execution(arn, [], http_states)).events.append(event)
-    for execution in by_arn.values():
-        execution.events = _ordered(execution.events)
-        yield execution
-
-
-def _ordered(events: Iterable[Any]) -> list[Any]:
-    """Sorted by id (logs arrive by time, files may be reversed); id-less events stay put."""
-    keyed: list[tuple[float, int, Any]] = []
-    last = 0.0
-    for position, event in enumerate(events):
-        event_id = as_int(event.get("id")) if isinstance(event, Mapping) else None
-        last = float(event_id) if event_id is not None else last
-        keyed.append((last, position, event))
-    keyed.sort(key=lambda item: (item[0], item[1]))
-    return [event for _, _, event in keyed]
-
-
-# --------------------------------------------------------------------------- classifying
-
-
-def classify_executions(executions: Iterable[_Execution]) -> list[dict[str, Any]]:
-    """Attempts of every execution, in order, each classified with what came before it."""
-    successes = LastSuccessTracker()
-    deauthorizations = DeauthorizationTracker()
-    rows: list[dict[str, Any]] = []
-    for execution in executions:
-        for attempt in _attempts(execution):
-            compare = needs_last_success(attempt)
-            context = ClassificationContext(
-                connection_states=deauthorizations.changes_for(attempt.connection_arn),
-                last_success_shape=successes.shape_for(attempt.method, attempt.url)
-                if compare
-                else None,
-                definition_state=execution.http_states.get(attempt.state_name),
-            )
-            rows.append(_row(execution.arn, attempt, context))
-            successes.observe(attempt)
-            deauthorizations.observe(attempt)
-    return rows
-
-
-def _attempts(execution: _Execution) -> list[ParsedAttempt]:
-    parser = HistoryParser(execution.http_states)
-    attempts = [*parser.feed(execution.events), *parser.finish()]
-    done = [a for a in attempts if a.outcome != OUTCOME_IN_PROGRESS]
-    return sorted(done, key=_attempt_order)
-
-
-def _attempt_order(attempt: ParsedAttempt) -> int:
-    return attempt.scheduled_event_id or attempt.closed_event_id or attempt.entered_event_id or 0
-
-
-def _row(
-    execution_arn: str, attempt: ParsedAttempt, context: ClassificationContext
-) -> dict[str, Any]:
-    result = classify(attempt, context)
-    return {
-        "execution_arn": execution_arn,
-        "state": attempt.state_name,
-        "attempt": attempt.attempt_number,
-        "method": attempt.method,
-        "url": attempt.url,
-        "endpoint": endpoint_template(attempt.url),
-        "connection_arn": attempt.connection_arn,
-        "status_code": attempt.status_code,
-        "error": attempt.error,
-        "cause": attempt.cause,
-        "outcome": attempt.outcome,
-        "caught": attempt.caught,
-        "category": result.category,
-        "subcategory": result.subcategory,
-        "evidence": result.evidence,
-        "hint": result.hint,
-    }
 
 
 def _one_line(text: str) -> str:

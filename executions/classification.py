@@ -1,0 +1,200 @@
+"""Classification of stored attempts: in context, again when the rules or the context change.
+
+Every stored classification comes from `classify_in_context` with a `StoredContext`: at
+ingestion (`AttemptWriter`), for `manage.py reclassify` (`reclassify_account`), and for the
+attempts a newly written batch gives new context (`reclassify_affected`: a success earlier
+than stored 4xx failures to its endpoint, a 401/407 before stored InvalidConnectionState
+failures of its connection). So a classification depends on what is stored, not on the
+order it arrived in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from connections.deauthorization import TRIGGER_STATUSES
+from connections.models import AwsAccount, ConnectionStateChange
+from executions.choices import Outcome
+from executions.classify import RULES_VERSION, Classification, classify_in_context
+from executions.classify.sources import INVALID_CONNECTION_STATE
+from executions.grouping import FailureGroups, refresh_account_groups
+from executions.history import HttpStateInfo, ParsedAttempt, http_states_from_definition
+from executions.models import HttpAttempt, StateMachine
+from executions.redaction import default_redactor
+from executions.resolution import Resolver
+from executions.rows import CLASSIFICATION_FIELDS, as_parsed, classified
+from executions.stored_context import StoredContext
+
+BATCH = 2000
+_NEEDS_LAST_SUCCESS = Q(status_code__gte=400, status_code__lt=500)
+
+
+@dataclass
+class Classifier:
+    """Classifies one account's attempts in their stored context and puts failures in groups."""
+
+    resolver: Resolver
+    groups: FailureGroups
+    context: StoredContext = field(init=False)
+    _definitions: dict[int, Mapping[str, HttpStateInfo]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.context = StoredContext(self.resolver.account, self.resolver.template_of)
+
+    def classify(
+        self, parsed: ParsedAttempt, at: datetime, states: Mapping[str, HttpStateInfo]
+    ) -> Classification:
+        return classify_in_context(parsed, self.context, states.get(parsed.state_name), at)
+
+    def reclassify(self, rows: Sequence[HttpAttempt]) -> set[int]:
+        """Classify stored rows again and save them; returns the groups they left or joined."""
+        touched: set[int] = set()
+        for row in rows:
+            touched.add(row.failure_group_id or 0)
+            parsed = as_parsed(row)
+            states = self._states_of(row.execution.state_machine_id)
+            result = self.classify(parsed, row.occurred_at, states)
+            classified(row, result, self.resolver.redactor_for(row.connection))
+            row.failure_group = (
+                self.groups.group_for(row, result) if row.is_failure and result.category else None
+            )
+            touched.add(row.failure_group_id or 0)
+        HttpAttempt.objects.bulk_update(rows, [*CLASSIFICATION_FIELDS, "failure_group"])
+        touched.discard(0)
+        return touched
+
+    def reclassify_affected(self, written: Sequence[HttpAttempt]) -> set[int]:
+        """Reclassify the stored attempts whose context the just-written rows changed (the
+        rows themselves were classified with it); returns the groups touched."""
+        self.context.settle(written)
+        condition = affected_by(written)
+        if condition is None:
+            return set()
+        fresh = {(r.execution_id, r.key_event_id) for r in written}
+        ids = [
+            pk
+            for pk, execution_id, key in HttpAttempt.objects.filter(
+                condition, account=self.resolver.account
+            ).values_list("pk", "execution_id", "key_event_id")
+            if (execution_id, key) not in fresh
+        ]
+        if not ids:
+            return set()
+        rows = list(_with_relations(HttpAttempt.objects.filter(pk__in=ids)).order_by("id"))
+        return self.reclassify(rows)
+
+    def use_definitions(self, machine_id: int, states: Mapping[str, HttpStateInfo]) -> None:
+        self._definitions[machine_id] = states
+
+    def _states_of(self, machine_id: int) -> Mapping[str, HttpStateInfo]:
+        if machine_id not in self._definitions:
+            machine = StateMachine.objects.filter(pk=machine_id).only("definition").first()
+            self._definitions[machine_id] = (
+                http_states_from_definition(machine.definition) if machine else {}
+            )
+        return self._definitions[machine_id]
+
+    def forget(self) -> None:
+        self.context.forget()
+        self.groups.forget()
+
+
+def affected_by(written: Iterable[HttpAttempt]) -> Q | None:
+    """Which stored attempts the written rows are new context for, as one condition.
+
+    A success at time w to endpoint E is the last success of the 4xx failures to E after w,
+    up to the next success to E; a 401/407 on connection C de-authorizes it for the
+    InvalidConnectionState failures of C from then on.
+    """
+    successes: dict[int, tuple[datetime, datetime]] = {}
+    answers: dict[str, datetime] = {}
+    for row in written:
+        if row.outcome == Outcome.SUCCEEDED and row.endpoint_id is not None:
+            first, last = successes.get(row.endpoint_id, (row.occurred_at, row.occurred_at))
+            successes[row.endpoint_id] = (min(first, row.occurred_at), max(last, row.occurred_at))
+        elif row.status_code in TRIGGER_STATUSES and row.connection_arn:
+            at = row.closed_at or row.scheduled_at or row.occurred_at
+            answers[row.connection_arn] = min(answers.get(row.connection_arn, at), at)
+    condition = Q()
+    for endpoint_id, (first, last) in successes.items():
+        window = Q(endpoint_id=endpoint_id, occurred_at__gt=first) & _NEEDS_LAST_SUCCESS
+        following = (
+            HttpAttempt.objects.filter(endpoint_id=endpoint_id, outcome=Outcome.SUCCEEDED)
+            .filter(occurred_at__gt=last)
+            .order_by("occurred_at")
+            .values_list("occurred_at", flat=True)
+            .first()
+        )
+        condition |= window & Q(occurred_at__lte=following) if following else window
+    for arn, at in answers.items():
+        condition |= Q(connection_arn=arn, error=INVALID_CONNECTION_STATE, occurred_at__gte=at)
+    if not condition:
+        return None
+    return condition & ~Q(outcome__in=[Outcome.SUCCEEDED, Outcome.IN_PROGRESS])
+
+
+def reclassify_account(
+    account: AwsAccount, *, include_current: bool, progress: Callable[[str], None]
+) -> int:
+    """`manage.py reclassify` for one account: stored attempts (only those classified by
+    older rules unless `include_current`) through the current rules, in their stored context."""
+    resolver = Resolver(account, default_redactor())
+    classifier = Classifier(resolver, FailureGroups(account))
+    rows = _with_relations(HttpAttempt.objects.filter(account=account))
+    if not include_current:
+        rows = rows.exclude(classifier_version=RULES_VERSION)
+    done, last_id = 0, 0
+    while True:
+        # Keyset batches: constant memory and no OFFSET scan at a million rows.
+        batch = list(rows.filter(id__gt=last_id).order_by("id")[:BATCH])
+        if not batch:
+            break
+        with transaction.atomic():
+            classifier.reclassify(batch)
+        last_id = batch[-1].id
+        done += len(batch)
+        progress(f"… {account.name}: {done}")
+    refresh_account_groups(account)
+    return done
+
+
+def reclassify_after_state_changes(account: AwsAccount, since_id: int) -> int:
+    """After DescribeConnection recorded state changes (ids above `since_id`): reclassify the
+    InvalidConnectionState failures of those connections from the earliest change on."""
+    changes = ConnectionStateChange.objects.filter(
+        pk__gt=since_id, connection__account=account
+    ).values_list("connection__arn", "changed_at")
+    earliest: dict[str, datetime] = {}
+    for arn, at in changes:
+        earliest[arn] = min(earliest.get(arn, at), at)
+    if not earliest:
+        return 0
+    condition = Q()
+    for arn, at in earliest.items():
+        condition |= Q(connection_arn=arn, occurred_at__gte=at)
+    rows = list(
+        _with_relations(
+            HttpAttempt.objects.filter(condition, account=account, error=INVALID_CONNECTION_STATE)
+        ).order_by("id")
+    )
+    if not rows:
+        return 0
+    classifier = Classifier(Resolver(account, default_redactor()), FailureGroups(account))
+    with transaction.atomic():
+        classifier.reclassify(rows)
+    refresh_account_groups(account)
+    return len(rows)
+
+
+def last_state_change_id() -> int:
+    """The newest recorded connection state change, to tell the ones a sync adds."""
+    return ConnectionStateChange.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def _with_relations(rows: QuerySet[HttpAttempt]) -> QuerySet[HttpAttempt]:
+    return rows.select_related("endpoint", "connection", "execution")

@@ -1,0 +1,78 @@
+"""Failure groups: where a group is created, and where a resolved one reopens as a regression.
+
+`FailureGroups.group_for` is the one place a group is created (opened); `refresh_groups` the
+one place a group's counts move and a resolved group reopens. Whatever must happen when a
+group opens or regresses (an outbox row, an alert) goes next to those two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import F
+from django.utils import timezone
+
+from connections.models import AwsAccount
+from executions.choices import GroupStatus
+from executions.classify import Classification, fingerprint
+from executions.models import FailureGroup, HttpAttempt
+
+
+@dataclass
+class FailureGroups:
+    """The failure groups of one account, looked up (or created) once per sync."""
+
+    account: AwsAccount
+    _groups: dict[str, FailureGroup] = field(default_factory=dict)
+
+    def group_for(self, row: HttpAttempt, c: Classification) -> FailureGroup:
+        """The group of a classified failure, created when it is the first of its kind."""
+        template = row.endpoint.url_template if row.endpoint else ""
+        fp = fingerprint(row.connection_arn, row.method, template, c, row.status_code, row.error)
+        if fp in self._groups:
+            return self._groups[fp]
+        group, _ = FailureGroup.objects.get_or_create(
+            account=self.account,
+            fingerprint=fp,
+            defaults={
+                "connection": row.connection,
+                "connection_arn": row.connection_arn,
+                "endpoint": row.endpoint,
+                "method": row.method,
+                "category": c.category or "unknown",
+                "subcategory": c.subcategory[:64],
+                "status_code": row.status_code,
+                "error": row.error,
+                "title": group_title(row, c, template)[:500],
+                "hint": row.hint,
+                "first_seen_at": row.occurred_at,
+                "last_seen_at": row.occurred_at,
+            },
+        )
+        self._groups[fp] = group
+        return group
+
+    def forget(self) -> None:
+        """After a rolled-back write: a cached group may have been created there and be gone."""
+        self._groups.clear()
+
+
+def refresh_groups(group_ids: Iterable[int]) -> None:
+    """Exact counts of the groups from their attempts; a resolved group that failed again
+    after it was resolved reopens as a regression."""
+    ids = sorted(set(group_ids))
+    FailureGroup.objects.filter(pk__in=ids).recount()
+    FailureGroup.objects.filter(
+        pk__in=ids, status=GroupStatus.RESOLVED, status_changed_at__lt=F("last_seen_at")
+    ).update(status=GroupStatus.OPEN, regressed_at=timezone.now())
+
+
+def refresh_account_groups(account: AwsAccount) -> None:
+    refresh_groups(FailureGroup.objects.filter(account=account).values_list("pk", flat=True))
+
+
+def group_title(row: HttpAttempt, c: Classification, template: str) -> str:
+    what = f"{row.status_code}" if row.status_code else (row.error or c.category or "failure")
+    where = f"{row.method} {template}".strip() or row.state_name
+    return f"{c.subcategory or c.category}: {what} on {where}"

@@ -1,0 +1,199 @@
+"""Saved histories and execution-log exports → classified attempts, without a database.
+
+What `manage.py classify_history` runs (issue 5 item 4 gives the contract). The input holds one
+of: a GetExecutionHistory response `{"events": [...]}` (optional `executionArn`,
+`stateMachineArn`, `definition`); a list of such documents (executions of one state machine,
+so "last success to this endpoint" carries across them); or a FilterLogEvents response whose
+events carry execution-log JSON in `message`. Calls still in flight are left out: the
+contract's outcomes are succeeded, failed and timed_out only.
+
+Every attempt is classified by the one recipe ingestion uses (`classify_in_context`), with an
+`InMemoryContext` of every attempt in the input: the result does not depend on the order of
+the documents.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from executions.classify import InMemoryContext, classify_in_context
+from executions.classify.endpoint_templates import endpoint_template
+from executions.history import (
+    OUTCOME_IN_PROGRESS,
+    HistoryParser,
+    HttpStateInfo,
+    ParsedAttempt,
+    as_int,
+    http_states_from_definition,
+    normalize_log_event,
+    parse_timestamp,
+)
+
+SHAPE_HELP = 'expected {"events": [...]} or a list of such documents'
+
+
+class InputError(Exception):
+    """The file cannot be read as one of the accepted documents."""
+
+
+@dataclass(slots=True)
+class SavedExecution:
+    arn: str
+    events: list[Mapping[str, Any]] = field(default_factory=list)
+    http_states: Mapping[str, HttpStateInfo] = field(default_factory=dict)
+
+
+def classify_file(path: str) -> dict[str, Any]:
+    """`{"attempts": [...]}` for the saved histories at `path` ("-": standard input);
+    raises InputError when it cannot be read as one of the accepted documents."""
+    return {"attempts": classify_executions(list(executions_in(read(path))))}
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read(path: str) -> Any:
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{path} is not valid JSON ({type(exc).__name__})") from None
+
+
+def _documents(data: Any) -> list[Mapping[str, Any]]:
+    if isinstance(data, Mapping):
+        data = [data]
+    elif isinstance(data, list) and data and all(_looks_like_event(e) for e in data):
+        data = [{"events": data}]  # a bare events list: accepted as one history
+    if not isinstance(data, list):
+        raise InputError(SHAPE_HELP)
+    for index, document in enumerate(data):
+        if not isinstance(document, Mapping) or not isinstance(document.get("events"), list):
+            raise InputError(f"document {index} has no events list; {SHAPE_HELP}")
+    return data
+
+
+def _looks_like_event(item: object) -> bool:
+    return isinstance(item, Mapping) and "type" in item and "events" not in item
+
+
+def executions_in(data: Any) -> Iterator[SavedExecution]:
+    """One SavedExecution per execution, in document order; log events regrouped by ARN."""
+    http_states: Mapping[str, HttpStateInfo] = {}
+    for document in _documents(data):
+        # Documents are executions of one state machine: a definition given once applies on.
+        if document.get("definition") is not None:
+            http_states = http_states_from_definition(document.get("definition"))
+        history, logs = _split_events(document["events"])
+        arn = document.get("executionArn")
+        if history or not logs:
+            yield SavedExecution(
+                arn if isinstance(arn, str) else "", _ordered(history), http_states
+            )
+        yield from _log_executions(logs, http_states)
+
+
+def _split_events(events: list[Any]) -> tuple[list[Any], list[Mapping[str, Any]]]:
+    history: list[Any] = []
+    logs: list[Mapping[str, Any]] = []
+    for event in events:
+        is_log = isinstance(event, Mapping) and "message" in event and "type" not in event
+        (logs if is_log else history).append(event)
+    return history, logs
+
+
+def _log_executions(
+    records: list[Mapping[str, Any]], http_states: Mapping[str, HttpStateInfo]
+) -> Iterator[SavedExecution]:
+    by_arn: dict[str, SavedExecution] = {}
+    seen: set[object] = set()
+    for record in records:
+        key = record.get("eventId")
+        if isinstance(key, str) and key in seen:
+            continue  # FilterLogEvents pages can repeat an event
+        seen.add(key)
+        event = normalize_log_event(record.get("message") or "")
+        if event is None:
+            continue
+        if event["timestamp"] is None:
+            event["timestamp"] = parse_timestamp(record.get("timestamp"))
+        arn = event["_execution_arn"]
+        by_arn.setdefault(arn, SavedExecution(arn, [], http_states)).events.append(event)
+    for execution in by_arn.values():
+        execution.events = _ordered(execution.events)
+        yield execution
+
+
+def _ordered(events: Iterable[Any]) -> list[Any]:
+    """Sorted by id (logs arrive by time, files may be reversed); id-less events stay put."""
+    keyed: list[tuple[float, int, Any]] = []
+    last = 0.0
+    for position, event in enumerate(events):
+        event_id = as_int(event.get("id")) if isinstance(event, Mapping) else None
+        last = float(event_id) if event_id is not None else last
+        keyed.append((last, position, event))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [event for _, _, event in keyed]
+
+
+# --------------------------------------------------------------------------- classifying
+
+
+def classify_executions(executions: Iterable[SavedExecution]) -> list[dict[str, Any]]:
+    """Attempts of every execution, in order, each classified with everything the input
+    tells about its context (whatever the order of the executions)."""
+    read = [(execution, _attempts(execution)) for execution in executions]
+    context = InMemoryContext(attempt for _, attempts in read for attempt in attempts)
+    return [
+        _row(execution.arn, attempt, context, execution.http_states)
+        for execution, attempts in read
+        for attempt in attempts
+    ]
+
+
+def _attempts(execution: SavedExecution) -> list[ParsedAttempt]:
+    parser = HistoryParser(execution.http_states)
+    attempts = [*parser.feed(execution.events), *parser.finish()]
+    done = [a for a in attempts if a.outcome != OUTCOME_IN_PROGRESS]
+    return sorted(done, key=_attempt_order)
+
+
+def _attempt_order(attempt: ParsedAttempt) -> int:
+    return attempt.scheduled_event_id or attempt.closed_event_id or attempt.entered_event_id or 0
+
+
+def _row(
+    execution_arn: str,
+    attempt: ParsedAttempt,
+    context: InMemoryContext,
+    http_states: Mapping[str, HttpStateInfo],
+) -> dict[str, Any]:
+    result = classify_in_context(attempt, context, http_states.get(attempt.state_name))
+    return {
+        "execution_arn": execution_arn,
+        "state": attempt.state_name,
+        "attempt": attempt.attempt_number,
+        "method": attempt.method,
+        "url": attempt.url,
+        "endpoint": endpoint_template(attempt.url),
+        "connection_arn": attempt.connection_arn,
+        "status_code": attempt.status_code,
+        "error": attempt.error,
+        "cause": attempt.cause,
+        "outcome": attempt.outcome,
+        "caught": attempt.caught,
+        "category": result.category,
+        "subcategory": result.subcategory,
+        "evidence": result.evidence,
+        "hint": result.hint,
+    }

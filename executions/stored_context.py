@@ -1,0 +1,155 @@
+"""The classifier's context from the database: the `ContextSource` of ingestion and reclassify.
+
+What is stored (successes, recorded connection state changes, 401/407 answers) plus what is
+being written (`pending`, the batch not yet inserted), so a batch's attempts see each other.
+Lookups are cached per sync; `settle` drops what a written batch made stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from connections.deauthorization import TRIGGER_STATUSES
+from connections.models import AwsAccount
+from connections.models import ConnectionStateChange as StoredChange
+from executions.choices import Outcome
+from executions.classify import (
+    ConnectionStateChange,
+    DeauthorizationTracker,
+    InMemoryContext,
+    RequestShape,
+    with_recorded,
+)
+from executions.history import ParsedAttempt
+from executions.models import HttpAttempt
+
+_REQUEST = ("request_headers", "request_query", "request_body")
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """The stored last success before `until` was `found` (at `at`), and no stored success
+    lies between `at` and `upto`: the answer for any time in (at, upto]."""
+
+    at: datetime | None
+    shape: RequestShape | None
+    upto: datetime | None  # None: no stored success after `at` at all
+
+    def answers(self, before: datetime) -> bool:
+        return (self.at is None or self.at < before) and (self.upto is None or before <= self.upto)
+
+
+class StoredContext:
+    """A `ContextSource` over one account's stored attempts and connection state changes."""
+
+    def __init__(self, account: AwsAccount, template_of: Callable[[str], str]) -> None:
+        self.account = account
+        self._template_of = template_of  # URL → the endpoint template as stored
+        self.pending = InMemoryContext()
+        self._successes: dict[tuple[str, str], _Known] = {}
+        self._states: dict[str, tuple[ConnectionStateChange, ...]] = {}
+
+    # --- ContextSource
+
+    def last_success(self, attempt: ParsedAttempt, before: datetime | None) -> RequestShape | None:
+        template = self._template_of(attempt.url)
+        if before is None or not template:
+            return None
+        stored = self._stored_success(attempt.method, template, before)
+        pending = self.pending.last_success_to(attempt.method, attempt.url, before)
+        if pending is not None and (stored.at is None or pending[0] > stored.at):
+            return pending[1]
+        return stored.shape
+
+    def connection_states(self, connection_arn: str) -> Sequence[ConnectionStateChange]:
+        if not connection_arn:
+            return ()
+        if connection_arn not in self._states:
+            self._states[connection_arn] = with_recorded(
+                recorded_changes(connection_arn), self._inferred(connection_arn)
+            )
+        pending = self.pending.connection_states(connection_arn)
+        stored = self._states[connection_arn]
+        return with_recorded(stored, pending) if pending else stored
+
+    # --- keeping it true
+
+    def settle(self, written: Iterable[HttpAttempt]) -> None:
+        """The batch `pending` held is stored now: drop the lookups it made stale."""
+        for row in written:
+            if row.outcome == Outcome.SUCCEEDED and row.endpoint is not None:
+                self._successes.pop((row.method, row.endpoint.url_template), None)
+            elif row.status_code in TRIGGER_STATUSES:
+                self._states.pop(row.connection_arn, None)
+        self.pending.clear()
+
+    def forget(self) -> None:
+        """After a rolled-back write: what was looked up there may be gone."""
+        self._successes.clear()
+        self._states.clear()
+        self.pending.clear()
+
+    def forget_connection_states(self) -> None:
+        """New state changes were recorded (DescribeConnection): look them up again."""
+        self._states.clear()
+
+    # --- lookups
+
+    def _stored_success(self, method: str, template: str, before: datetime) -> _Known:
+        key = (method, template)
+        known = self._successes.get(key)
+        if known is not None and known.answers(before):
+            return known
+        successes = HttpAttempt.objects.filter(
+            endpoint__account=self.account,
+            endpoint__method=method[:10],
+            endpoint__url_template=template[:2048],
+        )
+        last = successes.successes_before(before).values("occurred_at", *_REQUEST).first()
+        # The next one bounds how long this answer holds (one query per endpoint while the
+        # failures asked about lie between the same two successes).
+        upto = (
+            successes.filter(outcome=Outcome.SUCCEEDED, occurred_at__gte=before)
+            .order_by("occurred_at")
+            .values_list("occurred_at", flat=True)
+            .first()
+        )
+        known = _Known(
+            at=last["occurred_at"] if last else None,
+            shape=RequestShape.from_request(*(last[f] for f in _REQUEST)) if last else None,
+            upto=upto,
+        )
+        self._successes[key] = known
+        return known
+
+    def _inferred(self, connection_arn: str) -> tuple[ConnectionStateChange, ...]:
+        """De-authorizations inferred from the stored 401/407 answers of the connection, by
+        the same rule as for attempts in memory (DeauthorizationTracker)."""
+        tracker = DeauthorizationTracker()
+        answers = HttpAttempt.objects.filter(
+            account=self.account, connection_arn=connection_arn, status_code__in=TRIGGER_STATUSES
+        ).values_list("state_name", "method", "url", "status_code", "scheduled_at", "closed_at")
+        for state, method, url, status, scheduled, closed in answers:
+            tracker.observe(
+                ParsedAttempt(
+                    state_name=state,
+                    attempt_number=1,
+                    method=method,
+                    url=url,
+                    connection_arn=connection_arn,
+                    status_code=status,
+                    scheduled_at=scheduled,
+                    closed_at=closed,
+                )
+            )
+        return tracker.changes_for(connection_arn)
+
+
+def recorded_changes(connection_arn: str) -> tuple[ConnectionStateChange, ...]:
+    """The connection's state changes as DescribeConnection recorded them, oldest first."""
+    changes = StoredChange.objects.filter(connection__arn=connection_arn).order_by("changed_at")
+    return tuple(
+        ConnectionStateChange(at=c.changed_at, state=c.state, reason=c.reason) for c in changes
+    )
