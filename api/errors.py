@@ -38,7 +38,7 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, BadFilters):
         body["errors"] = exc.errors
     elif isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
-        body["errors"] = {k: [str(e) for e in v] for k, v in exc.detail.items()}  # type: ignore[union-attr]
+        body["errors"] = {k: [str(e) for e in v] for k, v in exc.detail.items()}
     response.data = body
     return response
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import ClassVar
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -54,7 +55,7 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.key_prefix}…)"
 
     @classmethod
-    def issue(cls, user: models.Model, name: str) -> tuple[ApiToken, str]:
+    def issue(cls, user: User, name: str) -> tuple[ApiToken, str]:
         """A new token for `user`; the plain token is returned here and never again."""
         plain = PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(

@@ -17,7 +17,8 @@ from executions.models import Execution, FailureGroup, HttpAttempt
 
 class ErrorSerializer(serializers.Serializer[Any]):
     message = serializers.CharField()
-    errors = serializers.DictField(
+    # Shadows Serializer.errors for the type checker only: DRF moves declared fields off the class.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
 
@@ -35,7 +36,7 @@ class AttemptSerializer(serializers.ModelSerializer[HttpAttempt]):
 
     class Meta:
         model = HttpAttempt
-        fields = (
+        fields: tuple[str, ...] = (
             "id", "occurred_at", "account", "execution", "state_name", "attempt_number",
             "method", "url", "status_code", "error", "category", "subcategory", "duration_ms",
             "connection_arn", "connection", "endpoint", "outcome", "final_attempt", "caught",
@@ -69,7 +70,7 @@ class AttemptPage(PageSerializer):
 class ExecutionSerializer(serializers.ModelSerializer[Execution]):
     class Meta:
         model = Execution
-        fields = (
+        fields: tuple[str, ...] = (
             "id", "arn", "name", "account", "state_machine", "status", "start_date",
             "stop_date", "error", "redrive_count", "source", "has_failed_attempt",
         )  # fmt: skip
@@ -91,7 +92,7 @@ class ExecutionPage(PageSerializer):
 class GroupSerializer(serializers.ModelSerializer[FailureGroup]):
     class Meta:
         model = FailureGroup
-        fields = (
+        fields: tuple[str, ...] = (
             "id", "account", "title", "category", "subcategory", "status", "status_code",
             "error", "method", "connection", "connection_arn", "endpoint", "hint",
             "first_seen_at", "last_seen_at", "count", "status_changed_at", "regressed_at",
@@ -115,7 +116,7 @@ class ConnectionSerializer(serializers.ModelSerializer[Connection]):
 
     class Meta:
         model = Connection
-        fields = (
+        fields: tuple[str, ...] = (
             "id", "arn", "name", "account", "region", "authorization_type", "state",
             "state_reason", "last_authorized_at", "aws_modified_at", "failures",
         )  # fmt: skip
@@ -124,7 +125,7 @@ class ConnectionSerializer(serializers.ModelSerializer[Connection]):
 class StateChangeSerializer(serializers.ModelSerializer[ConnectionStateChange]):
     class Meta:
         model = ConnectionStateChange
-        fields = ("state", "reason", "changed_at", "observed_at")
+        fields: tuple[str, ...] = ("state", "reason", "changed_at", "observed_at")
 
 
 class ConnectionDetailSerializer(ConnectionSerializer):
@@ -150,7 +151,14 @@ class ConnectionPage(PageSerializer):
 class EndpointSerializer(serializers.ModelSerializer[Endpoint]):
     class Meta:
         model = Endpoint
-        fields = ("id", "account", "method", "url_template", "first_seen_at", "last_seen_at")
+        fields: tuple[str, ...] = (
+            "id",
+            "account",
+            "method",
+            "url_template",
+            "first_seen_at",
+            "last_seen_at",
+        )
 
 
 class StatusMixSerializer(serializers.Serializer[Any]):
@@ -186,7 +194,7 @@ class EndpointPage(PageSerializer):
 class SyncRunSerializer(serializers.ModelSerializer[SyncRun]):
     class Meta:
         model = SyncRun
-        fields = (
+        fields: tuple[str, ...] = (
             "id", "account", "started_at", "finished_at", "status", "trigger", "api_calls",
             "executions_added", "executions_updated", "attempts_added", "errors", "fatal",
             "unreadable", "progress",

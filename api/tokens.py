@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -25,14 +28,14 @@ def token_list(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            _, created = ApiToken.issue(request.user, form.cleaned_data["name"])  # type: ignore[arg-type]
+            _, created = ApiToken.issue(cast(User, request.user), form.cleaned_data["name"])
             form = TokenForm()
         else:
             status = 400
     context = {
         "form": form,
         "created": created,
-        "tokens": ApiToken.objects.filter(user_id=request.user.pk),
+        "tokens": ApiToken.objects.filter(user=cast(User, request.user)),
     }
     response = render_page(request, "api/tokens.html", context, status=status)
     # The new token is on this page only: no cache may keep it.
@@ -44,7 +47,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     # Only the user's own tokens: another user's is a 404, as if it did not exist.
-    token = get_object_or_404(ApiToken.objects.filter(user_id=request.user.pk), pk=pk)
+    token = get_object_or_404(ApiToken.objects.filter(user=cast(User, request.user)), pk=pk)
     token.revoke()
     messages.success(request, f"Token “{token.name}” revoked.")
     return HttpResponseRedirect(reverse("tokens:list"))

@@ -408,12 +408,12 @@ def test_an_inactive_users_token_is_a_401(viewer: User, visible: dict[str, Any])
 def test_api_actions_need_the_permission_and_grant(
     viewers: Any, viewer: User, visible: dict[str, Any], hidden: dict[str, Any], name: str
 ) -> None:
-    kind, perm = API_ACTIONS[name]
-    body = {"data": {"status": "resolved"}, "content_type": "application/json"}
-    assert api_client(viewer).post(api_url(name, visible), **body).status_code == 403
+    _kind, perm = API_ACTIONS[name]
+    body, json = {"status": "resolved"}, "application/json"
+    assert api_client(viewer).post(api_url(name, visible), body, json).status_code == 403
     triager = api_client(UserFactory.create(groups=[viewers], perms=[perm]))
-    assert triager.post(api_url(name, hidden), **body).status_code == 404
-    response = triager.post(api_url(name, visible), **body)
+    assert triager.post(api_url(name, hidden), body, json).status_code == 404
+    response = triager.post(api_url(name, visible), body, json)
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "resolved"
     assert triager.get(api_url(name, visible)).status_code == 405
@@ -423,7 +423,7 @@ def test_api_actions_need_the_permission_and_grant(
 def test_api_actions_by_session_need_a_csrf_token(
     viewers: Any, visible: dict[str, Any], name: str
 ) -> None:
-    kind, perm = API_ACTIONS[name]
+    _kind, perm = API_ACTIONS[name]
     session = client_for(UserFactory.create(groups=[viewers], perms=[perm]), csrf=True)
     response = session.post(
         api_url(name, visible), {"status": "ignored"}, content_type="application/json"
