@@ -35,6 +35,9 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     if response is None:
         return None  # not an API error: Django's handlers (and the 400 middleware) take it
     body: dict[str, Any] = {"message": _message(getattr(exc, "detail", response.data))}
+    if response.status_code == status.HTTP_404_NOT_FOUND:
+        # One wording for a missing object and another account's: neither confirms the other.
+        body["message"] = "Not found."
     if isinstance(exc, BadFilters):
         body["errors"] = exc.errors
     elif isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):

@@ -380,7 +380,7 @@ def test_api_follows_the_account_grant(
     if name in API_OBJECTS:
         response = api.get(api_url(name, hidden))
         assert response.status_code == 404
-        assert set(response.json()) == {"message"}
+        assert response.json() == {"message": "Not found."}
         assert api_client(outsider).get(api_url(name, visible)).status_code == 404
     else:
         body = api.get(api_url(name, visible)).content.decode()
