@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -114,6 +116,29 @@ def test_the_schema_and_docs_are_served_without_a_cdn(client: Client) -> None:
     docs = client.get(reverse("api:docs")).content.decode()
     assert "swagger-ui" in docs
     assert "//cdn" not in docs and "unpkg" not in docs and "jsdelivr" not in docs
+
+
+@pytest.mark.parametrize(
+    "name", ["api:attempts", "api:groups", "api:executions", "api:connections"]
+)
+def test_a_list_costs_the_same_queries_for_few_rows_or_many(
+    api: Client, account: AwsAccount, name: str
+) -> None:
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert (
+                api.get(
+                    reverse(name), {"status": "all"} if name == "api:groups" else {}
+                ).status_code
+                == 200
+            )
+        return len(captured)
+
+    _objects_in(account)
+    few = queries()
+    for _ in range(4):  # each with its own connection, endpoint, group and execution
+        _objects_in(account)
+    assert queries() == few
 
 
 # --- Tokens -----------------------------------------------------------------------------------
