@@ -13,8 +13,15 @@ from django import forms
 
 from connections.choices import ConnectionState
 from dashboard.forms import SyncFilterForm, WindowForm
-from executions.choices import ExecutionStatus, GroupStatus
-from executions.forms import REGION, Cursor, RowIdField, UtcDateTimeField, clean_cursor
+from executions.choices import Category, ExecutionStatus, GroupStatus
+from executions.forms import (
+    REGION,
+    AttemptFilterForm,
+    Cursor,
+    RowIdField,
+    UtcDateTimeField,
+    clean_cursor,
+)
 
 
 def _region() -> forms.RegexField:
@@ -37,6 +44,12 @@ class _After(forms.Form):
 
 
 class ExecutionFilterForm(_After):
+    """Executions by where they ran and, like the attempts list, by what failed in them
+    (`connection`, `endpoint`, `category`: executions with a failing attempt that matches)."""
+
+    connection = AttemptFilterForm.base_fields["connection"]
+    endpoint = RowIdField(required=False)
+    category = forms.ChoiceField(choices=[("", "Any"), *Category.choices], required=False)
     account = RowIdField(required=False)
     state_machine = RowIdField(required=False)
     region = _region()
@@ -44,7 +57,8 @@ class ExecutionFilterForm(_After):
     since = UtcDateTimeField(required=False, label="Started from (UTC)")
     until = UtcDateTimeField(required=False, label="Started before (UTC)")
     q = forms.CharField(required=False, max_length=200, label="Name or error contains")
-    field_order = ["account", "state_machine", "region", "status", "since", "until", "q", "after"]
+    # The attempts list's own check, so an ARN is valid in the same cases on both.
+    clean_connection = AttemptFilterForm.clean_connection
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

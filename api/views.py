@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django import forms
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Substr
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -183,6 +183,15 @@ def execution_list(request: Request) -> Response:
     qs = qs.filter(**{k: v for k, v in exact.items() if v not in (None, "")})
     if data.get("q"):
         qs = qs.filter(Q(name__icontains=data["q"]) | Q(error__icontains=data["q"]))
+    failed = {
+        "connection_arn": data.get("connection"),
+        "endpoint_id": data.get("endpoint"),
+        "category": data.get("category"),
+    }
+    failed = {k: v for k, v in failed.items() if v not in (None, "")}
+    if failed:
+        failing = HttpAttempt.objects.failing().filter(execution_id=OuterRef("pk"), **failed)
+        qs = qs.filter(Exists(failing))
     rows, nxt = keyset(
         request, form, qs.defer("cause", "parse_problems"), "start_date", by_time=True
     )

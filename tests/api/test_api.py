@@ -54,6 +54,12 @@ def test_attempt_filters_mean_what_they_mean_on_the_page(api: Client, account: A
     arn = made["connection"].arn
     ids = {r["id"] for r in api.get(url, {"connection": arn}).json()["results"]}
     assert ids == {made["attempt"].pk}
+    # Executions take the same connection filter: those with a failing attempt through it.
+    runs = reverse("api:executions")
+    ids = {r["id"] for r in api.get(runs, {"connection": arn}).json()["results"]}
+    assert ids == {made["execution"].pk}
+    assert api.get(runs, {"connection": arn.replace("arn:aws", "arn:gcp")}).status_code == 400
+    assert api.get(runs, {"category": made["attempt"].category}).json()["results"]
 
 
 @pytest.mark.parametrize(
@@ -62,6 +68,7 @@ def test_attempt_filters_mean_what_they_mean_on_the_page(api: Client, account: A
         ("api:attempts", {"status": "600"}),
         ("api:attempts", {"after": "99999999999999999999_1"}),
         ("api:executions", {"since": "2025-02-30T25:61"}),
+        ("api:executions", {"connection": "not-an-arn", "endpoint": "0"}),
         ("api:groups", {"status": "nope"}),
         ("api:connections", {"window": "9y"}),
         ("api:sync_runs", {"account": "-1"}),
