@@ -22,7 +22,7 @@ from typing import Any
 from django.contrib.admin.options import IS_FACETS_VAR, IS_POPUP_VAR, TO_FIELD_VAR
 from django.contrib.admin.views.main import ALL_VAR, ERROR_FLAG, ORDER_VAR, PAGE_VAR, SEARCH_VAR
 from django.db import DataError, models
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 logger = logging.getLogger("stepscope.bad_input")
@@ -53,6 +53,10 @@ def unstorable(values: Iterable[Any]) -> bool:
 
 
 def bad_request(request: HttpRequest, message: str) -> HttpResponse:
+    match = request.resolver_match
+    if match is not None and match.app_name == "api":
+        # The API's errors are JSON with a message, like its own (api/errors.py).
+        return JsonResponse({"message": message}, status=400)
     template = "partials/bad_request.html" if request.headers.get("HX-Request") else "400.html"
     return render(request, template, {"message": message}, status=400)
 

@@ -68,9 +68,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "dashboard",
     "connections",
     "executions",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +93,36 @@ MIDDLEWARE = [
     # Last, as django-axes asks, so it sees the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]
+
+# The REST API (api/): a bearer token or the browser session (whose writes need the CSRF token),
+# JSON only; errors are {"message": …} (api/errors.py). No auth answers 401 (the token scheme
+# is the first authenticator, so its challenge is sent).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.handle",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Stepscope API",
+    "VERSION": "1",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Swagger UI from the drf-spectacular-sidecar package: no CDN, and no inline script (CSP).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "executions.choices.ExecutionStatus",
+        "GroupStatusEnum": "executions.choices.GroupStatus",
+        "SyncStatusEnum": "connections.choices.SyncStatus",
+    },
+}
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",

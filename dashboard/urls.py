@@ -1,4 +1,6 @@
-"""Root URLconf: the dashboard pages, the apps, the admin and authentication."""
+"""Root URLconf: the dashboard pages, the apps, the API, the admin and authentication.
+
+The API (the layer above this one) is included by dotted name, so no import points up."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ urlpatterns = [
     path("", include("dashboard.pages")),
     path("executions/", include("executions.urls")),
     path("connections/", include("dashboard.connection_urls")),
+    path("api/", include("api.urls")),
+    path("tokens/", include("api.token_urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -82,12 +82,33 @@ ACTIONS = {
     "executions:group_ignore": ("group", "executions.change_failuregroup"),
     "executions:group_reopen": ("group", "executions.change_failuregroup"),
 }
+# The REST API (issue 19): tokens or the session; no credentials → 401 JSON, never a redirect.
+API_PUBLIC = {"api:schema", "api:docs", "api:not_found"}
+API_LISTS = {
+    "api:attempts",
+    "api:executions",
+    "api:groups",
+    "api:connections",
+    "api:endpoints",
+    "api:sync_runs",
+}
+API_OBJECTS = {
+    "api:attempt": "attempt",
+    "api:execution": "execution",
+    "api:group": "group",
+    "api:connection": "connection",
+    "api:endpoint": "endpoint",
+}
+API_ACTIONS = {"api:group_status": ("group", "executions.change_failuregroup")}
+# The user's own API tokens: only ever their own (tests/api/test_tokens.py).
+TOKEN_PAGES = {"tokens:list", "tokens:revoke"}
 ROUTES = all_routes()
 ADMIN = [r for r in ROUTES if r.name.startswith("admin:") and r.name not in PUBLIC]
 
 
 def test_every_url_is_in_the_matrix() -> None:
     known = PUBLIC | LIST_PAGES | set(OBJECT_PAGES) | set(ACTIONS)
+    known |= API_PUBLIC | API_LISTS | set(API_OBJECTS) | set(API_ACTIONS) | TOKEN_PAGES
     unclassified = [r for r in ROUTES if r.name not in known and not r.pattern.startswith("admin/")]
     assert not unclassified, (
         "Add these URLs to tests/test_access_matrix.py (who may see them?): "
@@ -106,6 +127,7 @@ def _objects_in(account: AwsAccount) -> dict[str, Any]:
     )
     return {
         "account": account,
+        "attempt": attempt,
         "execution": attempt.execution,
         "group": group,
         "connection": attempt.connection,
@@ -316,3 +338,97 @@ def test_login_form_logs_in(viewer: User) -> None:
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("dashboard:overview")
+
+
+# --- The REST API -----------------------------------------------------------------------------
+
+
+def api_client(user: User, *, revoked: bool = False) -> Client:
+    from api.models import ApiToken
+
+    token, plain = ApiToken.issue(user, "test")
+    if revoked:
+        token.revoke()
+    return Client(headers={"Authorization": f"Bearer {plain}"})
+
+
+def api_url(name: str, objects: dict[str, Any]) -> str:
+    kind = API_OBJECTS.get(name) or API_ACTIONS.get(name, ("",))[0]
+    return url_for(name, objects[kind] if kind else None)
+
+
+API_GETS = sorted(API_LISTS | set(API_OBJECTS))
+
+
+@pytest.mark.parametrize("name", API_GETS + sorted(API_ACTIONS))
+def test_api_without_credentials_is_a_401_json(
+    client: Client, visible: dict[str, Any], name: str
+) -> None:
+    method = client.post if name in API_ACTIONS else client.get
+    response = method(api_url(name, visible))
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert response.json()["message"]
+
+
+@pytest.mark.parametrize("name", API_GETS)
+def test_api_follows_the_account_grant(
+    viewer: User, outsider: User, visible: dict[str, Any], hidden: dict[str, Any], name: str
+) -> None:
+    api = api_client(viewer)
+    assert api.get(api_url(name, visible)).status_code == 200
+    if name in API_OBJECTS:
+        response = api.get(api_url(name, hidden))
+        assert response.status_code == 404
+        assert response.json() == {"message": "Not found."}
+        assert api_client(outsider).get(api_url(name, visible)).status_code == 404
+    else:
+        body = api.get(api_url(name, visible)).content.decode()
+        for marker in (hidden["account"].name, hidden["connection"].arn, hidden["execution"].name):
+            assert marker not in body, f"{marker} leaked into {name}"
+
+
+@pytest.mark.parametrize("name", API_GETS)
+def test_a_revoked_or_unknown_token_is_a_401(
+    viewer: User, visible: dict[str, Any], name: str
+) -> None:
+    assert api_client(viewer, revoked=True).get(api_url(name, visible)).status_code == 401
+    forged = Client(headers={"Authorization": "Bearer sts_not-a-token"})
+    assert forged.get(api_url(name, visible)).status_code == 401
+
+
+def test_an_inactive_users_token_is_a_401(viewer: User, visible: dict[str, Any]) -> None:
+    api = api_client(viewer)
+    viewer.is_active = False
+    viewer.save()
+    assert api.get(api_url("api:execution", visible)).status_code == 401
+
+
+@pytest.mark.parametrize("name", sorted(API_ACTIONS))
+def test_api_actions_need_the_permission_and_grant(
+    viewers: Any, viewer: User, visible: dict[str, Any], hidden: dict[str, Any], name: str
+) -> None:
+    _kind, perm = API_ACTIONS[name]
+    body, json = {"status": "resolved"}, "application/json"
+    assert api_client(viewer).post(api_url(name, visible), body, json).status_code == 403
+    triager = api_client(UserFactory.create(groups=[viewers], perms=[perm]))
+    assert triager.post(api_url(name, hidden), body, json).status_code == 404
+    response = triager.post(api_url(name, visible), body, json)
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "resolved"
+    assert triager.get(api_url(name, visible)).status_code == 405
+
+
+@pytest.mark.parametrize("name", sorted(API_ACTIONS))
+def test_api_actions_by_session_need_a_csrf_token(
+    viewers: Any, visible: dict[str, Any], name: str
+) -> None:
+    _kind, perm = API_ACTIONS[name]
+    session = client_for(UserFactory.create(groups=[viewers], perms=[perm]), csrf=True)
+    response = session.post(
+        api_url(name, visible), {"status": "ignored"}, content_type="application/json"
+    )
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["message"]
+    # The session (without a token) reads the API as it reads the pages.
+    assert session.get(api_url("api:group", visible)).status_code == 200

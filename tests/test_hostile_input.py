@@ -32,11 +32,26 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.forms import (
+    ConnectionFilterForm,
+    EndpointFilterForm,
+    ExecutionFilterForm,
+    SyncRunFilterForm,
+)
 from connections.models import AwsAccount
 from dashboard.forms import SyncFilterForm, WindowForm
 from executions.forms import AttemptFilterForm, GroupFilterForm
 from tests.factories import SyncRunFactory, UserFactory
-from tests.test_access_matrix import ACTIONS, LIST_PAGES, OBJECT_PAGES, _objects_in, all_routes
+from tests.test_access_matrix import (
+    ACTIONS,
+    API_ACTIONS,
+    API_LISTS,
+    API_OBJECTS,
+    LIST_PAGES,
+    OBJECT_PAGES,
+    _objects_in,
+    all_routes,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +114,22 @@ PAGE_FORMS: dict[str, list[type[forms.Form]]] = {
     "connections:detail": [WindowForm],
     "connections:endpoint": [WindowForm],
     "login": [AuthenticationForm],
+    # The REST API reads the same forms as the pages (api/views.py), plus its own.
+    "api:attempts": [AttemptFilterForm],
+    "api:attempt": [],
+    "api:executions": [ExecutionFilterForm],
+    "api:execution": [],
+    "api:groups": [GroupFilterForm],
+    "api:group": [],
+    "api:connections": [ConnectionFilterForm],
+    "api:connection": [WindowForm],
+    "api:endpoints": [EndpointFilterForm],
+    "api:endpoint": [WindowForm],
+    "api:sync_runs": [SyncRunFilterForm],
+    "api:schema": [],
+    "api:docs": [],
+    "api:not_found": [],
+    "tokens:list": [],
 }
 # Parameters no form declares but some code reads (or an attacker tries anyway).
 EXTRA_PARAMS = ["next", "unknown"]
@@ -237,7 +268,7 @@ OWN_GET_PAGES = sorted(LIST_PAGES | set(OBJECT_PAGES))
 
 def test_every_page_is_covered() -> None:
     own = {r.name for r in ROUTES if not r.pattern.startswith("admin/")}
-    missing = own - set(PAGE_FORMS) - set(ACTIONS) - {"logout"}
+    missing = own - set(PAGE_FORMS) - set(ACTIONS) - set(API_ACTIONS) - {"logout", "tokens:revoke"}
     assert not missing, f"add these pages to PAGE_FORMS in {__name__}: {sorted(missing)}"
 
 
@@ -252,6 +283,29 @@ def test_no_query_string_makes_a_page_fail(
     probe.all_params(params, htmx=False)
     probe.odd_shapes()
     probe.assert_clean()
+
+
+@pytest.mark.parametrize("name", sorted(API_LISTS | set(API_OBJECTS)))
+def test_no_query_string_makes_an_api_resource_fail(
+    root: Client, objects: dict[str, Any], name: str
+) -> None:
+    kind = API_OBJECTS.get(name)
+    probe = Probe(
+        root, reverse(name, args=[objects[kind].pk]) if kind else reverse(name), {200, 400}
+    )
+    params = params_of(name)
+    probe.each_param(params)
+    probe.all_params(params, htmx=False)
+    probe.odd_shapes()
+    probe.assert_clean()
+
+
+@pytest.mark.parametrize("name", sorted(API_OBJECTS))
+def test_a_hostile_object_id_in_an_api_path_is_a_json_404(root: Client, name: str) -> None:
+    for pk in ("99999999999999999999", "9223372036854775808", "0"):
+        path = reverse(name, args=[1]).replace("/1/", f"/{pk}/")
+        response = root.get(path)
+        assert response.status_code == 404 and response.json()["message"], path
 
 
 # --- The admin --------------------------------------------------------------------------------

@@ -1,0 +1,209 @@
+"""What the API answers. Output only: the OpenAPI schema is generated from these, and the
+schemathesis test checks every answer against it.
+
+Request and response payloads are redacted again on the way out, with the same Redactor the
+pages use (executions/redaction.py), so patterns added after a row was stored still apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from connections.models import Connection, ConnectionStateChange, Endpoint, SyncRun
+from executions.models import Execution, FailureGroup, HttpAttempt
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    message = serializers.CharField()
+    # Shadows Serializer.errors for the type checker only: DRF moves declared fields off the class.
+    errors = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class PageSerializer(serializers.Serializer[Any]):
+    """Keyset page: `next` is the URL of the next page, null on the last one."""
+
+    next = serializers.URLField(allow_null=True)
+
+
+class AttemptSerializer(serializers.ModelSerializer[HttpAttempt]):
+    """A failing attempt as listed (the list page's columns: no payloads)."""
+
+    url = serializers.CharField(help_text="Redacted.")
+
+    class Meta:
+        model = HttpAttempt
+        fields: tuple[str, ...] = (
+            "id", "occurred_at", "account", "execution", "state_name", "attempt_number",
+            "method", "url", "status_code", "error", "category", "subcategory", "duration_ms",
+            "connection_arn", "connection", "endpoint", "outcome", "final_attempt", "caught",
+        )  # fmt: skip
+
+
+class AttemptDetailSerializer(AttemptSerializer):
+    """One attempt with its classification and its redacted request and response."""
+
+    cause = serializers.CharField()
+    request_headers = serializers.JSONField()
+    request_query = serializers.JSONField()
+    request_body = serializers.JSONField()
+    response_headers = serializers.JSONField()
+    response_body = serializers.JSONField()
+
+    class Meta(AttemptSerializer.Meta):
+        fields = (
+            *AttemptSerializer.Meta.fields,
+            "branch_path", "redrive_count", "scheduled_at", "closed_at", "cause",
+            "evidence", "hint", "classifier_version", "failure_group", "response_truncated",
+            "request_headers", "request_query", "request_body", "response_headers",
+            "response_body", "timeout_seconds",
+        )  # fmt: skip
+
+
+class AttemptPage(PageSerializer):
+    results = AttemptSerializer(many=True)
+
+
+class ExecutionSerializer(serializers.ModelSerializer[Execution]):
+    class Meta:
+        model = Execution
+        fields: tuple[str, ...] = (
+            "id", "arn", "name", "account", "state_machine", "status", "start_date",
+            "stop_date", "error", "redrive_count", "source", "has_failed_attempt",
+        )  # fmt: skip
+
+
+class ExecutionDetailSerializer(ExecutionSerializer):
+    cause = serializers.CharField(help_text="Redacted.")
+    attempts = AttemptDetailSerializer(many=True)
+    attempts_truncated = serializers.BooleanField()
+
+    class Meta(ExecutionSerializer.Meta):
+        fields = (*ExecutionSerializer.Meta.fields, "cause", "attempts", "attempts_truncated")
+
+
+class ExecutionPage(PageSerializer):
+    results = ExecutionSerializer(many=True)
+
+
+class GroupSerializer(serializers.ModelSerializer[FailureGroup]):
+    class Meta:
+        model = FailureGroup
+        fields: tuple[str, ...] = (
+            "id", "account", "title", "category", "subcategory", "status", "status_code",
+            "error", "method", "connection", "connection_arn", "endpoint", "hint",
+            "first_seen_at", "last_seen_at", "count", "status_changed_at", "regressed_at",
+        )  # fmt: skip
+
+
+class GroupDetailSerializer(GroupSerializer):
+    affected_executions = serializers.IntegerField()
+    recent_attempts = AttemptSerializer(many=True)
+
+    class Meta(GroupSerializer.Meta):
+        fields = (*GroupSerializer.Meta.fields, "affected_executions", "recent_attempts")
+
+
+class GroupPage(PageSerializer):
+    results = GroupSerializer(many=True)
+
+
+class ConnectionSerializer(serializers.ModelSerializer[Connection]):
+    failures = serializers.IntegerField(help_text="Failing attempts in the window.")
+
+    class Meta:
+        model = Connection
+        fields: tuple[str, ...] = (
+            "id", "arn", "name", "account", "region", "authorization_type", "state",
+            "state_reason", "last_authorized_at", "aws_modified_at", "failures",
+        )  # fmt: skip
+
+
+class StateChangeSerializer(serializers.ModelSerializer[ConnectionStateChange]):
+    class Meta:
+        model = ConnectionStateChange
+        fields: tuple[str, ...] = ("state", "reason", "changed_at", "observed_at")
+
+
+class ConnectionDetailSerializer(ConnectionSerializer):
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    state_history = StateChangeSerializer(many=True)
+    cascade = serializers.JSONField(
+        help_text="De-authorization episodes in the window: trigger, and what failed after."
+    )
+    endpoints = serializers.JSONField(help_text="Endpoints called through it, by failures.")
+
+    class Meta(ConnectionSerializer.Meta):
+        fields = (
+            *ConnectionSerializer.Meta.fields,
+            "window_start", "window_end", "state_history", "cascade", "endpoints",
+        )  # fmt: skip
+
+
+class ConnectionPage(PageSerializer):
+    results = ConnectionSerializer(many=True)
+
+
+class EndpointSerializer(serializers.ModelSerializer[Endpoint]):
+    class Meta:
+        model = Endpoint
+        fields: tuple[str, ...] = (
+            "id",
+            "account",
+            "method",
+            "url_template",
+            "first_seen_at",
+            "last_seen_at",
+        )
+
+
+class StatusMixSerializer(serializers.Serializer[Any]):
+    status_code = serializers.IntegerField(allow_null=True)
+    outcome = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class LatencySerializer(serializers.Serializer[Any]):
+    p50 = serializers.FloatField(allow_null=True)
+    p95 = serializers.FloatField(allow_null=True)
+
+
+class EndpointDetailSerializer(EndpointSerializer):
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    total = serializers.IntegerField()
+    failures = serializers.IntegerField()
+    latency_ms = LatencySerializer()
+    status_mix = StatusMixSerializer(many=True)
+
+    class Meta(EndpointSerializer.Meta):
+        fields = (
+            *EndpointSerializer.Meta.fields,
+            "window_start", "window_end", "total", "failures", "latency_ms", "status_mix",
+        )  # fmt: skip
+
+
+class EndpointPage(PageSerializer):
+    results = EndpointSerializer(many=True)
+
+
+class SyncRunSerializer(serializers.ModelSerializer[SyncRun]):
+    class Meta:
+        model = SyncRun
+        fields: tuple[str, ...] = (
+            "id", "account", "started_at", "finished_at", "status", "trigger", "api_calls",
+            "executions_added", "executions_updated", "attempts_added", "errors", "fatal",
+            "unreadable", "progress",
+        )  # fmt: skip
+
+
+class SyncRunPage(PageSerializer):
+    results = SyncRunSerializer(many=True)
+
+
+class GroupStatusSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=["open", "resolved", "ignored"])
