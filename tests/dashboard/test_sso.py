@@ -155,3 +155,38 @@ def test_sso_unreachable_or_unconfigured(oidc: OidcProvider, settings: Any) -> N
     assert client.get(reverse("sso_login")).status_code == 404
     assert client.get(reverse("sso_callback") + "?code=x&state=y").status_code == 404
     assert b"Sign in with SSO" not in client.get(reverse("login")).content
+
+
+HOSTILE = ["", "\u00e9\u4e2d", "a" * 3000, "state=1&state=2", "<script>"]
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_no_query_string_makes_the_sso_views_fail(oidc: OidcProvider, started: bool) -> None:
+    client = Client()
+    if started:
+        client.get(reverse("sso_login"))  # a sign-in under way: states in the session
+    for value in HOSTILE:
+        for query in [
+            {"code": value, "state": value},
+            {"error": value, "state": value},
+            {"code": value},
+            {"next": value, "unknown": value},
+        ]:
+            response = client.get(reverse("sso_callback"), query)
+            assert response.status_code in {302, 403}, (query, response.status_code)
+        assert client.get(reverse("sso_login"), {"next": value}).status_code == 302
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_group_map_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard.settings import env_pairs
+
+    monkeypatch.setenv("OIDC_GROUP_MAP", " idp-ops = ops ,idp-ops=viewers,idp-pay=payments")
+    assert env_pairs("OIDC_GROUP_MAP") == [
+        ("idp-ops", "ops"),
+        ("idp-ops", "viewers"),
+        ("idp-pay", "payments"),
+    ]
+    monkeypatch.setenv("OIDC_GROUP_MAP", "idp-ops=ops,idp-pay")
+    with pytest.raises(ValueError, match="idp-pay"):
+        env_pairs("OIDC_GROUP_MAP")
