@@ -118,6 +118,11 @@ def _unknown_issuer(client: Client, idp: OidcProvider) -> Any:
     return run_flow(client, idp)
 
 
+def _other_audience(client: Client, idp: OidcProvider) -> Any:
+    idp.tamper = {"aud": "another-client"}
+    return run_flow(client, idp)
+
+
 def _local_account_clash(client: Client, idp: OidcProvider) -> Any:
     # The first admin is a local account; an IdP user of the same name must not become it.
     UserFactory.create(username="alice", is_superuser=True, is_staff=True)
@@ -130,6 +135,7 @@ def _local_account_clash(client: Client, idp: OidcProvider) -> Any:
         (_state_mismatch, "state mismatch"),
         (_nonce_mismatch, "Nonce verification failed"),
         (_unknown_issuer, "unknown issuer"),
+        (_other_audience, "failed verification: Audience"),
         (_local_account_clash, "A local account named alice exists"),
     ],
 )
