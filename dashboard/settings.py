@@ -37,6 +37,15 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_pairs(name: str) -> list[tuple[str, str]]:
+    """NAME="a=b,c=d" as [("a", "b"), ("c", "d")]; a malformed entry stops the start."""
+    pairs = [item.partition("=") for item in env_list(name)]
+    bad = [f"{key}{sep}{value}" for key, sep, value in pairs if not (sep and key and value)]
+    if bad:
+        raise ValueError(f"{name}: expected idp-group=stepscope-group entries, got {bad}")
+    return [(key.strip(), value.strip()) for key, _, value in pairs]
+
+
 def env_secret(name: str, default: str = "") -> str:
     """Read NAME, or the contents of the file named by NAME_FILE (mounted secrets)."""
     path = os.environ.get(f"{name}_FILE")
@@ -232,6 +241,22 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
     }
 }
+
+# --- Single sign-on: OpenID Connect (dashboard/sso.py, docs/security.md). Off unless OIDC_ISSUER
+# and OIDC_CLIENT_ID are set; local password login always stays (the first admin's way in).
+OIDC_ISSUER = env_str("OIDC_ISSUER")  # exactly as the provider's discovery document names it
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# IdP group → Stepscope group pairs; an IdP group may appear more than once.
+OIDC_GROUP_MAP = env_pairs("OIDC_GROUP_MAP")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso_callback"
+if OIDC_ISSUER:
+    AUTHENTICATION_BACKENDS.append("dashboard.sso.SsoBackend")
 
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = 1  # hours

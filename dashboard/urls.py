@@ -8,13 +8,17 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from dashboard import sso
+
 urlpatterns = [
     path("", include("dashboard.pages")),
     path("executions/", include("executions.urls")),
     path("connections/", include("dashboard.connection_urls")),
     path("api/", include("api.urls")),
     path("tokens/", include("api.token_urls")),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", sso.LoginView.as_view(), name="login"),
+    path("sso/login/", sso.sso_login, name="sso_login"),
+    path("sso/callback/", sso.sso_callback, name="sso_callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]

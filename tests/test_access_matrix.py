@@ -58,7 +58,7 @@ def all_routes() -> list[Route]:
 
 # --- The matrix -------------------------------------------------------------------------------
 
-PUBLIC = {"login", "logout", "admin:login", "admin:logout"}
+PUBLIC = {"login", "logout", "sso_login", "sso_callback", "admin:login", "admin:logout"}
 # Pages that list what the user may see: 200 for anyone logged in, scoped content.
 LIST_PAGES = {
     "dashboard:overview",
