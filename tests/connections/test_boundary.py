@@ -15,10 +15,11 @@ APPS = ("connections", "executions", "dashboard")
 BOUNDARY = {Path("connections/aws.py"), Path("connections/awsclient.py")}
 # Readers of documents, not of AWS answers: the pure parser's documented input is what the AWS
 # CLI prints (history events, or a whole GetExecutionHistory / FilterLogEvents answer), and
-# classify_history reads files of that format that a user hands it.
+# classify_history reads files of that format that a user hands it (saved_histories.py).
 DOCUMENT_READERS = (
     Path("executions/history"),
     Path("executions/management/commands/classify_history.py"),
+    Path("executions/saved_histories.py"),
 )
 
 # Field names of the answers Stepscope reads (Step Functions, EventBridge, CloudWatch Logs, STS),
