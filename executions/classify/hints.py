@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -216,11 +217,38 @@ def forbidden_header(f: Facts) -> str:
     return f"header '{header}' is not allowed in the task's Headers — remove it there and {place}"
 
 
-def jsonpath(f: Facts) -> str:
-    where = f" (for {f.cause.jsonpath_field})" if f.cause.jsonpath_field else ""
+def query_missing(f: Facts) -> str:
+    query = f.cause.query
+    if query is None:  # the rule's check guarantees one; a hint never raises
+        return runtime(f)
+    what = "JSONata expression" if query.language == "jsonata" else "path"
+    where = f" (for {query.field})" if query.field else ""
     return (
-        f"the path {f.cause.jsonpath}{where} found nothing in the state's input, so no request "
+        f"the {what} {query.expression}{where} found nothing in the state's input, so no request "
         "was sent — make the previous state produce it, or give it a default"
+    )
+
+
+def query_invalid(f: Facts) -> str:
+    query = f.cause.query
+    if query is None:
+        return runtime(f)
+    where = f" for {query.field}" if query.field else ""
+    if query.code:
+        return (
+            f"the JSONata expression {query.expression}{where} is broken ({query.code}) — fix it "
+            "in the definition (try it in the console's data-flow simulator); no request was sent"
+        )
+    if query.expected or query.kind == "result_type":
+        got = f": expected {query.expected}, got {query.actual}" if query.expected else ""
+        return (
+            f"the JSONata expression {query.expression}{where} returned the wrong type{got} — "
+            "change the expression (or the data it reads) so it yields that type"
+        )
+    return (
+        f"the path {query.expression} in the state's InputPath/ResultPath/OutputPath matches "
+        "nothing in the data it is applied to — fix the path in the definition to the shape "
+        "the data (for OutputPath/ResultSelector: the HTTP response) really has"
     )
 
 
@@ -229,6 +257,16 @@ def content_type(f: Facts) -> str:
         f"{f.call} answered with content type {f.cause.content_type}, which HTTP tasks cannot "
         "read (binary, image, audio, video) — ask for a text/JSON representation"
     )
+
+
+def runtime_fix(fix: str) -> Callable[[Facts], str]:
+    """The hint of a States.Runtime reason (rules.RUNTIME_REASONS): the cause, then the fix."""
+
+    def hint(f: Facts) -> str:
+        said = " ".join(f.attempt.cause.split())[:300]
+        return f"{f.call} was not sent (States.Runtime: {said}) — {fix}"
+
+    return hint
 
 
 def runtime(f: Facts) -> str:
