@@ -24,7 +24,12 @@ from executions.classify.context import (
     ConnectionStateChange,
     RequestShape,
 )
-from executions.classify.engine import Classification, classify, needs_last_success
+from executions.classify.engine import (
+    Classification,
+    classify,
+    classify_state_error,
+    needs_last_success,
+)
 from executions.classify.grouping import fingerprint
 from executions.classify.hints import CONNECTION_SECRET_ARN
 from executions.classify.rules import CATEGORIES, RULES, RULES_VERSION, Rule
@@ -47,6 +52,7 @@ __all__ = [
     "RequestShape",
     "Rule",
     "classify",
+    "classify_state_error",
     "fingerprint",
     "is_forbidden_header",
     "needs_last_success",

@@ -9,7 +9,7 @@ from typing import Any
 from executions.classify.cause import NO_CAUSE, read_cause
 from executions.classify.context import ClassificationContext
 from executions.classify.facts import Facts
-from executions.classify.rules import FALLBACK, RULES, RULES_VERSION, Rule
+from executions.classify.rules import FALLBACK, RULES, RULES_VERSION, STATE_RULES, Rule
 from executions.history import OUTCOME_IN_PROGRESS, OUTCOME_SUCCEEDED, ParsedAttempt
 
 _SETTLED = (OUTCOME_SUCCEEDED, OUTCOME_IN_PROGRESS)
@@ -35,6 +35,26 @@ def classify(
         if rule.check is None or rule.check(facts):
             return _result(rule, facts)
     return _result(FALLBACK, facts)  # unreachable: the last rule matches everything
+
+
+def classify_state_error(
+    attempt: ParsedAttempt, context: ClassificationContext = _NO_CONTEXT
+) -> Classification | None:
+    """The definition error of a state that failed after this (successful) call, if any.
+
+    The call itself stays a success: ResultSelector, ResultPath or OutputPath failed on its
+    answer, which is the definition's fault, not the endpoint's (issue 15 item 9).
+    """
+    if attempt.outcome != OUTCOME_SUCCEEDED or not (attempt.state_error or attempt.state_cause):
+        return None
+    facts = Facts(
+        attempt, context, attempt.state_error, None, read_cause(attempt.state_cause, None)
+    )
+    facts.decided_by.append("state_error")
+    for rule in STATE_RULES:
+        if rule.check is None or rule.check(facts):
+            return _result(rule, facts)
+    return _result(STATE_RULES[-1], facts)
 
 
 def needs_last_success(attempt: ParsedAttempt) -> bool:

@@ -252,6 +252,23 @@ def query_invalid(f: Facts) -> str:
     )
 
 
+def after_response(f: Facts) -> str:
+    status = f.attempt.status_code or 200
+    query = f.cause.query
+    where = (
+        f": {query.expression}"
+        + (f" (for {query.field})" if query.field else "")
+        + " matches nothing in the response"
+        if query is not None
+        else f" ({f.error or 'no error name'}: {' '.join(f.attempt.state_cause.split())[:200]})"
+    )
+    return (
+        f"{f.call} answered {status} — the call worked — but the state then failed in "
+        f"ResultSelector, ResultPath or OutputPath{where}; fix that path in the definition to "
+        "the response's real shape (TaskSucceeded's output shows it)"
+    )
+
+
 def content_type(f: Facts) -> str:
     return (
         f"{f.call} answered with content type {f.cause.content_type}, which HTTP tasks cannot "

@@ -25,6 +25,7 @@ MISSING_VALUE = "missing_value"
 EVALUATION_ERROR = "evaluation_error"
 RESULT_TYPE = "result_type"
 PATH_MATCHES_NOTHING = "path_matches_nothing"
+KINDS = (MISSING_VALUE, EVALUATION_ERROR, RESULT_TYPE, PATH_MATCHES_NOTHING)
 
 _JSONATA = re.compile(
     r"JSONata expression '(?P<expression>.{0,600}?)' specified for the field "

@@ -198,3 +198,14 @@ RULES: tuple[Rule, ...] = (
 )
 # fmt: on
 FALLBACK = RULES[-1]
+
+# A state that failed after its call succeeded: what the definition did with the answer.
+# fmt: off
+STATE_RULES: tuple[Rule, ...] = (
+    Rule("definition.after_response.path", "invalid_request", "after_response_path",
+         hints.after_response, outcomes=_SUCCEEDED,
+         check=checks.query_failure(*query.KINDS), decided_by=("state_error",)),
+    Rule("definition.after_response", "invalid_request", "after_response", hints.after_response,
+         outcomes=_SUCCEEDED, decided_by=("state_error",)),
+)
+# fmt: on

@@ -54,6 +54,10 @@ class ParsedAttempt:
     closed_event_type: str = ""  # TaskFailed, TaskTimedOut, TaskStateAborted, ExecutionFailed…
     timeout_seconds: int | None = None  # TaskScheduled.timeoutInSeconds, for timeout hints
     response_truncated: bool = False  # outputDetails.truncated: the response was cut
+    # The state failed after this call succeeded (ResultSelector, ResultPath, OutputPath or a
+    # JSONata Output): a definition error of the state, not an HTTP failure (issue 15 item 9).
+    state_error: str = ""
+    state_cause: str = ""
 
 
 # --------------------------------------------------------------------------- TaskScheduled

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import io
+import json
 
-from executions.classify import classify
-from executions.history import ParsedAttempt
-from tests.executions.test_classify import classified
+import pytest
+from django.core.management import call_command
+
+from executions.classify import classify, classify_state_error
+from executions.history import ParsedAttempt, parse_history
+from tests.executions.test_classify import FIXTURES, classified
 
 # (fixture, [(execution's attempt: category, subcategory, evidence that must be present)])
 QUERY_FAILURES = [
@@ -75,3 +79,54 @@ def test_jsonpath_and_jsonata_wordings_name_their_fields(
     result = classify(failed_before_request(cause, "States.QueryEvaluationError"))
     assert result.category == category, result.hint
     assert evidence.items() <= result.evidence.items()
+
+
+# --------------------------------------------------------------------------- item 9
+
+
+def test_a_200_then_a_result_path_failure_is_a_success_plus_a_definition_error() -> None:
+    results = classified("after_response_and_cut_off.json")
+    (selector, selected), (output, _), (stopped, stop), (timed_out, timeout) = results
+    for att in (selector, output):
+        assert (att.outcome, att.status_code, att.error) == ("succeeded", 200, "")
+        assert att.state_error == "States.Runtime"
+    assert selected.category is None
+    state = classify_state_error(selector)
+    assert state is not None
+    assert (state.category, state.subcategory) == ("invalid_request", "after_response_path")
+    assert state.evidence["jsonpath"] == "$.ResponseBody.customer.id"
+    assert "answered 200" in state.hint and "ResultSelector" in state.hint
+    output_state = classify_state_error(output)
+    assert output_state is not None and output_state.evidence["jsonpath"] == "$.NoSuchOutputPath"
+    # Cut off mid-call: the attempt ends with the execution, as aborted or timed out.
+    assert (stopped.closed_event_type, stop.subcategory) == ("ExecutionAborted", "aborted")
+    assert (timed_out.outcome, timeout.subcategory) == ("timed_out", "execution_timeout")
+    assert classify_state_error(stopped) is None
+
+
+def test_classify_history_prints_the_state_error_next_to_the_successful_attempt() -> None:
+    out = io.StringIO()
+    call_command("classify_history", str(FIXTURES / "after_response_and_cut_off.json"), stdout=out)
+    rows = json.loads(out.getvalue())["attempts"]
+    first = rows[0]
+    assert (first["outcome"], first["category"]) == ("succeeded", None)
+    assert first["state_error"]["category"] == "invalid_request"
+    assert first["state_error"]["evidence"]["field"] == "id.$"
+    assert [r["state_error"] for r in rows[2:]] == [None, None]
+
+
+def test_a_jsonata_output_failure_after_a_200_is_not_a_second_attempt() -> None:
+    data = json.loads((FIXTURES / "after_response_and_cut_off.json").read_text())[0]
+    events = [
+        *data["events"][:5],
+        {"id": 6, "previousEventId": 0, "type": "EvaluationFailed", "timestamp": 1793615000.4,
+         "evaluationFailedEventDetails": {"error": "States.QueryEvaluationError",
+                                          "cause": "The JSONata expression '$states.result.x' specified for the field 'Output' returned nothing (undefined).",
+                                          "location": "Output", "state": "FetchCustomer"}},
+        {"id": 7, "previousEventId": 6, "type": "ExecutionFailed", "timestamp": 1793615000.5,
+         "executionFailedEventDetails": {"error": "States.QueryEvaluationError", "cause": "…"}},
+    ]  # fmt: skip
+    (att,) = parse_history(events, data["definition"])
+    assert (att.outcome, att.state_error) == ("succeeded", "States.QueryEvaluationError")
+    state = classify_state_error(att)
+    assert state is not None and state.evidence["location"] == "Output"

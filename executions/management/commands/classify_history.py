@@ -7,6 +7,13 @@ carries across them; or a FilterLogEvents response whose events carry execution-
 `message`. No database. Prints one JSON object `{"attempts": [...]}`; unreadable input exits 2
 with one line on stderr. Calls still in flight are left out: the contract's outcomes are
 succeeded, failed and timed_out only.
+
+Each attempt also carries `state_error`: null, or — for a call that succeeded (2xx) after which
+its state failed in ResultSelector, ResultPath or OutputPath — `{error, cause, category,
+subcategory, evidence, hint}` of that definition error; the attempt itself stays succeeded.
+Query failures (JSONata `States.QueryEvaluationError`, JSONPath `States.Runtime`) name in
+`evidence` what failed: `query_language`, `expression`, `location` (JSONata) or `field` and
+`jsonpath` (JSONPath), and where known `jsonata_error` (T1006…), `expected` and `actual`.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from executions.classify import (
     DeauthorizationTracker,
     LastSuccessTracker,
     classify,
+    classify_state_error,
     needs_last_success,
 )
 from executions.classify.endpoint_templates import endpoint_template
@@ -215,6 +223,22 @@ def _row(
         "cause": attempt.cause,
         "outcome": attempt.outcome,
         "caught": attempt.caught,
+        "category": result.category,
+        "subcategory": result.subcategory,
+        "evidence": result.evidence,
+        "hint": result.hint,
+        "state_error": _state_error(attempt, context),
+    }
+
+
+def _state_error(attempt: ParsedAttempt, context: ClassificationContext) -> dict[str, Any] | None:
+    """A succeeded call whose state failed right after (item 9): the definition's error."""
+    result = classify_state_error(attempt, context)
+    if result is None:
+        return None
+    return {
+        "error": attempt.state_error,
+        "cause": attempt.state_cause,
         "category": result.category,
         "subcategory": result.subcategory,
         "evidence": result.evidence,
