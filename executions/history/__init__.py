@@ -13,7 +13,9 @@ records a readable problem and carries on; it never raises.
 Modules: `events` (scalars, timestamps, log records), `definition` (HTTP states of an ASL
 definition), `attempts` (ParsedAttempt and the event readers that fill it), `entries` (what the
 parser keeps open), `parser` (HistoryParser), `summary` (what the events say of the execution
-itself: its status, times, own error, newest event id; log records regrouped per execution). Import from this package, not from the modules.
+itself: its status, times, own error, newest event id; log records regrouped per execution),
+`pages` (saved GetExecutionHistory pages joined back into one history per execution). Import
+from this package, not from the modules.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from executions.history.events import (
     parse_timestamp,
     status_from_error,
 )
+from executions.history.pages import join_pages
 from executions.history.parser import MAX_PROBLEMS, HistoryParser, parse_history
 from executions.history.summary import (
     EXECUTION_ERROR_DETAILS,
@@ -71,6 +74,7 @@ __all__ = [
     "details_key",
     "http_states_from_definition",
     "is_http_resource",
+    "join_pages",
     "normalize_log_event",
     "parse_history",
     "parse_timestamp",

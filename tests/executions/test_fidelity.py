@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 
 from executions.classify import classify, classify_state_error
-from executions.history import ParsedAttempt, parse_history
+from executions.history import ParsedAttempt, join_pages, parse_history
 from tests.executions.test_classify import FIXTURES, classified
 
 # (fixture, [(execution's attempt: category, subcategory, evidence that must be present)])
@@ -130,3 +132,66 @@ def test_a_jsonata_output_failure_after_a_200_is_not_a_second_attempt() -> None:
     assert (att.outcome, att.state_error) == ("succeeded", "States.QueryEvaluationError")
     state = classify_state_error(att)
     assert state is not None and state.evidence["location"] == "Output"
+
+
+# --------------------------------------------------------------------------- item 3
+
+
+def rows_of(path: Path | str) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    call_command("classify_history", str(path), stdout=out)
+    rows: list[dict[str, Any]] = json.loads(out.getvalue())["attempts"]
+    return rows
+
+
+@pytest.mark.parametrize("fixture", ["paged_history.json", "paged_history_reverse.json"])
+def test_pages_of_one_execution_are_one_history(fixture: str) -> None:
+    whole = rows_of(FIXTURES / "retries_503_then_success.json")
+    paged = rows_of(FIXTURES / fixture)
+    strip = ("execution_arn",)  # the pages as AWS returns them do not repeat the ARN
+    assert [{k: v for k, v in r.items() if k not in strip} for r in paged] == [
+        {k: v for k, v in r.items() if k not in strip} for r in whole
+    ]
+    assert [(r["attempt"], r["outcome"]) for r in paged] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "succeeded"),
+    ]
+
+
+def _page(ids: range, token: str = "", arn: str = "") -> dict[str, Any]:
+    events = [{"id": i, "type": "ExecutionStarted" if i == 1 else "PassStateEntered"} for i in ids]
+    page: dict[str, Any] = {"events": events}
+    if token:
+        page["NextToken" if token.startswith("cli") else "nextToken"] = token
+    if arn:
+        page["executionArn"] = arn
+    return page
+
+
+def test_join_pages_tells_continuations_from_new_executions() -> None:
+    a, b = "arn:aws:states:eu-west-1:1:execution:Sm:a", "arn:aws:states:eu-west-1:1:execution:Sm:b"
+    joined = join_pages(
+        [
+            _page(range(1, 4), "t1", a),
+            _page(range(4, 6), "", a),  # the last page: no token
+            _page(range(1, 3), "", b),  # a new execution: ids start over
+            _page(range(3, 5)),  # saved without tokens, ids carry on: still b
+            _page(range(1, 3), "cli-NextToken"),  # the AWS CLI's --max-items output
+            _page(range(3, 4)),
+            _page(range(1, 2), "t9", a),
+            _page(range(2, 3), "", b),  # a token, but another execution's page
+        ]
+    )
+    assert [[e["id"] for e in d["events"]] for d in joined] == [
+        [1, 2, 3, 4, 5],
+        [1, 2, 3, 4],
+        [1, 2, 3],
+        [1],
+        [2],
+    ]
+    assert joined[0]["executionArn"] == a and "nextToken" not in joined[0]
+    reverse = join_pages([_page(range(9, 4, -1), "r1"), _page(range(4, 0, -1))])
+    assert [e["id"] for e in reverse[0]["events"]] == [9, 8, 7, 6, 5, 4, 3, 2, 1]
+    # Newest first without tokens: the older page is the one with ExecutionStarted.
+    assert len(join_pages([_page(range(9, 4, -1)), _page(range(4, 0, -1))])) == 1

@@ -3,7 +3,9 @@
 A stable contract for automated checks (issue 5 item 4). PATH ("-" for stdin) holds one of:
 a GetExecutionHistory response `{"events": [...]}` (optional `executionArn`, `stateMachineArn`,
 `definition`); a list of such documents, oldest first, so "last success to this endpoint"
-carries across them; or a FilterLogEvents response whose events carry execution-log JSON in
+carries across them — pages of one execution as AWS returns them (`nextToken`, also in
+reverseOrder, also the AWS CLI's joined output) are joined into one history first, so an
+attempt split across a page break is one attempt (history.join_pages); or a FilterLogEvents response whose events carry execution-log JSON in
 `message`. No database. Prints one JSON object `{"attempts": [...]}`; unreadable input exits 2
 with one line on stderr. Calls still in flight are left out: the contract's outcomes are
 succeeded, failed and timed_out only.
@@ -43,6 +45,7 @@ from executions.history import (
     ParsedAttempt,
     as_int,
     http_states_from_definition,
+    join_pages,
     normalize_log_event,
     parse_timestamp,
 )
@@ -97,7 +100,7 @@ def _read(path: str) -> Any:
         raise InputError(f"{path} is not valid JSON ({type(exc).__name__})") from None
 
 
-def _documents(data: Any) -> list[Mapping[str, Any]]:
+def _documents(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, Mapping):
         data = [data]
     elif isinstance(data, list) and data and all(_looks_like_event(e) for e in data):
@@ -107,7 +110,7 @@ def _documents(data: Any) -> list[Mapping[str, Any]]:
     for index, document in enumerate(data):
         if not isinstance(document, Mapping) or not isinstance(document.get("events"), list):
             raise InputError(f"document {index} has no events list; {SHAPE_HELP}")
-    return data
+    return join_pages(data)  # GetExecutionHistory pages of one execution are one history
 
 
 def _looks_like_event(item: object) -> bool:
