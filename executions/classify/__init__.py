@@ -6,7 +6,9 @@ reclassified when the rules change. A rule never claims more than its evidence: 
 the status text as cause (all real AWS gives) is `client_error`, not a guessed missing field.
 
 Modules: `rules` (the rule data and its version), `checks` and `hints` (what rules call),
-`facts` and `cause` (what rules look at), `context` (what is known beyond the attempt),
+`handling` (what the state's Retry/Catch did, for the hints), `facts`, `cause` and `query`
+(what rules look at; `query` reads JSONata/JSONPath failures), `context` (what is known beyond
+the attempt),
 `engine` (classify), `trackers` (last success, de-authorizations), `grouping` (fingerprint).
 Import from this package, not from the modules.
 """

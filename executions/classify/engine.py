@@ -9,6 +9,7 @@ from typing import Any
 from executions.classify.cause import NO_CAUSE, read_cause
 from executions.classify.context import ClassificationContext
 from executions.classify.facts import Facts
+from executions.classify.handling import failure_handling
 from executions.classify.rules import FALLBACK, RULES, RULES_VERSION, STATE_RULES, Rule
 from executions.history import OUTCOME_IN_PROGRESS, OUTCOME_SUCCEEDED, ParsedAttempt
 
@@ -84,6 +85,10 @@ def _facts(attempt: ParsedAttempt, context: ClassificationContext) -> Facts:
 
 def _result(rule: Rule, facts: Facts) -> Classification:
     hint = rule.hint(facts)
+    if rule.category is not None and facts.attempt.outcome not in _SETTLED:
+        handled = failure_handling(facts)  # Retry/Catch from the definition, when known
+        if handled:
+            hint = f"{hint}; {handled}"
     subcategory = rule.subcategory
     if "{" in subcategory:
         subcategory = subcategory.replace("{status}", str(facts.status))

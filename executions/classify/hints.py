@@ -15,6 +15,7 @@ from typing import Any
 
 from executions.classify.context import ConnectionStateChange
 from executions.classify.facts import Facts
+from executions.classify.handling import advise_retry
 
 CONNECTION_SECRET_ARN = "arn:aws:secretsmanager:*:*:secret:events!connection/*"
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
@@ -47,7 +48,7 @@ def execution_timeout(f: Facts) -> str:
 
 
 def task_timeout(f: Facts) -> str:
-    limit = f.attempt.timeout_seconds
+    limit = f.attempt.timeout_seconds or _definition_timeout(f)
     said = f"TimeoutSeconds ({limit} s)" if limit else "TimeoutSeconds"
     return (
         f"the state's {said} elapsed before {f.call} answered — raise TimeoutSeconds (HTTP tasks "
@@ -57,11 +58,22 @@ def task_timeout(f: Facts) -> str:
 
 def cap(f: Facts) -> str:
     took = f" after {f.duration_ms / 1000:.1f} s" if f.duration_ms is not None else ""
+    limit = _definition_timeout(f)
+    larger = (
+        f"the state's TimeoutSeconds ({limit} s) does not help"
+        if limit and limit > 60
+        else "a larger TimeoutSeconds does not help"
+    )
     return (
         f"the call ran into the 60-second HTTP task limit: {f.call} gave no answer{took} — "
         "make the endpoint reply within 60 s (e.g. accept the work with 202 and poll for the "
-        "result); a larger TimeoutSeconds does not help"
+        f"result); {larger}"
     )
+
+
+def _definition_timeout(f: Facts) -> int | None:
+    state = f.context.definition_state
+    return state.timeout_seconds if state is not None else None
 
 
 def socket(f: Facts) -> str:
@@ -169,21 +181,27 @@ def connection_missing(f: Facts) -> str:
 
 
 def authorizing(f: Facts) -> str:
+    retry = advise_retry(
+        f, "retry on Events.ConnectionResource.AuthInProgress", "give the retry a longer interval"
+    )
     return (
-        f"connection {f.connection} was still AUTHORIZING (OAuth token exchange) — retry on "
-        "Events.ConnectionResource.AuthInProgress, and check the OAuth endpoint if it persists"
+        f"connection {f.connection} was still AUTHORIZING (OAuth token exchange) — {retry}, "
+        "and check the OAuth endpoint if it persists"
     )
 
 
 def concurrent(f: Facts) -> str:
-    return (
-        f"connection {f.connection} was being updated during the call — retry on "
-        "Events.ConnectionResource.ConcurrentModification"
+    retry = advise_retry(
+        f,
+        "retry on Events.ConnectionResource.ConcurrentModification",
+        "avoid updating the connection while executions run",
     )
+    return f"connection {f.connection} was being updated during the call — {retry}"
 
 
 def eventbridge(f: Facts) -> str:
-    return f"EventBridge failed internally while preparing {f.call} — retry; AWS-side, not yours"
+    retry = advise_retry(f, "retry", "nothing to change on your side")
+    return f"EventBridge failed internally while preparing {f.call} — {retry}; AWS-side, not yours"
 
 
 # --------------------------------------------------------------------------- the request
@@ -317,10 +335,14 @@ def forbidden(f: Facts) -> str:
 
 def rate_limited(f: Facts) -> str:
     retried = "" if f.attempt.final_attempt else " (this attempt was retried)"
-    return (
-        f"{f.call} is rate-limiting (429){retried} — add a Retry on States.Http.StatusCode.429 "
-        "with BackoffRate and JitterStrategy FULL, or lower the Map's MaxConcurrency"
+    advice = advise_retry(
+        f,
+        "add a Retry on States.Http.StatusCode.429 with BackoffRate and JitterStrategy FULL, "
+        "or lower the Map's MaxConcurrency",
+        "raise its IntervalSeconds/BackoffRate (JitterStrategy FULL) or lower the Map's "
+        "MaxConcurrency",
     )
+    return f"{f.call} is rate-limiting (429){retried} — {advice}"
 
 
 def request_timeout(f: Facts) -> str:
@@ -381,7 +403,10 @@ def client_error(f: Facts) -> str:
 def server_error(f: Facts) -> str:
     status = f.status or 500
     advice = _SERVER_ADVICE.get(status, "the API failed on its side")
-    return f"{f.call} failed on the server ({status} {_phrase(status)}): {advice} — add a Retry with backoff"
+    retry = advise_retry(
+        f, "add a Retry with backoff", "if it persists past the retries, it is the API's to fix"
+    )
+    return f"{f.call} failed on the server ({status} {_phrase(status)}): {advice} — {retry}"
 
 
 def other_status(f: Facts) -> str:

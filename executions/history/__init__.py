@@ -29,7 +29,10 @@ from executions.history.attempts import (
 )
 from executions.history.definition import (
     HTTP_RESOURCE_SUFFIX,
+    Catcher,
     HttpStateInfo,
+    Retrier,
+    covers,
     http_states_from_definition,
     is_http_resource,
 )
@@ -64,13 +67,16 @@ __all__ = [
     "OUTCOME_IN_PROGRESS",
     "OUTCOME_SUCCEEDED",
     "OUTCOME_TIMED_OUT",
+    "Catcher",
     "ExecutionSummary",
     "HistoryParser",
     "HttpStateInfo",
     "LogEventsByExecution",
     "LoggedExecution",
     "ParsedAttempt",
+    "Retrier",
     "as_int",
+    "covers",
     "details_key",
     "http_states_from_definition",
     "is_http_resource",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,12 @@ import pytest
 from django.core.management import call_command
 
 from executions.classify import classify, classify_state_error
-from executions.history import ParsedAttempt, join_pages, parse_history
+from executions.history import (
+    ParsedAttempt,
+    http_states_from_definition,
+    join_pages,
+    parse_history,
+)
 from tests.executions.test_classify import FIXTURES, classified
 
 # (fixture, [(execution's attempt: category, subcategory, evidence that must be present)])
@@ -195,3 +201,64 @@ def test_join_pages_tells_continuations_from_new_executions() -> None:
     assert [e["id"] for e in reverse[0]["events"]] == [9, 8, 7, 6, 5, 4, 3, 2, 1]
     # Newest first without tokens: the older page is the one with ExecutionStarted.
     assert len(join_pages([_page(range(9, 4, -1)), _page(range(4, 0, -1))])) == 1
+
+
+# --------------------------------------------------------------------------- item 7
+
+
+def test_hints_know_the_states_retry_and_catch_from_the_definition() -> None:
+    results = classified("retry_and_catch_from_definition.json")
+    assert [(a.attempt_number, a.caught) for a, _ in results] == [
+        (1, False), (2, False), (3, False), (4, True), (1, False),
+    ]  # fmt: skip
+    *retried, (_, last), (_, uncovered) = results
+    for _, result in [*retried, (None, last)]:
+        assert "add a Retry" not in result.hint  # the state has one, and it ran
+    assert (
+        "retried 3 times (Retry[0]: MaxAttempts 3, BackoffRate 2) then caught by Catch[0] → "
+        "NotifyFailure" in last.hint
+    )
+    assert last.evidence["retry"]["max_attempts"] == 3
+    assert last.evidence["catch"] == {"index": 0, "next": "NotifyFailure"}
+    assert last.evidence["timeout_seconds"] == 30
+    assert "no Retry covers States.Http.StatusCode.429: add a Retry" in uncovered.hint
+    assert "no Catch covers" in uncovered.hint
+
+
+def test_a_retried_attempt_is_not_told_to_add_a_retry_even_without_the_definition() -> None:
+    retried = ParsedAttempt(
+        state_name="CallApi",
+        attempt_number=1,
+        error="States.Http.StatusCode.503",
+        status_code=503,
+        outcome="failed",
+        final_attempt=False,
+    )
+    assert "add a Retry" not in classify(retried).hint
+    assert "add a Retry" in classify(replace(retried, final_attempt=True)).hint
+
+
+def test_retry_and_catch_are_read_from_the_definition_with_aws_defaults() -> None:
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::http:invoke",
+                "Arguments": {"ApiEndpoint": "https://x.example", "Method": "GET"},
+                "TimeoutSeconds": 90,
+                "Retry": [{"ErrorEquals": ["States.TaskFailed"]}, {"ErrorEquals": "junk"}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
+                "End": True,
+            }
+        },
+    }
+    state = http_states_from_definition(definition)["Call"]
+    assert state.timeout_seconds == 90
+    found = state.retrier_for("States.Http.StatusCode.500")
+    assert found is not None
+    index, retrier = found
+    assert (index, retrier.max_attempts, retrier.backoff_rate) == (0, 3, 2.0)
+    assert state.retrier_for("States.Timeout") is None  # TaskFailed leaves out timeouts
+    assert state.catcher_for("States.Runtime") is None  # so does States.ALL for Runtime
+    assert state.catcher_for("States.Timeout") is not None

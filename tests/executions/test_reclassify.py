@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.management import call_command
 
 from executions.classify import RULES_VERSION
 from executions.models import FailureGroup, HttpAttempt
-from tests.factories import EndpointFactory, HttpAttemptFactory
+from tests.factories import (
+    EndpointFactory,
+    ExecutionFactory,
+    HttpAttemptFactory,
+    StateMachineFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +90,36 @@ def test_rules_of_this_version_bring_stored_attempts_up_to_date() -> None:
         "string_body_with_connection_body",
     )
     assert {jsonata.classifier_version, body.classifier_version} == {RULES_VERSION}
+
+
+def test_reclassify_gives_hints_the_states_retry_and_catch_from_its_definition() -> None:
+    definition = {
+        "StartAt": "CallPartner",
+        "States": {
+            "CallPartner": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::http:invoke",
+                "Parameters": {
+                    "ApiEndpoint": "https://api.example.com/v1/orders",
+                    "Method": "POST",
+                },
+                "Retry": [{"ErrorEquals": ["States.Http.StatusCode.503"], "MaxAttempts": 2}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "NotifyFailure"}],
+                "End": True,
+            },
+            "NotifyFailure": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = StateMachineFactory.create(definition=json.dumps(definition))
+    stale = HttpAttemptFactory.create(
+        execution=ExecutionFactory.create(state_machine=machine),
+        attempt_number=3,
+        caught=True,
+        final_attempt=True,
+        classifier_version="2026.11.1",
+    )
+    call_command("reclassify")
+    stale.refresh_from_db()
+    assert "add a Retry" not in stale.hint
+    assert "retried 2 times (Retry[0]: MaxAttempts 2, BackoffRate 2)" in stale.hint
+    assert "caught by Catch[0] → NotifyFailure" in stale.hint
