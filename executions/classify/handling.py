@@ -17,9 +17,9 @@ def advise_retry(f: Facts, add: str, covered: str) -> str:
     retry) is never advised again; `covered` says what is left to do.
     """
     state = f.context.definition_state
-    # The history alone shows a Retry ran: this attempt was retried, or was itself a retry.
-    retried = not f.attempt.final_attempt or f.attempt.attempt_number > 1
-    if state is None or (retried and state.retrier_for(f.error) is None):
+    if state is None:
+        # The history alone shows a Retry ran: this attempt was retried, or was itself a retry.
+        retried = not f.attempt.final_attempt or f.attempt.attempt_number > 1
         return f"a Retry ran; {covered}" if retried else add
     if state.retrier_for(f.error) is None:
         return f"no Retry covers {f.error}: {add}"

@@ -11,6 +11,7 @@ from executions.history.attempts import (
     OUTCOME_SUCCEEDED,
     OUTCOME_TIMED_OUT,
     ParsedAttempt,
+    mark_unscheduled,
     parameter,
     read_failure,
     read_output,
@@ -344,7 +345,14 @@ class HistoryParser:
             entry = self._adopt(details)
         if entry is None or not may_be_http(entry, details):
             return (link[0], entry, "")
-        attempt = entry.current or self._new_attempt(entry)
+        attempt = entry.current
+        if attempt is None:
+            # No TaskScheduled before it: an ERROR-level log. Each failure is its own attempt,
+            # and one before it of the same state was therefore retried.
+            if entry.pending is not None:
+                self._settle(entry, "TaskScheduled")
+            attempt = self._new_attempt(entry)
+            mark_unscheduled(attempt)
         entry.current = None
         self._close(attempt, _TASK_FAILURES[self._type])
         read_failure(attempt, details)

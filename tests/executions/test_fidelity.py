@@ -16,6 +16,7 @@ from executions.history import (
     ParsedAttempt,
     http_states_from_definition,
     join_pages,
+    normalize_log_event,
     parse_history,
 )
 from tests.executions.test_classify import FIXTURES, classified
@@ -262,3 +263,34 @@ def test_retry_and_catch_are_read_from_the_definition_with_aws_defaults() -> Non
     assert state.retrier_for("States.Timeout") is None  # TaskFailed leaves out timeouts
     assert state.catcher_for("States.Runtime") is None  # so does States.ALL for Runtime
     assert state.catcher_for("States.Timeout") is not None
+
+
+# --------------------------------------------------------------------------- item 2
+
+
+def test_error_level_logs_give_each_task_failed_its_own_attempt() -> None:
+    rows = rows_of(FIXTURES / "express_logs_error_level.json")
+    failed = [r for r in rows if r["execution_arn"].endswith(":err-1")]
+    assert [(r["state"], r["attempt"], r["status_code"], r["caught"]) for r in failed] == [
+        ("Quote", 1, 429, False),
+        ("Quote", 2, 500, False),
+    ]
+    for row in failed:  # what the log cannot say comes from the definition, and is marked
+        assert (row["method"], row["url"]) == ("POST", "https://api.partner.example/v1/quotes")
+        assert row["connection_arn"].endswith("/partner-api/81210c42-8af1-4fdb-9aa9-2b5e7d4b1a10")
+        assert any("no TaskScheduled" in p and "from the definition" in p for p in row["problems"])
+    assert "no Retry covers States.Http.StatusCode.500: add a Retry" in failed[1]["hint"]
+    (no_data,) = [r for r in rows if r["execution_arn"].endswith(":nodata-1")]
+    assert (no_data["outcome"], no_data["url"]) == (
+        "succeeded",
+        "https://api.partner.example/v1/quotes",
+    )
+    assert any("no parameters" in p for p in no_data["problems"])
+
+
+def test_without_a_definition_an_error_level_attempt_says_what_is_unknown() -> None:
+    data = json.loads((FIXTURES / "express_logs_error_level.json").read_text())
+    events = [normalize_log_event(r["message"]) for r in data["events"][:3]]
+    attempts = parse_history([e for e in events if e is not None])
+    assert [a.status_code for a in attempts] == [429, 500]
+    assert "unknown: state name, method, URL, connection" in attempts[0].problems[0]

@@ -13,7 +13,9 @@ succeeded, failed and timed_out only.
 Each attempt also carries `state_error`: null, or — for a call that succeeded (2xx) after which
 its state failed in ResultSelector, ResultPath or OutputPath — `{error, cause, category,
 subcategory, evidence, hint}` of that definition error; the attempt itself stays succeeded.
-Query failures (JSONata `States.QueryEvaluationError`, JSONPath `States.Runtime`) name in
+`problems` lists what the history could not tell about the attempt (e.g. an ERROR-level log
+has no TaskScheduled: which of method, URL and connection came from the definition, and which
+are unknown). Query failures (JSONata `States.QueryEvaluationError`, JSONPath `States.Runtime`) name in
 `evidence` what failed: `query_language`, `expression`, `location` (JSONata) or `field` and
 `jsonpath` (JSONPath), and where known `jsonata_error` (T1006…), `expected` and `actual`.
 """
@@ -231,6 +233,7 @@ def _row(
         "evidence": result.evidence,
         "hint": result.hint,
         "state_error": _state_error(attempt, context),
+        "problems": list(attempt.problems),
     }
 
 
