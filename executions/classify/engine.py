@@ -85,7 +85,7 @@ def _facts(attempt: ParsedAttempt, context: ClassificationContext) -> Facts:
 
 def _result(rule: Rule, facts: Facts) -> Classification:
     hint = rule.hint(facts)
-    if rule.category is not None and facts.attempt.outcome not in _SETTLED:
+    if rule.category is not None:  # a failure (successes and calls in flight have none)
         handled = failure_handling(facts)  # Retry/Catch from the definition, when known
         if handled:
             hint = f"{hint}; {handled}"
