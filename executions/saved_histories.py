@@ -5,7 +5,18 @@ of: a GetExecutionHistory response `{"events": [...]}` (optional `executionArn`,
 `stateMachineArn`, `definition`); a list of such documents (executions of one state machine,
 so "last success to this endpoint" carries across them); or a FilterLogEvents response whose
 events carry execution-log JSON in `message`. Calls still in flight are left out: the
-contract's outcomes are succeeded, failed and timed_out only.
+contract's outcomes are succeeded, failed and timed_out only. Pages of one execution as AWS
+returns them (`nextToken`, also in reverseOrder, also the AWS CLI's joined output) are joined
+into one history first, so an attempt split across a page break is one attempt (join_pages).
+
+Each attempt also carries `state_error`: null, or — for a call that succeeded (2xx) after which
+its state failed in ResultSelector, ResultPath or OutputPath — `{error, cause, category,
+subcategory, evidence, hint}` of that definition error; the attempt itself stays succeeded.
+`problems` lists what the history could not tell about the attempt (e.g. an ERROR-level log
+has no TaskScheduled: which of method, URL and connection came from the definition, and which
+are unknown). Query failures (JSONata `States.QueryEvaluationError`, JSONPath `States.Runtime`)
+name in `evidence` what failed: `query_language`, `expression`, `location` (JSONata) or `field`
+and `jsonpath` (JSONPath), and where known `jsonata_error` (T1006…), `expected` and `actual`.
 
 Every attempt is classified by the one recipe ingestion uses (`classify_in_context`), with an
 `InMemoryContext` of every attempt in the input: the result does not depend on the order of
@@ -21,7 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from executions.classify import InMemoryContext, classify_in_context
+from executions.classify import (
+    ClassificationContext,
+    InMemoryContext,
+    classify_in_context,
+    classify_state_error,
+)
 from executions.classify.endpoint_templates import endpoint_template
 from executions.history import (
     OUTCOME_IN_PROGRESS,
@@ -30,6 +46,7 @@ from executions.history import (
     ParsedAttempt,
     as_int,
     http_states_from_definition,
+    join_pages,
     normalize_log_event,
     parse_timestamp,
 )
@@ -70,7 +87,7 @@ def read(path: str) -> Any:
         raise InputError(f"{path} is not valid JSON ({type(exc).__name__})") from None
 
 
-def _documents(data: Any) -> list[Mapping[str, Any]]:
+def _documents(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, Mapping):
         data = [data]
     elif isinstance(data, list) and data and all(_looks_like_event(e) for e in data):
@@ -80,7 +97,7 @@ def _documents(data: Any) -> list[Mapping[str, Any]]:
     for index, document in enumerate(data):
         if not isinstance(document, Mapping) or not isinstance(document.get("events"), list):
             raise InputError(f"document {index} has no events list; {SHAPE_HELP}")
-    return data
+    return join_pages(data)  # GetExecutionHistory pages of one execution are one history
 
 
 def _looks_like_event(item: object) -> bool:
@@ -192,6 +209,23 @@ def _row(
         "cause": attempt.cause,
         "outcome": attempt.outcome,
         "caught": attempt.caught,
+        "category": result.category,
+        "subcategory": result.subcategory,
+        "evidence": result.evidence,
+        "hint": result.hint,
+        "state_error": _state_error(attempt, http_states.get(attempt.state_name)),
+        "problems": list(attempt.problems),
+    }
+
+
+def _state_error(attempt: ParsedAttempt, state: HttpStateInfo | None) -> dict[str, Any] | None:
+    """A succeeded call whose state failed right after (item 9): the definition's error."""
+    result = classify_state_error(attempt, ClassificationContext(definition_state=state))
+    if result is None:
+        return None
+    return {
+        "error": attempt.state_error,
+        "cause": attempt.state_cause,
         "category": result.category,
         "subcategory": result.subcategory,
         "evidence": result.evidence,

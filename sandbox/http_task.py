@@ -49,7 +49,10 @@ _MOTO_INTERNALS: Final[dict[str, tuple[str, ...]]] = {
         "StatesErrorNameType.StatesALL",
     ),
     "moto.stepfunctions.parser.asl.eval.environment": ("Environment.is_running",),
-    "moto.stepfunctions.parser.asl.eval.event.event_manager": ("EventManager.add_event",),
+    "moto.stepfunctions.parser.asl.eval.event.event_manager": (
+        "EventManager.add_event",
+        "EventManager.get_event_history",
+    ),
     "moto.stepfunctions.parser.asl.component.eval_component": ("LOG",),
     "moto.stepfunctions.parser.asl.utils.encoding": ("to_json_str.__defaults__",),
     "moto.stepfunctions.parser.asl.eval.event.logging": ("is_logging_enabled_for",),
@@ -233,6 +236,22 @@ def _install_task_service() -> None:
         def _from_error(self, env: Any, ex: Exception) -> Any:
             if isinstance(ex, FailureEventException | TimeoutError):
                 return super()._from_error(env, ex)
+            if not isinstance(ex, HttpTaskError) and _call_succeeded(env):
+                # The call answered 2xx, then ResultSelector/ResultPath failed. On AWS that is
+                # the state failing (States.Runtime, no TaskFailed, no Retry or Catch): raising
+                # here leaves moto's retry loop the way an uncaught failure does.
+                raise FailureEventException(
+                    failure_event=FailureEvent(
+                        env=env,
+                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                        event_type=HistoryEventType.ExecutionFailed,
+                        event_details=cast(Any, EventDetails)(
+                            taskFailedEventDetails=TaskFailedEventDetails(
+                                error="States.Runtime", cause=str(ex)
+                            )
+                        ),
+                    )
+                ) from ex
             if not isinstance(ex, HttpTaskError):
                 # e.g. a Parameters path that is not in the input; moto would report it
                 # without the resource fields AWS always sets on TaskFailed.
@@ -287,6 +306,16 @@ def _install_task_service() -> None:
         return original(service_name=service_name)
 
     _patch(factory, "state_task_service_for", state_task_service_for)
+
+
+def _call_succeeded(env: Any) -> bool:
+    """Whether the newest event of this state's attempt is its TaskSucceeded."""
+    last = env.event_history_context.last_published_event_id
+    for event in reversed(env.event_manager.get_event_history()):
+        if event.get("id") == last:
+            kind = event.get("type")
+            return str(getattr(kind, "value", kind)) == "TaskSucceeded"
+    return False
 
 
 def connection_arn_of(parameters: dict[str, Any]) -> str | None:
@@ -357,12 +386,24 @@ def _install_history_end() -> None:
         with lock:
             if getattr(self, "sandbox_closed", False):
                 return int(context.last_published_event_id)
+            if str(getattr(event_type, "value", event_type)) == "ExecutionAborted":
+                _without_empty_abort_details(kwargs)
             event_id = int(original_add(self, context, event_type, *args, **kwargs))
             if str(getattr(event_type, "value", event_type)) in terminal:
                 self.sandbox_closed = True
             return event_id
 
     _patch(EventManager, "add_event", add_event)
+
+
+def _without_empty_abort_details(kwargs: dict[str, Any]) -> None:
+    # StopExecution without error/cause: AWS records `executionAbortedEventDetails: {}`
+    # (reference §8), moto empty strings.
+    details = (kwargs.get("event_details") or {}).get("executionAbortedEventDetails")
+    if isinstance(details, dict):
+        for key in ("error", "cause"):
+            if details.get(key) == "":
+                del details[key]
 
 
 def _install_error_names() -> None:

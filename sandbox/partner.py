@@ -349,6 +349,15 @@ def _status(h: PartnerHandler) -> None:
     h._json(code, {"error": phrase.replace(" ", ""), "message": phrase, "status": code}, headers)
 
 
+def _sequence(h: PartnerHandler) -> None:
+    # `/sequence?key=K&statuses=429,500,200`: the n-th call for K answers the n-th status
+    # (the last one repeats), e.g. a 429 then a 500 across two retries.
+    statuses = [_int(s, 500) for s in h._param("statuses", "500").split(",") if s.strip()]
+    call = h.server.state.flaky_call("sequence:" + h._param("key", "default"))
+    status = statuses[min(call, len(statuses) - 1)] if statuses else 500
+    h._json(status, {"call": call + 1, "status": status})
+
+
 def _flaky(h: PartnerHandler) -> None:
     fail, of = _int(h._param("fail", "1"), 1), max(_int(h._param("of", "2"), 2), 1)
     call = h.server.state.flaky_call(h._param("key", "default"))
@@ -385,6 +394,7 @@ _ROUTES = {
     "inventory": _inventory,
     "status": _status,
     "flaky": _flaky,
+    "sequence": _sequence,
     "oversized": _oversized,
     "reset": _reset,
 }

@@ -6,9 +6,10 @@ reclassified when the rules change. A rule never claims more than its evidence: 
 the status text as cause (all real AWS gives) is `client_error`, not a guessed missing field.
 
 Modules: `rules` (the rule data and its version), `checks` and `hints` (what rules call),
-`facts` and `cause` (what rules look at), `context` (what is known beyond the attempt),
-`engine` (classify), `sources` (classify_in_context: the one recipe that assembles the context
-from a ContextSource; InMemoryContext is one, the database-backed one lives in
+`handling` (what the state's Retry/Catch did, for the hints), `facts`, `cause` and `query`
+(what rules look at; `query` reads JSONata/JSONPath failures), `context` (what is known beyond
+the attempt), `engine` (classify), `sources` (classify_in_context: the one recipe that assembles
+the context from a ContextSource; InMemoryContext is one, the database-backed one lives in
 executions/stored_context.py), `trackers` (streaming last success, de-authorization
 inference), `grouping` (fingerprint).
 Import from this package, not from the modules.
@@ -27,7 +28,12 @@ from executions.classify.context import (
     ConnectionStateChange,
     RequestShape,
 )
-from executions.classify.engine import Classification, classify, needs_last_success
+from executions.classify.engine import (
+    Classification,
+    classify,
+    classify_state_error,
+    needs_last_success,
+)
 from executions.classify.grouping import fingerprint
 from executions.classify.hints import CONNECTION_SECRET_ARN
 from executions.classify.rules import CATEGORIES, RULES, RULES_VERSION, Rule
@@ -62,6 +68,7 @@ __all__ = [
     "attempt_time",
     "classify",
     "classify_in_context",
+    "classify_state_error",
     "endpoint_key",
     "fingerprint",
     "is_forbidden_header",

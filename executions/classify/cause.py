@@ -1,8 +1,8 @@
 """Reading a failure's `cause`: AWS's bare status text, or a response body that names things.
 
 Real AWS gives only the status text ("Bad Request"); emulators and some runtimes give the body.
-What a body can name: a missing header or field, a JSONPath that found nothing, a forbidden
-header, an IAM action, an unreadable content type.
+What a body can name: a missing header or field, a JSONata/JSONPath expression that failed (see
+`query`), a forbidden header, an IAM action, an unreadable content type.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from executions.classify.query import QueryFailure, read_query_failure
 from executions.history.events import load_json
 
 _MAX_CAUSE_SCAN = 8_000  # causes can be 32 KiB; names of missing things come early
@@ -41,8 +42,7 @@ class CauseInfo:
     kind: str = "empty"  # empty | status_text | json | text
     missing_headers: tuple[str, ...] = ()
     missing_fields: tuple[str, ...] = ()
-    jsonpath: str = ""
-    jsonpath_field: str = ""
+    query: QueryFailure | None = None  # a JSONata/JSONPath expression that failed
     forbidden_header: str = ""
     iam_actions: tuple[str, ...] = ()
     content_type: str = ""
@@ -53,8 +53,6 @@ NO_CAUSE = CauseInfo()  # shared and never mutated: successes have no cause to r
 _STATUS_PHRASES = {s.value: s.phrase.lower() for s in HTTPStatus}
 _ALL_PHRASES = frozenset(_STATUS_PHRASES.values())
 _IAM_ACTION = re.compile(r"\b(states|events|secretsmanager|kms|iam):([A-Za-z]{3,64})\b")
-_JSONPATH = re.compile(r"JSON(?:Path|ata(?: expression)?)\s+'([^']{1,300})'", re.IGNORECASE)
-_JSONPATH_FIELD = re.compile(r"for the field\s+'([^']{1,200})'", re.IGNORECASE)
 _CONTENT_TYPE = re.compile(r"\b(application/octet-stream|(?:image|audio|video)/[\w.+-]+)", re.I)
 _WORD = re.compile(r"[a-z0-9][a-z0-9-]*")
 _HEADER_AFTER = re.compile(r"\s*header", re.IGNORECASE)
@@ -123,11 +121,7 @@ def read_cause(cause: object, status: int | None) -> CauseInfo:
 
 
 def _scan_runtime(text: str, info: CauseInfo) -> None:
-    path = _JSONPATH.search(text)
-    if path:
-        info.jsonpath = path.group(1)
-        where = _JSONPATH_FIELD.search(text)
-        info.jsonpath_field = where.group(1) if where else ""
+    info.query = read_query_failure(text)
     content = _CONTENT_TYPE.search(text)
     info.content_type = content.group(1).lower() if content else ""
     info.iam_actions = tuple(dict.fromkeys(f"{m[0]}:{m[1]}" for m in _IAM_ACTION.findall(text)))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from executions.classify.facts import Facts
 from executions.history import OUTCOME_TIMED_OUT
 
 HTTP_TASK_TIMEOUT_MS = 60_000
 # Socket errors this close to the hard 60 s cap are the cap, not the network.
 NEAR_TIMEOUT_CAP_MS = 55_000
+_MAX_SCAN = 8_000  # as in cause.py: what a cause says comes early
 
 
 def near_cap(f: Facts) -> bool:
@@ -25,15 +29,31 @@ def forbidden_header(f: Facts) -> bool:
     return bool(header)
 
 
-def cause_jsonpath(f: Facts) -> bool:
-    # Only before an HTTP answer: a response body may well mention JSONPath itself.
-    if f.cause.jsonpath and f.status is None:
-        f.extra["jsonpath"] = f.cause.jsonpath
-        if f.cause.jsonpath_field:
-            f.extra["field"] = f.cause.jsonpath_field
+def query_failure(*kinds: str) -> Callable[[Facts], bool]:
+    """A check: the cause is a JSONata/JSONPath failure of one of `kinds` (see classify.query)."""
+
+    def check(f: Facts) -> bool:
+        # Only before an HTTP answer: a response body may well mention JSONPath itself.
+        query = f.cause.query
+        if query is None or f.status is not None or query.kind not in kinds:
+            return False
+        f.extra.update(query.evidence())
         f.decided_by.append("cause")
         return True
-    return False
+
+    return check
+
+
+def cause_matches(pattern: re.Pattern[str]) -> Callable[[Facts], bool]:
+    """A check: the cause's text matches `pattern` (a States.Runtime reason)."""
+
+    def check(f: Facts) -> bool:
+        if isinstance(f.attempt.cause, str) and pattern.search(f.attempt.cause[:_MAX_SCAN]):
+            f.decided_by.append("cause")
+            return True
+        return False
+
+    return check
 
 
 def cause_content_type(f: Facts) -> bool:

@@ -9,7 +9,8 @@ from typing import Any
 from executions.classify.cause import NO_CAUSE, read_cause
 from executions.classify.context import ClassificationContext
 from executions.classify.facts import Facts
-from executions.classify.rules import FALLBACK, RULES, RULES_VERSION, Rule
+from executions.classify.handling import failure_handling
+from executions.classify.rules import FALLBACK, RULES, RULES_VERSION, STATE_RULES, Rule
 from executions.history import OUTCOME_SUCCEEDED, ParsedAttempt, is_failing_outcome
 
 _NO_CONTEXT = ClassificationContext()  # immutable, so one default serves every call
@@ -34,6 +35,26 @@ def classify(
         if rule.check is None or rule.check(facts):
             return _result(rule, facts)
     return _result(FALLBACK, facts)  # unreachable: the last rule matches everything
+
+
+def classify_state_error(
+    attempt: ParsedAttempt, context: ClassificationContext = _NO_CONTEXT
+) -> Classification | None:
+    """The definition error of a state that failed after this (successful) call, if any.
+
+    The call itself stays a success: ResultSelector, ResultPath or OutputPath failed on its
+    answer, which is the definition's fault, not the endpoint's (issue 15 item 9).
+    """
+    if attempt.outcome != OUTCOME_SUCCEEDED or not (attempt.state_error or attempt.state_cause):
+        return None
+    facts = Facts(
+        attempt, context, attempt.state_error, None, read_cause(attempt.state_cause, None)
+    )
+    facts.decided_by.append("state_error")
+    for rule in STATE_RULES:
+        if rule.check is None or rule.check(facts):
+            return _result(rule, facts)
+    return _result(STATE_RULES[-1], facts)
 
 
 def needs_last_success(attempt: ParsedAttempt) -> bool:
@@ -63,6 +84,10 @@ def _facts(attempt: ParsedAttempt, context: ClassificationContext) -> Facts:
 
 def _result(rule: Rule, facts: Facts) -> Classification:
     hint = rule.hint(facts)
+    if rule.category is not None:  # a failure (successes and calls in flight have none)
+        handled = failure_handling(facts)  # Retry/Catch from the definition, when known
+        if handled:
+            hint = f"{hint}; {handled}"
     subcategory = rule.subcategory
     if "{" in subcategory:
         subcategory = subcategory.replace("{status}", str(facts.status))

@@ -7,6 +7,7 @@ endpoint templates and connection history are worked out here, not for every att
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -15,6 +16,7 @@ from connections.arn import machines_like
 from connections.deauthorization import DEAUTHORIZED, TRIGGER_STATUS_IN_TEXT
 from executions.classify.context import ConnectionStateChange
 from executions.classify.facts import Facts
+from executions.classify.handling import advise_retry
 
 CONNECTION_SECRET_ARN = "arn:aws:secretsmanager:*:*:secret:events!connection/*"
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
@@ -46,7 +48,7 @@ def execution_timeout(f: Facts) -> str:
 
 
 def task_timeout(f: Facts) -> str:
-    limit = f.attempt.timeout_seconds
+    limit = f.attempt.timeout_seconds or _definition_timeout(f)
     said = f"TimeoutSeconds ({limit} s)" if limit else "TimeoutSeconds"
     return (
         f"the state's {said} elapsed before {f.call} answered — raise TimeoutSeconds (HTTP tasks "
@@ -56,11 +58,22 @@ def task_timeout(f: Facts) -> str:
 
 def cap(f: Facts) -> str:
     took = f" after {f.duration_ms / 1000:.1f} s" if f.duration_ms is not None else ""
+    limit = _definition_timeout(f)
+    larger = (
+        f"the state's TimeoutSeconds ({limit} s) does not help"
+        if limit and limit > 60
+        else "a larger TimeoutSeconds does not help"
+    )
     return (
         f"the call ran into the 60-second HTTP task limit: {f.call} gave no answer{took} — "
         "make the endpoint reply within 60 s (e.g. accept the work with 202 and poll for the "
-        "result); a larger TimeoutSeconds does not help"
+        f"result); {larger}"
     )
+
+
+def _definition_timeout(f: Facts) -> int | None:
+    state = f.context.definition_state
+    return state.timeout_seconds if state is not None else None
 
 
 def socket(f: Facts) -> str:
@@ -168,21 +181,27 @@ def connection_missing(f: Facts) -> str:
 
 
 def authorizing(f: Facts) -> str:
+    retry = advise_retry(
+        f, "retry on Events.ConnectionResource.AuthInProgress", "give the retry a longer interval"
+    )
     return (
-        f"connection {f.connection} was still AUTHORIZING (OAuth token exchange) — retry on "
-        "Events.ConnectionResource.AuthInProgress, and check the OAuth endpoint if it persists"
+        f"connection {f.connection} was still AUTHORIZING (OAuth token exchange) — {retry}, "
+        "and check the OAuth endpoint if it persists"
     )
 
 
 def concurrent(f: Facts) -> str:
-    return (
-        f"connection {f.connection} was being updated during the call — retry on "
-        "Events.ConnectionResource.ConcurrentModification"
+    retry = advise_retry(
+        f,
+        "retry on Events.ConnectionResource.ConcurrentModification",
+        "avoid updating the connection while executions run",
     )
+    return f"connection {f.connection} was being updated during the call — {retry}"
 
 
 def eventbridge(f: Facts) -> str:
-    return f"EventBridge failed internally while preparing {f.call} — retry; AWS-side, not yours"
+    retry = advise_retry(f, "retry", "nothing to change on your side")
+    return f"EventBridge failed internally while preparing {f.call} — {retry}; AWS-side, not yours"
 
 
 # --------------------------------------------------------------------------- the request
@@ -216,11 +235,55 @@ def forbidden_header(f: Facts) -> str:
     return f"header '{header}' is not allowed in the task's Headers — remove it there and {place}"
 
 
-def jsonpath(f: Facts) -> str:
-    where = f" (for {f.cause.jsonpath_field})" if f.cause.jsonpath_field else ""
+def query_missing(f: Facts) -> str:
+    query = f.cause.query
+    if query is None:  # the rule's check guarantees one; a hint never raises
+        return runtime(f)
+    what = "JSONata expression" if query.language == "jsonata" else "path"
+    where = f" (for {query.field})" if query.field else ""
     return (
-        f"the path {f.cause.jsonpath}{where} found nothing in the state's input, so no request "
+        f"the {what} {query.expression}{where} found nothing in the state's input, so no request "
         "was sent — make the previous state produce it, or give it a default"
+    )
+
+
+def query_invalid(f: Facts) -> str:
+    query = f.cause.query
+    if query is None:
+        return runtime(f)
+    where = f" for {query.field}" if query.field else ""
+    if query.code:
+        return (
+            f"the JSONata expression {query.expression}{where} is broken ({query.code}) — fix it "
+            "in the definition (try it in the console's data-flow simulator); no request was sent"
+        )
+    if query.expected or query.kind == "result_type":
+        got = f": expected {query.expected}, got {query.actual}" if query.expected else ""
+        return (
+            f"the JSONata expression {query.expression}{where} returned the wrong type{got} — "
+            "change the expression (or the data it reads) so it yields that type"
+        )
+    return (
+        f"the path {query.expression} in the state's InputPath/ResultPath/OutputPath matches "
+        "nothing in the data it is applied to — fix the path in the definition to the shape "
+        "the data (for OutputPath/ResultSelector: the HTTP response) really has"
+    )
+
+
+def after_response(f: Facts) -> str:
+    status = f.attempt.status_code or 200
+    query = f.cause.query
+    where = (
+        f": {query.expression}"
+        + (f" (for {query.field})" if query.field else "")
+        + " matches nothing in the response"
+        if query is not None
+        else f" ({f.error or 'no error name'}: {' '.join(f.attempt.state_cause.split())[:200]})"
+    )
+    return (
+        f"{f.call} answered {status} — the call worked — but the state then failed in "
+        f"ResultSelector, ResultPath or OutputPath{where}; fix that path in the definition to "
+        "the response's real shape (TaskSucceeded's output shows it)"
     )
 
 
@@ -229,6 +292,16 @@ def content_type(f: Facts) -> str:
         f"{f.call} answered with content type {f.cause.content_type}, which HTTP tasks cannot "
         "read (binary, image, audio, video) — ask for a text/JSON representation"
     )
+
+
+def runtime_fix(fix: str) -> Callable[[Facts], str]:
+    """The hint of a States.Runtime reason (rules.RUNTIME_REASONS): the cause, then the fix."""
+
+    def hint(f: Facts) -> str:
+        said = " ".join(f.attempt.cause.split())[:300]
+        return f"{f.call} was not sent (States.Runtime: {said}) — {fix}"
+
+    return hint
 
 
 def runtime(f: Facts) -> str:
@@ -262,10 +335,14 @@ def forbidden(f: Facts) -> str:
 
 def rate_limited(f: Facts) -> str:
     retried = "" if f.attempt.final_attempt else " (this attempt was retried)"
-    return (
-        f"{f.call} is rate-limiting (429){retried} — add a Retry on States.Http.StatusCode.429 "
-        "with BackoffRate and JitterStrategy FULL, or lower the Map's MaxConcurrency"
+    advice = advise_retry(
+        f,
+        "add a Retry on States.Http.StatusCode.429 with BackoffRate and JitterStrategy FULL, "
+        "or lower the Map's MaxConcurrency",
+        "raise its IntervalSeconds/BackoffRate (JitterStrategy FULL) or lower the Map's "
+        "MaxConcurrency",
     )
+    return f"{f.call} is rate-limiting (429){retried} — {advice}"
 
 
 def request_timeout(f: Facts) -> str:
@@ -326,7 +403,10 @@ def client_error(f: Facts) -> str:
 def server_error(f: Facts) -> str:
     status = f.status or 500
     advice = _SERVER_ADVICE.get(status, "the API failed on its side")
-    return f"{f.call} failed on the server ({status} {_phrase(status)}): {advice} — add a Retry with backoff"
+    retry = advise_retry(
+        f, "add a Retry with backoff", "if it persists past the retries, it is the API's to fix"
+    )
+    return f"{f.call} failed on the server ({status} {_phrase(status)}): {advice} — {retry}"
 
 
 def other_status(f: Facts) -> str:

@@ -8,15 +8,16 @@ status text as cause (all real AWS gives) is `client_error`, not a guessed missi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from connections.deauthorization import INVALID_STATE
-from executions.classify import checks, hints
+from executions.classify import checks, hints, query
 from executions.classify.facts import Facts
 from executions.history import OUTCOME_IN_PROGRESS, OUTCOME_SUCCEEDED
 
-RULES_VERSION = "2026.11.1"
+RULES_VERSION = "2026.12.1"
 CATEGORIES = (
     "timeout",
     "auth",
@@ -71,6 +72,39 @@ def _hint_unknown(f: Facts) -> str:
     return f"{f.call} failed with {f.error}, which no rule in {RULES_VERSION} recognises"
 
 
+@dataclass(frozen=True, slots=True)
+class RuntimeReason:
+    """A States.Runtime cause that names what the task's definition got wrong."""
+
+    key: str  # the subcategory
+    pattern: re.Pattern[str]  # searched in the cause
+    fix: str  # the hint's advice
+
+
+# States.Runtime causes other than forbidden headers, query failures and binary responses:
+# reference §2 names the conditions (AWS's wording is unrecorded); the patterns also match
+# the sandbox's wording, which tests/executions/test_fidelity.py lists from its own code.
+RUNTIME_REASONS: tuple[RuntimeReason, ...] = tuple(
+    RuntimeReason(key, re.compile(pattern, re.IGNORECASE), fix)
+    for key, pattern, fix in (
+        ("string_body_with_connection_body",
+         r"string RequestBody cannot be combined|RequestBody.{0,40}string.{0,80}body param",
+         "send RequestBody as a JSON object (the connection's body parameters are merged into "
+         "it), or move those parameters out of the connection"),
+        ("invalid_endpoint", r"ApiEndpoint\b.{0,300}\bnot a valid URL",
+         "make ApiEndpoint an absolute https:// URL (check the expression that builds it)"),
+        ("unsupported_method", r"\bMethod\b.{0,40}\bnot supported",
+         "use one of GET, POST, PUT, DELETE, PATCH, OPTIONS or HEAD as Method"),
+        ("unsupported_array_format", r"ArrayFormat\b.{0,40}\bnot supported",
+         "set Transform.RequestEncodingOptions.ArrayFormat to INDICES, REPEAT, COMMAS or BRACKETS"),
+        ("invalid_query_parameters", r"QueryParameters must be",
+         "give QueryParameters as an object of names to values"),
+        ("unreadable_response", r"response body could not be read|not readable as (?:a )?string",
+         "the endpoint answered with a body that is not text: ask for a JSON/text "
+         "representation"),
+    )
+)  # fmt: skip
+
 _CONNECTION = "Events.ConnectionResource."
 _SUCCEEDED = frozenset({OUTCOME_SUCCEEDED})
 
@@ -111,12 +145,23 @@ RULES: tuple[Rule, ...] = (
     Rule("invalid.forbidden_header", "invalid_request", "forbidden_header",
          hints.forbidden_header, errors=frozenset({"States.Runtime"}),
          check=checks.forbidden_header),
-    # Not tied to one error name: JSONPath says States.Runtime, JSONata its own error names.
-    Rule("missing_parameter.jsonpath", "missing_parameter", "path_found_nothing", hints.jsonpath,
-         check=checks.cause_jsonpath),
+    # Not tied to one error name: JSONPath says States.Runtime, JSONata States.QueryEvaluationError.
+    # The cause's wording tells a value missing from the input from a broken expression (§8).
+    Rule("missing_parameter.jsonpath", "missing_parameter", "path_found_nothing",
+         hints.query_missing, check=checks.query_failure(query.MISSING_VALUE)),
+    Rule("invalid.jsonata_error", "invalid_request", "expression_error", hints.query_invalid,
+         check=checks.query_failure(query.EVALUATION_ERROR)),
+    Rule("invalid.jsonata_type", "invalid_request", "unexpected_result_type",
+         hints.query_invalid, check=checks.query_failure(query.RESULT_TYPE)),
+    Rule("invalid.path_matches_nothing", "invalid_request", "path_matches_nothing",
+         hints.query_invalid, check=checks.query_failure(query.PATH_MATCHES_NOTHING)),
     Rule("invalid.response_type", "invalid_request", "unsupported_response_type",
          hints.content_type, errors=frozenset({"States.Runtime"}),
          check=checks.cause_content_type),
+    *(Rule(f"invalid.runtime.{reason.key}", "invalid_request", reason.key,
+           hints.runtime_fix(reason.fix), errors=frozenset({"States.Runtime"}),
+           check=checks.cause_matches(reason.pattern))
+      for reason in RUNTIME_REASONS),
     Rule("unknown.runtime", "unknown", "runtime", hints.runtime,
          errors=frozenset({"States.Runtime"})),
     Rule("auth.unauthorized", "auth", "http_{status}", hints.unauthorized,
@@ -154,3 +199,14 @@ RULES: tuple[Rule, ...] = (
 )
 # fmt: on
 FALLBACK = RULES[-1]
+
+# A state that failed after its call succeeded: what the definition did with the answer.
+# fmt: off
+STATE_RULES: tuple[Rule, ...] = (
+    Rule("definition.after_response.path", "invalid_request", "after_response_path",
+         hints.after_response, outcomes=_SUCCEEDED,
+         check=checks.query_failure(*query.KINDS), decided_by=("state_error",)),
+    Rule("definition.after_response", "invalid_request", "after_response", hints.after_response,
+         outcomes=_SUCCEEDED, decided_by=("state_error",)),
+)
+# fmt: on

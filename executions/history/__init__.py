@@ -13,7 +13,9 @@ records a readable problem and carries on; it never raises.
 Modules: `events` (scalars, timestamps, log records), `definition` (HTTP states of an ASL
 definition), `attempts` (ParsedAttempt and the event readers that fill it), `entries` (what the
 parser keeps open), `parser` (HistoryParser), `summary` (what the events say of the execution
-itself: its status, times, own error, newest event id; log records regrouped per execution). Import from this package, not from the modules.
+itself: its status, times, own error, newest event id; log records regrouped per execution),
+`pages` (saved GetExecutionHistory pages joined back into one history per execution). Import
+from this package, not from the modules.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from executions.history.attempts import (
 )
 from executions.history.definition import (
     HTTP_RESOURCE_SUFFIX,
+    Catcher,
     HttpStateInfo,
+    Retrier,
+    covers,
     http_states_from_definition,
     is_http_resource,
 )
@@ -42,6 +47,7 @@ from executions.history.events import (
     parse_timestamp,
     status_from_error,
 )
+from executions.history.pages import join_pages
 from executions.history.parser import (
     MAX_PROBLEMS,
     TASK_FAILURE_TYPES,
@@ -70,17 +76,21 @@ __all__ = [
     "OUTCOME_SUCCEEDED",
     "OUTCOME_TIMED_OUT",
     "TASK_FAILURE_TYPES",
+    "Catcher",
     "ExecutionSummary",
     "HistoryParser",
     "HttpStateInfo",
     "LogEventsByExecution",
     "LoggedExecution",
     "ParsedAttempt",
+    "Retrier",
     "as_int",
+    "covers",
     "details_key",
     "http_states_from_definition",
     "is_failing_outcome",
     "is_http_resource",
+    "join_pages",
     "normalize_log_event",
     "parse_history",
     "parse_timestamp",

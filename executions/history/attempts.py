@@ -62,6 +62,10 @@ class ParsedAttempt:
     closed_event_type: str = ""  # TaskFailed, TaskTimedOut, TaskStateAborted, ExecutionFailed…
     timeout_seconds: int | None = None  # TaskScheduled.timeoutInSeconds, for timeout hints
     response_truncated: bool = False  # outputDetails.truncated: the response was cut
+    # The state failed after this call succeeded (ResultSelector, ResultPath, OutputPath or a
+    # JSONata Output): a definition error of the state, not an HTTP failure (issue 15 item 9).
+    state_error: str = ""
+    state_cause: str = ""
 
 
 # --------------------------------------------------------------------------- TaskScheduled
@@ -167,3 +171,19 @@ def read_failure(attempt: ParsedAttempt, details: Mapping[str, Any]) -> None:
     status = status_from_error(attempt.error)
     if status is not None:
         attempt.status_code = status
+
+
+def mark_unscheduled(attempt: ParsedAttempt) -> None:
+    """Say what a failure without its TaskScheduled cannot tell, and what the definition told."""
+    known = [k for k, v in (("method", attempt.method), ("URL", attempt.url)) if v]
+    if attempt.connection_arn:
+        known.append("connection")
+    unknown = [k for k in ("method", "URL", "connection") if k not in known]
+    if not attempt.state_name:
+        unknown.insert(0, "state name")
+    said = "the log has no TaskScheduled for this call (level ERROR?): its request is unknown"
+    if known:
+        said += f"; {', '.join(known)} from the definition"
+    if unknown:
+        said += f"; unknown: {', '.join(unknown)}"
+    attempt.problems.append(said)

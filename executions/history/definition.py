@@ -11,6 +11,43 @@ from executions.history.events import as_list, load_json
 HTTP_RESOURCE_SUFFIX = ":states:::http:invoke"
 
 _MAX_DEFINITION_DEPTH = 40
+_MAX_HANDLERS = 50  # Retry/Catch entries read per state
+
+
+@dataclass(frozen=True, slots=True)
+class Retrier:
+    """One entry of a state's `Retry`, with AWS's defaults for what it leaves out."""
+
+    error_equals: tuple[str, ...]
+    max_attempts: int = 3
+    interval_seconds: float = 1
+    backoff_rate: float = 2.0
+    jitter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Catcher:
+    """One entry of a state's `Catch`: the errors it takes and the state it goes to."""
+
+    error_equals: tuple[str, ...]
+    next: str
+
+
+# States.ALL covers every error but these (reference §2); States.TaskFailed all but the timeout.
+_NOT_IN_ALL = frozenset({"States.Runtime", "States.DataLimitExceeded"})
+
+
+def covers(error_equals: tuple[str, ...], error: str) -> bool:
+    """Whether a Retry/Catch entry's ErrorEquals matches `error`."""
+    if error in error_equals:
+        return True
+    if "States.ALL" in error_equals and error not in _NOT_IN_ALL:
+        return True
+    return (
+        "States.TaskFailed" in error_equals
+        and error not in _NOT_IN_ALL
+        and error != "States.Timeout"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +61,22 @@ class HttpStateInfo:
     # Lower-cased names from the static Headers block (an addition beyond the shared contract):
     # a state that fails before its TaskScheduled still shows which headers it would send.
     header_names: frozenset[str] = frozenset()
+    # What the state does when a call fails (issue 15 item 7): hints never advise a Retry
+    # the state already has.
+    retriers: tuple[Retrier, ...] = ()
+    catchers: tuple[Catcher, ...] = ()
+    timeout_seconds: int | None = None
+
+    def retrier_for(self, error: str) -> tuple[int, Retrier] | None:
+        """The first Retry entry that matches `error` (the one AWS applies), with its index."""
+        return next(
+            ((i, r) for i, r in enumerate(self.retriers) if covers(r.error_equals, error)), None
+        )
+
+    def catcher_for(self, error: str) -> tuple[int, Catcher] | None:
+        return next(
+            ((i, c) for i, c in enumerate(self.catchers) if covers(c.error_equals, error)), None
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """As stored on StateMachine.http_states (JSON)."""
@@ -82,8 +135,13 @@ def _state_info(name: str, state: Mapping[str, Any]) -> HttpStateInfo:
     params = state.get("Parameters")
     if not isinstance(params, Mapping):
         params = state.get("Arguments")
+    failures: dict[str, Any] = {
+        "retriers": tuple(_retriers(state.get("Retry"))),
+        "catchers": tuple(_catchers(state.get("Catch"))),
+        "timeout_seconds": _number(state.get("TimeoutSeconds"), int),
+    }
     if not isinstance(params, Mapping):
-        return HttpStateInfo(name=name, endpoint=None, method=None, connection_arn=None)
+        return HttpStateInfo(name=name, endpoint=None, method=None, connection_arn=None, **failures)
     method = _static_text(params, "Method")
     headers = params.get("Headers")
     return HttpStateInfo(
@@ -92,7 +150,44 @@ def _state_info(name: str, state: Mapping[str, Any]) -> HttpStateInfo:
         method=method.upper() if method else None,
         connection_arn=connection_arn(params, _static_text),
         header_names=_header_names(headers) if isinstance(headers, Mapping) else frozenset(),
+        **failures,
     )
+
+
+def _error_equals(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(e for e in as_list(entry.get("ErrorEquals")) if isinstance(e, str))
+
+
+def _retriers(value: object) -> list[Retrier]:
+    found = []
+    for entry in as_list(value)[:_MAX_HANDLERS]:
+        if isinstance(entry, Mapping) and _error_equals(entry):
+            jitter = entry.get("JitterStrategy")
+            found.append(
+                Retrier(
+                    _error_equals(entry),
+                    max_attempts=_number(entry.get("MaxAttempts"), int, 3),
+                    interval_seconds=_number(entry.get("IntervalSeconds"), float, 1.0),
+                    backoff_rate=_number(entry.get("BackoffRate"), float, 2.0),
+                    jitter=jitter if isinstance(jitter, str) else "",
+                )
+            )
+    return found
+
+
+def _catchers(value: object) -> list[Catcher]:
+    return [
+        Catcher(_error_equals(entry), str(entry.get("Next") or ""))
+        for entry in as_list(value)[:_MAX_HANDLERS]
+        if isinstance(entry, Mapping) and _error_equals(entry)
+    ]
+
+
+def _number(value: object, kind: Callable[[Any], Any], default: Any = None) -> Any:
+    # A JSONata `{% %}` or a junk value keeps AWS's default.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return kind(value)
 
 
 def _header_names(headers: Mapping[str, Any]) -> frozenset[str]:

@@ -11,6 +11,7 @@ from executions.history.attempts import (
     OUTCOME_SUCCEEDED,
     OUTCOME_TIMED_OUT,
     ParsedAttempt,
+    mark_unscheduled,
     parameter,
     read_failure,
     read_output,
@@ -28,7 +29,13 @@ from executions.history.entries import (
     may_be_http,
     segment_state,
 )
-from executions.history.events import DETAILS_KEYS, as_int, details_key, parse_timestamp
+from executions.history.events import (
+    DETAILS_KEYS,
+    as_int,
+    as_text,
+    details_key,
+    parse_timestamp,
+)
 
 MAX_PROBLEMS = 100  # garbage input must not grow the problem list without bound
 _MAX_SCAN = 64  # open states searched when an event's predecessor is unknown
@@ -45,6 +52,11 @@ _EXECUTION_ENDS = {
     "ExecutionFailed": ("executionFailedEventDetails", OUTCOME_FAILED),
     "ExecutionTimedOut": ("executionTimedOutEventDetails", OUTCOME_TIMED_OUT),
     "ExecutionAborted": ("executionAbortedEventDetails", OUTCOME_FAILED),
+}
+# Events that fail a state whose call already succeeded, and where they keep error and cause.
+_STATE_FAILURES = {
+    "ExecutionFailed": "executionFailedEventDetails",
+    "EvaluationFailed": "evaluationFailedEventDetails",
 }
 _FORK_TYPES = frozenset({"ParallelStateStarted", "MapStateStarted"})
 _JOIN_TYPES = frozenset(
@@ -323,7 +335,8 @@ class HistoryParser:
         attempt, entry.current = entry.current, None
         self._close(attempt, OUTCOME_SUCCEEDED)
         read_output(attempt, self._details("taskSucceededEventDetails"), self._id)
-        self._ready.append(attempt)
+        # Held for one event: ResultSelector/ResultPath/OutputPath can still fail the state.
+        entry.pending = attempt
         return (entry.path, entry, "")
 
     def _on_task_failure(self, link: Link) -> Link:
@@ -333,7 +346,14 @@ class HistoryParser:
             entry = self._adopt(details)
         if entry is None or not may_be_http(entry, details):
             return (link[0], entry, "")
-        attempt = entry.current or self._new_attempt(entry)
+        attempt = entry.current
+        if attempt is None:
+            # No TaskScheduled before it: an ERROR-level log. Each failure is its own attempt,
+            # and one before it of the same state was therefore retried.
+            if entry.pending is not None:
+                self._settle(entry, "TaskScheduled")
+            attempt = self._new_attempt(entry)
+            mark_unscheduled(attempt)
         entry.current = None
         self._close(attempt, _TASK_FAILURES[self._type])
         read_failure(attempt, details)
@@ -362,8 +382,13 @@ class HistoryParser:
         details = self._details()
         entry = link[1]
         state = details.get("state")
-        if entry is None and isinstance(state, str) and state in self._http_states:
-            entry = self._orphan(state, link[0])
+        if entry is None and isinstance(state, str):
+            # It links to event 0 on AWS: the state it names is the open entry of that name.
+            entry = self._open_entry(state)
+            if entry is None and state in self._http_states:
+                entry = self._orphan(state, link[0])
+        if entry is not None and entry.pending is not None:
+            self._settle(entry, self._type)  # e.g. a JSONata Output failing after a 200
         if entry is None or entry.http is not True or entry.current or entry.attempts:
             return (link[0], entry, "")
         attempt = self._new_attempt(entry)
@@ -455,8 +480,14 @@ class HistoryParser:
         if attempt is None:
             return
         entry.pending = None
-        attempt.final_attempt = next_type != "TaskScheduled"
-        attempt.caught = next_type == "TaskStateExited"
+        if attempt.outcome != OUTCOME_SUCCEEDED:
+            attempt.final_attempt = next_type != "TaskScheduled"
+            attempt.caught = next_type == "TaskStateExited"
+        elif next_type in _STATE_FAILURES:
+            # The call succeeded and the state failed right after: its definition's fault.
+            details = self._details(_STATE_FAILURES[next_type])
+            attempt.state_error = as_text(details.get("error"))
+            attempt.state_cause = as_text(details.get("cause"))
         self._ready.append(attempt)
 
     # ----------------------------------------------------------------- recovery
@@ -491,6 +522,12 @@ class HistoryParser:
             return None
         self._problem(f"event {self._id} ({self._type}) belongs to no known state entry")
         return self._orphan(self._guess_state_name(details), "")
+
+    def _open_entry(self, name: str) -> Entry | None:
+        if len(self._open) > _MAX_SCAN:
+            return None
+        named = [e for e in self._open.values() if e.name == name]
+        return named[0] if len(named) == 1 else None
 
     def _orphan(self, name: str, path: str) -> Entry:
         entry = Entry(name, path, None, self._http_states.get(name))

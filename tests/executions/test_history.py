@@ -229,8 +229,9 @@ def test_attempts_are_yielded_as_soon_as_their_fate_is_known() -> None:
         for attempt in parser.feed([event]):
             seen_after.append(event["id"])
             assert attempt.closed_event_id is not None
-    # A failure waits for the next event (a retry or not); a success is known at once.
-    assert seen_after == [6, 9, 11]
+    # Each attempt waits for the next event: a failure for a retry or not, a success for
+    # whether its state then failed anyway (ResultSelector/ResultPath/OutputPath).
+    assert seen_after == [6, 9, 12]
     assert list(parser.finish()) == []
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.management import call_command
 
 from executions.classify import RULES_VERSION
 from executions.models import FailureGroup, HttpAttempt
-from tests.factories import EndpointFactory, HttpAttemptFactory
+from tests.factories import (
+    EndpointFactory,
+    ExecutionFactory,
+    HttpAttemptFactory,
+    StateMachineFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +57,69 @@ def test_group_counts_follow_the_new_grouping() -> None:
     call_command("reclassify")
     groups = FailureGroup.objects.filter(attempts__isnull=False).distinct()
     assert sum(g.count for g in groups) == HttpAttempt.objects.count() == 2
+
+
+def test_rules_of_this_version_bring_stored_attempts_up_to_date() -> None:
+    # Stored by 2026.11.1, which made every JSONata cause missing_parameter and left the
+    # sandbox's string-RequestBody failure unknown (issue 15 items 1 and 8).
+    jsonata = HttpAttemptFactory.create(
+        status_code=None,
+        error="States.QueryEvaluationError",
+        cause="An error occurred while executing the state 'Lookup' (entered at the event id "
+        "#2). The JSONata expression '$f()' specified for the field 'Arguments/ApiEndpoint' "
+        "threw an error during evaluation. T1006: Attempted to invoke a non-function",
+        category="missing_parameter",
+        classifier_version="2026.11.1",
+    )
+    body = HttpAttemptFactory.create(
+        execution=jsonata.execution,
+        key_event_id=901,
+        status_code=None,
+        error="States.Runtime",
+        cause="A string RequestBody cannot be combined with the connection's body parameters.",
+        category="unknown",
+        classifier_version="2026.11.1",
+    )
+    call_command("reclassify")
+    jsonata.refresh_from_db()
+    body.refresh_from_db()
+    assert (jsonata.category, jsonata.subcategory) == ("invalid_request", "expression_error")
+    assert jsonata.evidence["jsonata_error"] == "T1006"
+    assert (body.category, body.subcategory) == (
+        "invalid_request",
+        "string_body_with_connection_body",
+    )
+    assert {jsonata.classifier_version, body.classifier_version} == {RULES_VERSION}
+
+
+def test_reclassify_gives_hints_the_states_retry_and_catch_from_its_definition() -> None:
+    definition = {
+        "StartAt": "CallPartner",
+        "States": {
+            "CallPartner": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::http:invoke",
+                "Parameters": {
+                    "ApiEndpoint": "https://api.example.com/v1/orders",
+                    "Method": "POST",
+                },
+                "Retry": [{"ErrorEquals": ["States.Http.StatusCode.503"], "MaxAttempts": 2}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "NotifyFailure"}],
+                "End": True,
+            },
+            "NotifyFailure": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = StateMachineFactory.create(definition=json.dumps(definition))
+    stale = HttpAttemptFactory.create(
+        execution=ExecutionFactory.create(state_machine=machine),
+        attempt_number=3,
+        caught=True,
+        final_attempt=True,
+        classifier_version="2026.11.1",
+    )
+    call_command("reclassify")
+    stale.refresh_from_db()
+    assert "add a Retry" not in stale.hint
+    assert "retried 2 times (Retry[0]: MaxAttempts 2, BackoffRate 2)" in stale.hint
+    assert "caught by Catch[0] → NotifyFailure" in stale.hint

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from executions.history import normalize_log_event, parse_history
 from tests.sandbox.support import Aws, http_task, single_state
 
 STREAM = re.compile(r"^states/(?P<name>[^/]+)/\d{4}-\d{2}-\d{2}-\d{2}-\d{2}/[0-9a-f]{8}$")
@@ -168,3 +169,41 @@ def test_missing_log_group_does_not_break_the_execution(
     )
     run = aws.execute(aws.state_machine(single_state(task), logging=logging))
     assert run.status == "SUCCEEDED"
+
+
+def test_an_express_error_level_log_gives_each_failure_its_own_attempt(
+    aws: Aws, partner_url: str, basic_connection: str
+) -> None:
+    # Issue 15 item 2: a 429 then a 500, logged at level ERROR (no TaskScheduled lines).
+    key = f"seq-{time.monotonic_ns()}"
+    retry = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1}]
+    path = f"/sequence?key={key}&statuses=429,500"
+    group, group_arn = aws.log_group()
+    logging = {
+        "level": "ERROR",
+        "includeExecutionData": True,
+        "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group_arn}}],
+    }
+    task = http_task(
+        {
+            "ApiEndpoint": partner_url + path,
+            "Method": "GET",
+            "InvocationConfig": {"ConnectionArn": basic_connection},
+        },
+        Retry=retry,
+    )
+    definition = single_state(task, "Quote")
+    machine = aws.state_machine(definition, logging=logging, express=True)
+    arn = aws.start(machine)
+    records = _records_for(aws, group, arn, 3)
+    assert [r["type"] for r in records] == ["TaskFailed", "TaskFailed", "ExecutionFailed"]
+
+    events = [e for e in map(normalize_log_event, records) if e is not None]
+    attempts = parse_history(events, definition)
+    assert [(a.state_name, a.attempt_number, a.status_code) for a in attempts] == [
+        ("Quote", 1, 429),
+        ("Quote", 2, 500),
+    ]
+    assert [a.final_attempt for a in attempts] == [False, True]
+    assert attempts[0].url == partner_url + path  # from the definition
+    assert all("no TaskScheduled" in " ".join(a.problems) for a in attempts)
