@@ -74,6 +74,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz and /readyz answer before host checks, redirects and sessions (probes).
+    "dashboard.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before the session: it drops cookies no session can have (NUL, broken characters).
@@ -245,6 +247,8 @@ STEPSCOPE: dict[str, Any] = {
     # Extra regular expressions; a value matching one is redacted wherever it appears.
     "REDACT_VALUE_PATTERNS": env_list("REDACT_VALUE_PATTERNS"),
     "AWS_CONSOLE_URL": env_str("AWS_CONSOLE_URL", "https://console.aws.amazon.com"),
+    # /readyz answers from its last checks for this long (a probe storm costs one round).
+    "READYZ_CACHE_SECONDS": env_int("READYZ_CACHE_SECONDS", 2),
 }
 
 LOGGING = {
