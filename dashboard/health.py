@@ -31,9 +31,12 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse
 
+from dashboard.metrics import metrics_response
+
 log = logging.getLogger("stepscope.health")
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+METRICS_PATH = "/metrics"
 BROKER_TIMEOUT_SECONDS = 2.0
 
 _lock = threading.Lock()
@@ -130,12 +133,17 @@ def probe(path: str) -> HttpResponse:
 
 
 class ProbeMiddleware:
-    """First in MIDDLEWARE: answers the two probe paths before anything else runs."""
+    """First in MIDDLEWARE: answers the probes, and /metrics (a scraper comes the same way,
+    by address and over plain HTTP; its bearer token is checked there), before anything else."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info in PROBE_PATHS and request.method in ("GET", "HEAD"):
+        if request.method not in ("GET", "HEAD"):
+            return self.get_response(request)
+        if request.path_info in PROBE_PATHS:
             return probe(request.path_info)
+        if request.path_info == METRICS_PATH:
+            return metrics_response(request)
         return self.get_response(request)

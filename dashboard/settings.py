@@ -254,6 +254,13 @@ STEPSCOPE: dict[str, Any] = {
     "AWS_CONSOLE_URL": env_str("AWS_CONSOLE_URL", "https://console.aws.amazon.com"),
     # /readyz answers from its last checks for this long (a probe storm costs one round).
     "READYZ_CACHE_SECONDS": env_int("READYZ_CACHE_SECONDS", 2),
+    # /metrics (dashboard/metrics.py): a bearer token, or anonymous only when said so; counts
+    # over the window; per-connection/endpoint series for the N busiest; queues to measure.
+    "METRICS_TOKEN": env_secret("METRICS_TOKEN"),
+    "METRICS_ANONYMOUS": env_bool("METRICS_ANONYMOUS"),
+    "METRICS_WINDOW_SECONDS": env_int("METRICS_WINDOW_SECONDS", 3600),
+    "METRICS_TOP_N": env_int("METRICS_TOP_N", 20),
+    "METRICS_QUEUES": env_list("METRICS_QUEUES", "celery"),
 }
 
 # LOG_FORMAT=json: one JSON object per line with the request id / sync run and account

@@ -144,6 +144,7 @@ class SyncStep:
             calls = Counter(run.api_calls)
             calls.update(api.calls)
             run.api_calls = dict(calls)
+            run.throttles = dict(Counter(run.throttles) + api.throttles)
             run.executions_added += s.executions_added
             run.executions_updated += s.executions_updated
             run.attempts_added += self.writer.added
@@ -153,6 +154,7 @@ class SyncStep:
             run.save(
                 update_fields=[
                     "api_calls",
+                    "throttles",
                     "executions_added",
                     "executions_updated",
                     "attempts_added",
