@@ -4,6 +4,7 @@ throttles and Redis; and who may read it."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from typing import Any
@@ -22,7 +23,7 @@ from executions.models import FailureGroup, HttpAttempt
 from executions.sync import sync_account_by_id
 from sandbox import scenarios
 from sandbox.server import Sandbox
-from tests.aws_sandbox import register
+from tests.aws_sandbox import ROOT, register
 from tests.executions.test_connection_secrets import _leaks, _run_workflow
 from tests.reliability.conftest import free_port
 
@@ -154,6 +155,10 @@ def test_metrics_need_the_bearer_token_unless_anonymous_is_set(settings: Any) ->
     assert _scrape(client, HTTP_AUTHORIZATION=f"Basic {TOKEN}")[0] == 401
     status, text = _scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert status == 200 and "stepscope_broker_up 1.0" in text
+    # The sample Grafana dashboard asks only for series that exist.
+    dashboard = (ROOT / "docs" / "grafana-dashboard.json").read_text(encoding="utf-8")
+    wanted = set(re.findall(r"stepscope_[a-z_]+", dashboard))
+    assert wanted and wanted <= {family.name for family in text_string_to_metric_families(text)}
     settings.STEPSCOPE = {**settings.STEPSCOPE, "METRICS_TOKEN": "", "METRICS_ANONYMOUS": True}
     assert _scrape(client)[0] == 200
 
