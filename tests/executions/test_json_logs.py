@@ -4,8 +4,9 @@ line with level, logger, message, the request id or the sync run and account, an
 
 from __future__ import annotations
 
+import io
 import json
-import logging.config
+import logging
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from connections.models import SyncRun
+from executions.logs import ContextFilter, JsonFormatter
 from sandbox.server import Sandbox
 from tests.aws_sandbox import ROOT, register
 from tests.executions.test_connection_secrets import TOKEN, _leaks, _run_workflow
@@ -72,19 +74,29 @@ def test_a_sync_logs_json_lines_with_its_run_and_account_and_no_secret(
     assert not [s for s in ACCOUNT_SECRETS if s in logged]
 
 
-def test_a_request_logs_json_with_its_request_id_returned_and_no_secret(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    config: dict[str, Any] = json.loads(json.dumps(django_settings.LOGGING))
-    config["handlers"]["console"]["formatter"] = "json"
-    logging.config.dictConfig(config)
+def test_a_request_logs_json_with_its_request_id_returned_and_no_secret() -> None:
+    # The console handler settings.LOGGING built (with its filters), given the formatter
+    # LOG_FORMAT=json selects and a buffer for a stream.
+    (console,) = [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler)
+        and any(isinstance(f, ContextFilter) for f in h.filters)
+    ]
+    assert {type(f).__name__ for f in console.filters} == {"RedactingLogFilter", "ContextFilter"}
+    formatters: Any = django_settings.LOGGING["formatters"]
+    assert formatters["json"]["()"] == "executions.logs.JsonFormatter"
+    buffer, formatter = io.StringIO(), console.formatter
+    stream = console.setStream(buffer)
+    console.setFormatter(JsonFormatter())
     canary = f"sk_live_{uuid.uuid4().hex}"
     try:
         given = Client().get(f"/nope/{canary}/", HTTP_X_REQUEST_ID="lb-7f3a.42")
         made = Client().get(f"/nope/{canary}/", HTTP_X_REQUEST_ID="not an id\u2028{}")
     finally:
-        logging.config.dictConfig(django_settings.LOGGING)
-    text = capsys.readouterr().err
+        console.setFormatter(formatter)
+        console.setStream(stream)
+    text = buffer.getvalue()
     assert given.status_code == made.status_code == 404
     assert given["X-Request-Id"] == "lb-7f3a.42"
     assert len(made["X-Request-Id"]) == 32 and made["X-Request-Id"] != given["X-Request-Id"]
