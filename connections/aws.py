@@ -7,7 +7,6 @@ botocore's exceptions into `AwsError` with a `transient` flag that decides retry
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import logging
 import threading
@@ -25,6 +24,7 @@ from botocore.parsers import ResponseParserError
 
 from connections.choices import AuthMode
 from connections.ratelimit import RateLimiter
+from connections.throttles import count_throttles_of, counting
 
 if TYPE_CHECKING:
     from connections.models import AwsAccount
@@ -57,18 +57,6 @@ TRANSIENT_CODES = frozenset(
         "KmsThrottlingException",
         "RequestTimeout",
         "RequestTimeoutException",
-        "ProvisionedThroughputExceededException",
-    }
-)
-# Of those, the ones that say "slow down": counted per operation on the sync run (metrics).
-THROTTLE_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "RateExceeded",
-        "KmsThrottlingException",
         "ProvisionedThroughputExceededException",
     }
 )
@@ -237,23 +225,6 @@ _clients: dict[tuple[Any, ...], tuple[float, Any]] = {}
 _clients_lock = threading.Lock()
 
 
-# The AwsApi call in progress in this thread (or history prefetch thread). botocore answers each
-# HTTP attempt, the ones its own retries absorb included, through "response-received": the hook
-# credits a throttled one to the call that made it.
-_current_call: contextvars.ContextVar[tuple[AwsApi, str] | None] = contextvars.ContextVar(
-    "stepscope_aws_call", default=None
-)
-
-
-def _count_throttle(parsed_response: Any = None, **_: Any) -> None:
-    current = _current_call.get()
-    error = parsed_response.get("Error") if isinstance(parsed_response, dict) else None
-    if current is not None and isinstance(error, dict) and error.get("Code") in THROTTLE_CODES:
-        api, operation = current
-        with api._count_lock:
-            api.throttles[operation] += 1
-
-
 def cached_client(account: AwsAccount, region: str, service: str) -> Any:
     key = (
         account.pk,
@@ -277,7 +248,7 @@ def cached_client(account: AwsAccount, region: str, service: str) -> Any:
         endpoint_url=account.endpoint_url or None,
         config=_config(),
     )
-    client.meta.events.register("response-received", _count_throttle)
+    count_throttles_of(client)
     with _clients_lock:
         _clients[key] = (now, client)
     return client
@@ -311,9 +282,9 @@ class AwsApi:
         for attempt in range(OUTER_TRIES):
             with self._count_lock:
                 self.calls[operation] += 1
-            current = _current_call.set((self, operation))
             try:
-                response: dict[str, Any] = method(**params)
+                with counting(self.throttles, self._count_lock, operation):
+                    response: dict[str, Any] = method(**params)
             except (ClientError, BotoCoreError, ResponseParserError) as exc:
                 error = translate(exc, operation)
                 if not error.transient or attempt == OUTER_TRIES - 1:
@@ -322,8 +293,6 @@ class AwsApi:
                 # so a throttled account recovers instead of failing this sync.
                 time.sleep(OUTER_BACKOFF_SECONDS * 2**attempt)
                 continue
-            finally:
-                _current_call.reset(current)
             return response
         raise AssertionError("unreachable")  # the loop always returns or raises
 
