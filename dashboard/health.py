@@ -47,6 +47,8 @@ _migrated = False
 def _json(body: dict[str, Any], status: int) -> HttpResponse:
     response = HttpResponse(json.dumps(body), content_type="application/json", status=status)
     response["Cache-Control"] = "no-store"
+    # Answered before CommonMiddleware, which would set it: plain clients need no chunking.
+    response["Content-Length"] = str(len(response.content))
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

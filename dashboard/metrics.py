@@ -330,4 +330,6 @@ def metrics_response(request: HttpRequest) -> HttpResponse:
         return HttpResponse("The database did not answer.\n", status=503, content_type="text/plain")
     response = HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
     response["Cache-Control"] = "no-store"
+    # Answered before CommonMiddleware, which would set it: plain clients need no chunking.
+    response["Content-Length"] = str(len(response.content))
     return response

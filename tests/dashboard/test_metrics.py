@@ -4,9 +4,15 @@ throttles and Redis; and who may read it."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +25,15 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from connections.models import Connection, SyncRun
+from executions.choices import Category
 from executions.models import FailureGroup, HttpAttempt
 from executions.sync import sync_account_by_id
 from sandbox import scenarios
 from sandbox.server import Sandbox
 from tests.aws_sandbox import ROOT, register
 from tests.executions.test_connection_secrets import _leaks, _run_workflow
-from tests.reliability.conftest import free_port
+from tests.factories import HttpAttemptFactory
+from tests.reliability.conftest import free_port, wait_for, worker_database_url
 
 TOKEN = "metrics-" + uuid.uuid4().hex
 Samples = dict[str, list[tuple[dict[str, str], float]]]
@@ -174,3 +182,67 @@ def test_metrics_answer_503_when_the_database_is_unreachable(metrics_settings: A
         connection.close()
         connection.settings_dict.update(saved)
     assert (status, text) == (503, "The database did not answer.\n")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_every_gunicorn_worker_answers_the_same_metrics(tmp_path: Path) -> None:
+    """Two gunicorn workers: one is held mid-request while the other answers a scrape, then it
+    answers too. Both give the same numbers (no per-process state), and those are the
+    database's."""
+    HttpAttemptFactory.create_batch(3)
+    HttpAttemptFactory(category=Category.TIMEOUT)
+    port, log = free_port(), tmp_path / "gunicorn.log"
+    env = {**os.environ, "DATABASE_URL": worker_database_url(), "METRICS_TOKEN": TOKEN}
+    command = [sys.executable, "-m", "gunicorn", "dashboard.wsgi:application"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", "-"]
+    command += ["--access-logformat", "%(p)s %(U)s %(s)s"]
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{base}/healthz"), "gunicorn", timeout=60)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as held:
+            # A sync worker takes this connection and waits for the end of its headers…
+            held.sendall(
+                f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                f"Authorization: Bearer {TOKEN}\r\n".encode()
+            )
+            time.sleep(0.5)
+            other = _scrape_over_http(base)  # …so the other worker answers this one,
+            held.sendall(b"\r\n")  # and the first one answers once the request is complete.
+            raw = b""
+            while chunk := held.recv(65536):
+                raw += chunk
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    head, _, held_body = raw.decode().partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 200"), head
+    pids = {line.split()[0] for line in log.read_text().splitlines() if " /metrics 200" in line}
+    assert len(pids) == 2, log.read_text()[-2000:]
+    clocked = {"stepscope_metrics_scrape_duration_seconds", "stepscope_sync_lag_seconds"}
+    answers = [
+        {k: v for k, v in _parse(body).items() if k not in clocked} for body in (other, held_body)
+    ]
+    assert answers[0] == answers[1]
+    failing = answers[0]["stepscope_failing_attempts_in_window"]
+    assert sorted(value for _, value in failing) == [1.0, 1.0, 1.0, 1.0]  # four accounts
+    assert {labels["category"] for labels, _ in failing} == {"server_error", "timeout"}
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _scrape_over_http(base: str) -> str:
+    response = requests.get(
+        f"{base}/metrics",
+        headers={"Authorization": f"Bearer {TOKEN}", "Connection": "close"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.text
