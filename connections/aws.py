@@ -41,6 +41,7 @@ from connections.awsclient import (
     translate,
 )
 from connections.ratelimit import RateLimiter
+from connections.throttles import counting
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -197,6 +198,8 @@ class AwsApi:
     region: str
     rate_limited: bool = True
     calls: Counter[str] = field(default_factory=Counter)
+    # Throttled answers per operation, botocore's own retries included (connections/throttles.py).
+    throttles: Counter[str] = field(default_factory=Counter)
     # Histories are fetched on a few threads at once (executions/sync/prefetch.py).
     _count_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -414,7 +417,8 @@ class AwsApi:
             with self._count_lock:
                 self.calls[operation] += 1
             try:
-                return method(*args, **kwargs)
+                with counting(self.throttles, self._count_lock, operation):
+                    return method(*args, **kwargs)
             except BOTO_ERRORS as exc:
                 error = translate(exc, operation)
                 if not error.transient or attempt == OUTER_TRIES - 1:

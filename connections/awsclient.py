@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from botocore.parsers import ResponseParserError
 
 from connections.choices import AuthMode
+from connections.throttles import count_throttles_of
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -270,6 +271,7 @@ def cached_client(account: AwsAccount, region: str, service: Service) -> Any:
         endpoint_url=account.endpoint_url or None,
         config=_config(),
     )
+    count_throttles_of(client)
     with _clients_lock:
         _clients[key] = (now, client)
     return client

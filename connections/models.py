@@ -312,6 +312,8 @@ class SyncRun(models.Model):
     status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
     trigger = models.CharField(max_length=20, default="schedule")
     api_calls = models.JSONField(default=dict, blank=True)
+    # Throttled AWS answers by operation ({"GetExecutionHistory": 3}), retried ones included.
+    throttles = models.JSONField(default=dict, blank=True)
     executions_added = models.PositiveIntegerField(default=0)
     executions_updated = models.PositiveIntegerField(default=0)
     attempts_added = models.PositiveIntegerField(default=0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,6 +25,8 @@ from django.contrib.admin.views.main import ALL_VAR, ERROR_FLAG, ORDER_VAR, PAGE
 from django.db import DataError, models
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+
+from executions import logs
 
 logger = logging.getLogger("stepscope.bad_input")
 
@@ -132,3 +135,25 @@ class BadInputMiddleware:
         return bad_request(
             request, "The database refused a value in this request (out of range or malformed)."
         )
+
+
+# A caller's (proxy's) id is kept if it is a plain token; anything else is replaced, so a log
+# line never carries text a client made up beyond these characters.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIdMiddleware:
+    """Binds the request id (X-Request-Id from the proxy, else a new one) to every log line of
+    the request and to the tasks it queues, and returns it in the X-Request-Id header."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get("X-Request-Id", "")
+        rid = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request.request_id = rid  # type: ignore[attr-defined]  # for Django's own request logs
+        with logs.bound(request_id=rid):
+            response = self.get_response(request)
+        response["X-Request-Id"] = rid
+        return response

@@ -87,6 +87,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz and /readyz answer before host checks, redirects and sessions (probes).
+    "dashboard.health.ProbeMiddleware",
+    "dashboard.middleware.RequestIdMiddleware",  # binds the id every log line of it carries
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before the session: it drops cookies no session can have (NUL, broken characters).
@@ -278,6 +281,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # the run goes silent and the next trigger takes over (executions/sync/).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
+# Workers log through LOGGING below (redaction, LOG_FORMAT) instead of Celery's own handler,
+# to the real stderr (a redirected one would feed the log lines back into logging).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULE = {
     "sync-due-accounts": {
@@ -304,15 +311,37 @@ STEPSCOPE: dict[str, Any] = {
     # Extra regular expressions; a value matching one is redacted wherever it appears.
     "REDACT_VALUE_PATTERNS": env_list("REDACT_VALUE_PATTERNS"),
     "AWS_CONSOLE_URL": env_str("AWS_CONSOLE_URL", "https://console.aws.amazon.com"),
+    # /readyz answers from its last checks for this long (a probe storm costs one round).
+    "READYZ_CACHE_SECONDS": env_int("READYZ_CACHE_SECONDS", 2),
+    # /metrics (dashboard/metrics.py): a bearer token, or anonymous only when said so; counts
+    # over the window; per-connection/endpoint series for the N busiest; queues to measure.
+    "METRICS_TOKEN": env_secret("METRICS_TOKEN"),
+    "METRICS_ANONYMOUS": env_bool("METRICS_ANONYMOUS"),
+    "METRICS_WINDOW_SECONDS": env_int("METRICS_WINDOW_SECONDS", 3600),
+    "METRICS_TOP_N": env_int("METRICS_TOP_N", 20),
+    "METRICS_QUEUES": env_list("METRICS_QUEUES", "celery"),
 }
 
+# LOG_FORMAT=json: one JSON object per line with the request id / sync run and account
+# (executions/logs.py); any other value keeps the plain lines.
+LOG_FORMAT = "json" if env_str("LOG_FORMAT").strip().lower() == "json" else "plain"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "executions.redaction.RedactingLogFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact": {"()": "executions.redaction.RedactingLogFilter"},
+        "context": {"()": "executions.logs.ContextFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "executions.logs.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact", "context"],
+        }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {

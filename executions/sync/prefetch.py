@@ -9,6 +9,7 @@ counting still apply); everything touching the database stays on the caller's th
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterator
@@ -79,7 +80,8 @@ class HistoryPrefetcher:
     def open(self, execution_arn: str) -> HistoryStream:
         stream = HistoryStream(self.pages_ahead)
         self._streams = [s for s in self._streams if not s._abandoned.is_set()] + [stream]
-        self._pool.submit(stream.produce, self.api, execution_arn)
+        # In the caller's context: its log lines carry the run and account (executions/logs.py).
+        self._pool.submit(contextvars.copy_context().run, stream.produce, self.api, execution_arn)
         return stream
 
     def __enter__(self) -> HistoryPrefetcher:

@@ -16,6 +16,7 @@ from connections.aws import AwsApi, AwsError
 from connections.models import AwsAccount, SyncRun, sync_stale_after
 from connections.unreadable import Unreadable
 from executions.ingest import AttemptWriter
+from executions.logs import bound
 from executions.sync.run import ClaimLostError, Progress, SyncSummary
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ class SyncStep:
         """The step's work; errors are recorded on the run, never raised (but a permanent AWS
         error fails the run), and the step's counts are recorded whatever happened."""
         try:
-            return self._on_a_live_connection(work)
+            with bound(sync_run_id=self.run_id, account=self.account.name):
+                return self._on_a_live_connection(work)
         except ClaimLostError:
             # What it stored is committed and keyed; its cursors did not move: the run that
             # took over reads the rest.
@@ -75,7 +77,8 @@ class SyncStep:
         except (DatabaseError, InterfaceError) as exc:
             self.lost_database(exc)
         finally:
-            self.record(api)
+            with bound(sync_run_id=self.run_id, account=self.account.name):
+                self.record(api)
         return None
 
     def _on_a_live_connection(self, work: Callable[[], T]) -> T:
@@ -117,6 +120,7 @@ class SyncStep:
 
     def say(self, message: str) -> None:
         self.beat(now=True)
+        log.debug("sync %s: %s", self.account.name, message)
         self.progress(message)
         # Only while open: a run closed under a working step keeps saying why it was closed.
         SyncRun.objects.filter(pk=self.run_id, finished_at=None).update(progress=message[:200])
@@ -140,6 +144,7 @@ class SyncStep:
             calls = Counter(run.api_calls)
             calls.update(api.calls)
             run.api_calls = dict(calls)
+            run.throttles = dict(Counter(run.throttles) + api.throttles)
             run.executions_added += s.executions_added
             run.executions_updated += s.executions_updated
             run.attempts_added += self.writer.added
@@ -149,6 +154,7 @@ class SyncStep:
             run.save(
                 update_fields=[
                     "api_calls",
+                    "throttles",
                     "executions_added",
                     "executions_updated",
                     "attempts_added",

@@ -294,10 +294,13 @@ class Worker:
     log_path: Path
     queue: str = field(default_factory=lambda: f"reliability-{uuid.uuid4().hex[:8]}")
     process: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    loglevel: str = "WARNING"
 
     def start(self) -> Worker:
         env = {
             **os.environ,
+            **self.extra_env,
             "DATABASE_URL": worker_database_url(),
             "REDIS_URL": self.redis_url,
             "CELERY_BROKER_URL": self.redis_url,
@@ -324,7 +327,7 @@ class Worker:
                     "--without-gossip",
                     "--without-heartbeat",
                     "-l",
-                    "WARNING",
+                    self.loglevel,
                 ],
                 cwd=ROOT,
                 env=env,
