@@ -112,7 +112,11 @@ class Cursor:
         if not match:
             return None
         cursor = cls(int(match[1]), int(match[2]))
-        low, high = (to_micros(EARLIEST), to_micros(latest_date())) if by_time else (-1, BIGINT_MAX)
+        low, high = (
+            (to_micros(EARLIEST), to_micros(latest_date()))
+            if by_time
+            else (-BIGINT_MAX, BIGINT_MAX)
+        )
         return cursor if low <= cursor.value <= high and 1 <= cursor.id <= BIGINT_MAX else None
 
 
@@ -269,20 +273,33 @@ GROUP_STATUSES = [
 ]
 
 
+GROUP_SORTS = {
+    "last_seen": "Last seen",
+    "count": "Most failures",
+    "trend": "Rising (last 24 h vs the 24 h before)",
+}
+
+
 class GroupFilterForm(forms.Form):
     """Filters of the failure-groups list (open groups first, like an issue tracker)."""
 
     status = forms.ChoiceField(choices=GROUP_STATUSES, required=False)
     category = forms.ChoiceField(choices=[("", "Any"), *Category.choices], required=False)
     q = forms.CharField(required=False, max_length=200, label="Title contains")
+    sort = forms.ChoiceField(choices=list(GROUP_SORTS.items()), required=False, label="Sort")
     after = forms.CharField(required=False, max_length=50, widget=forms.HiddenInput)
 
+    def clean_sort(self) -> str:
+        return self.cleaned_data.get("sort") or "last_seen"
+
     def clean_after(self) -> Cursor | None:
-        return clean_cursor(self.cleaned_data.get("after", ""), by_time=True)
+        # Declared after `sort`, so the sort is known: only last-seen cursors hold a time.
+        by_time = self.cleaned_data.get("sort", "last_seen") == "last_seen"
+        return clean_cursor(self.cleaned_data.get("after", ""), by_time=by_time)
 
     def active_filters(self) -> dict[str, str]:
         return {
             name: str(self.data[name])
-            for name in ("status", "category", "q")
+            for name in ("status", "category", "q", "sort")
             if self.data.get(name) not in (None, "")
         }

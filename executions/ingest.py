@@ -36,6 +36,7 @@ from executions.classify import (
     RequestShape,
     classify,
     fingerprint,
+    group_title,
     needs_last_success,
 )
 from executions.classify import ConnectionStateChange as StateChangeFact
@@ -356,7 +357,18 @@ class AttemptWriter:
                 "subcategory": c.subcategory[:64],
                 "status_code": row.status_code,
                 "error": row.error,
-                "title": group_title(row, c, template)[:500],
+                "title": group_title(
+                    method=row.method,
+                    template=template,
+                    status_code=row.status_code,
+                    error=row.error,
+                    category=c.category or "unknown",
+                    subcategory=c.subcategory,
+                    evidence=c.evidence,
+                    connection_arn=row.connection_arn,
+                    state_name=row.state_name,
+                    account_name=self.account.name,
+                ),
                 "hint": row.hint,
                 "first_seen_at": row.occurred_at,
                 "last_seen_at": row.occurred_at,
@@ -415,12 +427,6 @@ def attempt_key(parsed: ParsedAttempt) -> int:
         if key is not None:
             return key
     return 0
-
-
-def group_title(row: HttpAttempt, c: Classification, template: str) -> str:
-    what = f"{row.status_code}" if row.status_code else (row.error or c.category or "failure")
-    where = f"{row.method} {template}".strip() or row.state_name
-    return f"{c.subcategory or c.category}: {what} on {where}"
 
 
 def _connection_name(arn: str) -> str:

@@ -7,7 +7,8 @@ the status text as cause (all real AWS gives) is `client_error`, not a guessed m
 
 Modules: `rules` (the rule data and its version), `checks` and `hints` (what rules call),
 `facts` and `cause` (what rules look at), `context` (what is known beyond the attempt),
-`engine` (classify), `trackers` (last success, de-authorizations), `grouping` (fingerprint).
+`engine` (classify), `trackers` (last success, de-authorizations), `grouping` (fingerprint),
+`titles` (a group's title in words).
 Import from this package, not from the modules.
 """
 
@@ -28,6 +29,7 @@ from executions.classify.engine import Classification, classify, needs_last_succ
 from executions.classify.grouping import fingerprint
 from executions.classify.hints import CONNECTION_SECRET_ARN
 from executions.classify.rules import CATEGORIES, RULES, RULES_VERSION, Rule
+from executions.classify.titles import failure_words, group_title
 from executions.classify.trackers import DeauthorizationTracker, LastSuccessTracker
 
 __all__ = [
@@ -47,7 +49,9 @@ __all__ = [
     "RequestShape",
     "Rule",
     "classify",
+    "failure_words",
     "fingerprint",
+    "group_title",
     "is_forbidden_header",
     "needs_last_success",
 ]

@@ -315,7 +315,8 @@ def test_csv_export_streams_the_filtered_rows(viewer_client: Client, account: Aw
     table = list(csv.reader(io.StringIO(streamed(response))))
     assert table[0][0] == "occurred_at"
     assert len(table) == 1 + len(wanted)
-    assert {row[17] for row in table[1:]} == {conn.arn}
+    arn = table[0].index("connection_arn")
+    assert {row[arn] for row in table[1:]} == {conn.arn}
     assert table[1][-1].endswith(f"/executions/{wanted[0].execution_id}/")
 
 
