@@ -392,6 +392,19 @@ def execution_duration(execution: Execution) -> str:
     return charts.duration_label((execution.stop_date - execution.start_date).total_seconds())
 
 
+def injected_parameters(names: Any) -> list[tuple[str, list[str]]]:
+    """A connection's InvocationHttpParameters names per kind, kinds without a name left out
+    (a stored {"body": []} used to render as "body: ;")."""
+    if not isinstance(names, dict):
+        return []
+    shown = []
+    for kind, values in names.items():
+        listed = [str(v) for v in values if v] if isinstance(values, list) else []
+        if listed:
+            shown.append((str(kind), listed))
+    return shown
+
+
 # --- Failure groups --------------------------------------------------------------------------
 
 
