@@ -32,6 +32,7 @@ SORTS = {
     "duration": "Fastest first",
 }
 DEFAULT_SORT = "-occurred_at"
+LIST_VIEWS = {"executions": "Executions", "attempts": "Attempts"}
 
 # No Step Functions history predates 2016. The bounds also keep date arithmetic (time-zone
 # shifts, bucket edges, cursors) far from datetime's limits at years 1 and 9999.
@@ -192,6 +193,8 @@ class AttemptFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search"}),
     )
     sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
+    # Executions (one row each, attempts collapsed) by default; "attempts" lists every one.
+    view = forms.ChoiceField(choices=list(LIST_VIEWS.items()), required=False)
     after = forms.CharField(required=False, max_length=50, widget=forms.HiddenInput)
 
     def __init__(self, data: Any = None, *, choices: FilterChoices | None = None) -> None:
@@ -239,10 +242,15 @@ class AttemptFilterForm(forms.Form):
             )
         return value
 
+    def clean_view(self) -> str:
+        return self.cleaned_data.get("view") or "executions"
+
     def clean_after(self) -> Cursor | None:
-        # `sort` is declared before `after`, so it is already cleaned (or absent if invalid).
+        # `sort` and `view` are declared before `after`, so they are already cleaned (or
+        # absent if invalid). The executions view always pages on the start time.
         sort = self.cleaned_data.get("sort") or DEFAULT_SORT
-        by_time = sort.lstrip("-") != "duration"
+        executions = self.cleaned_data.get("view", "executions") == "executions"
+        by_time = executions or sort.lstrip("-") != "duration"
         return clean_cursor(self.cleaned_data.get("after", ""), by_time=by_time)
 
     def clean(self) -> dict[str, Any]:
@@ -254,7 +262,10 @@ class AttemptFilterForm(forms.Form):
 
     @property
     def ordering(self) -> str:
-        return str(self.cleaned_data.get("sort") or DEFAULT_SORT)
+        sort = str(self.cleaned_data.get("sort") or DEFAULT_SORT)
+        if self.cleaned_data.get("view") == "executions" and sort.lstrip("-") == "duration":
+            return DEFAULT_SORT  # executions sort by start time only (see the sort label)
+        return sort
 
     def active_filters(self) -> dict[str, str]:
         """Non-empty filters as raw strings (for links that keep the filters, minus the cursor)."""

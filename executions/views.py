@@ -27,6 +27,7 @@ from connections import health
 from connections.models import Connection, Endpoint, with_account_but_no_secrets
 from executions import charts
 from executions.choices import GroupStatus, Outcome
+from executions.execution_list import ExecutionPage, execution_page, total_of
 from executions.forms import (
     SORTS,
     AttemptFilterForm,
@@ -251,12 +252,27 @@ def attempt_list(request: HttpRequest) -> HttpResponse:
     form = AttemptFilterForm(request.GET, choices=choices)
     if not form.is_valid():
         return bad_filters(request, form)
-    page = attempt_page(form)
+    data = form.cleaned_data
+    view = data["view"]
+    accounts = scoped_account_ids(data, choices)
+    attempts = filtered_attempts(data, choices)
+    filters = form.active_filters()
+    if view == "executions":
+        page: AttemptPage | ExecutionPage
+        page, matching = execution_page(form, accounts, attempts, PAGE_SIZE)
+        total = total_of(matching)
+    else:
+        page, total = attempt_page(form), total_of(attempts)
+    others = {k: v for k, v in filters.items() if k != "view"}
     context = {
         "form": form,
         "page": page,
-        "filters": form.active_filters(),
-        "export_query": urlencode(form.active_filters()),
+        "view": view,
+        "total": total,
+        "filters": filters,
+        "export_query": urlencode(others),
+        "executions_query": urlencode(others),
+        "attempts_query": urlencode({**others, "view": "attempts"}),
         "sort_label": SORTS[form.ordering],
     }
     if not is_htmx(request):

@@ -285,7 +285,8 @@ def test_csv_export_carries_category_evidence_and_hint(
         hint="Retry with backoff.",
     )
     response = viewer_client.get(reverse("executions:export"))
-    header, row = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    header, row = list(csv.reader(io.StringIO(body)))
     cells = dict(zip(header, row, strict=True))
     assert cells["category"] == "server_error"
     assert cells["hint"] == "Retry with backoff."

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from django.template.loader import render_to_string
@@ -57,7 +58,7 @@ def test_an_attempt_with_a_status_never_says_no_response_was_recorded(
 
 
 def test_connections_of_one_name_are_told_apart_by_account_and_region(
-    client: Client, django_user_model: type
+    client: Client, django_user_model: Any
 ) -> None:
     admin = django_user_model.objects.create_superuser("root", "r@example.com", "pw")
     client.force_login(admin)
