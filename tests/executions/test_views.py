@@ -30,9 +30,8 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 LIST = reverse("executions:list")
-ATTEMPTS = {
-    "view": "attempts"
-}  # the attempt view; executions are the default (test_execution_list)
+# The attempt view; executions are the default (tests/executions/test_execution_list.py).
+ATTEMPTS: Any = {"view": "attempts"}
 EXPORT = reverse("executions:export")
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
