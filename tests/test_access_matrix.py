@@ -81,6 +81,7 @@ ACTIONS = {
     "executions:group_resolve": ("group", "executions.change_failuregroup"),
     "executions:group_ignore": ("group", "executions.change_failuregroup"),
     "executions:group_reopen": ("group", "executions.change_failuregroup"),
+    "executions:group_notes": ("group", "executions.change_failuregroup"),
 }
 ROUTES = all_routes()
 ADMIN = [r for r in ROUTES if r.name.startswith("admin:") and r.name not in PUBLIC]
