@@ -292,3 +292,16 @@ def test_csv_export_carries_category_evidence_and_hint(
     assert cells["hint"] == "Retry with backoff."
     assert '"decided_by": ["status_code"]' in cells["evidence"]
     assert "sk_live_abcdefghijklmnop1234" not in cells["evidence"]
+
+
+@pytestmark_db
+@pytest.mark.parametrize("n", [2, 25])
+def test_sorted_group_lists_run_a_fixed_number_of_queries(
+    viewer_client: Client, account: AwsAccount, django_assert_num_queries: Any, n: int
+) -> None:
+    for _ in range(n):
+        _failing(FailureGroupFactory.create(account=account), [1, 30])
+    for sort in ("count", "trend"):
+        # session, user, the groups (trend and count as subqueries), sparkline counts
+        with django_assert_num_queries(4):
+            viewer_client.get(GROUPS, {"sort": sort})
