@@ -141,3 +141,16 @@ def test_past_the_threshold_the_total_is_the_planners_estimate_and_says_so(
     monkeypatch.setattr("executions.execution_list.EXACT_COUNT_LIMIT", 5)
     html = viewer_client.get(LIST, {"view": "attempts"}).content.decode()
     assert "<strong>about " in html and "the database planner's estimate" in html
+
+
+def test_the_executions_view_says_how_it_is_sorted(
+    viewer_client: Client, account: AwsAccount
+) -> None:
+    older, newer = _execution(account, 9), _execution(account, 1)
+    for ex in (older, newer):
+        HttpAttemptFactory.create(execution=ex)
+    oldest = viewer_client.get(LIST, {"sort": "occurred_at"})
+    assert [r.execution.pk for r in oldest.context["page"].rows] == [older.pk, newer.pk]
+    assert "attempts collapsed, oldest first." in oldest.content.decode()
+    slowest = viewer_client.get(LIST, {"sort": "-duration"}).content.decode()
+    assert "newest first (executions sort by start time only)." in slowest
