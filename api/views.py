@@ -50,10 +50,9 @@ from executions.views import (
     MAX_ATTEMPTS_SHOWN,
     PAGE_SIZE,
     attempt_page,
-    can_triage,
     filter_choices,
 )
-from executions.web import visible_accounts
+from executions.web import can_triage, visible_accounts
 
 F_ = TypeVar("F_", bound=forms.Form)
 ERRORS = {400: s.ErrorSerializer, 401: s.ErrorSerializer, 403: s.ErrorSerializer}

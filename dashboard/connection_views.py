@@ -52,7 +52,7 @@ from dashboard.views import timeline, window_context
 from executions import charts
 from executions.history import is_failing_outcome
 from executions.models import FAILING, FailureGroup, HttpAttempt, HttpAttemptQuerySet
-from executions.presenting import LIST_FIELDS
+from executions.presenting import LIST_FIELDS, injected_parameters
 from executions.redaction import default_redactor
 from executions.web import bad_filters, render_page, visible_accounts
 
@@ -344,6 +344,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         recent=recent_failures(attempts),
         list_query=f"connection={connection.arn}",
+        injected_parameters=injected_parameters(connection.invocation_parameter_names),
     )
     return render_page(request, "connections/detail.html", context)
 

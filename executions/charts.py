@@ -199,6 +199,8 @@ class Bar:
 class Tick:
     position: float
     label: str
+    # SVG text-anchor: a label at the right edge ends there, or half of it is cut off.
+    anchor: str = "middle"
 
 
 @dataclass(frozen=True)
@@ -485,7 +487,11 @@ def attempt_lanes(
             Lane(row * row_height + 2, _round(x0), _round(max(x1 - x0, 2.0)), label, fill, title)
         )
     ticks = [
-        Tick(_round(left + f * plot_width), f"+{duration_label(seconds * f)}")
+        Tick(
+            _round(left + f * plot_width),
+            f"+{duration_label(seconds * f)}",
+            "end" if f == 1.0 else "middle",
+        )
         for f in (0.0, 0.25, 0.5, 0.75, 1.0)
     ]
     return Lanes(width, len(items) * row_height + 20, left, tuple(lanes), tuple(ticks))

@@ -32,6 +32,7 @@ SORTS = {
     "duration": "Fastest first",
 }
 DEFAULT_SORT = "-occurred_at"
+LIST_VIEWS = {"executions": "Executions", "attempts": "Attempts"}
 
 # No Step Functions history predates 2016. The bounds also keep date arithmetic (time-zone
 # shifts, bucket edges, cursors) far from datetime's limits at years 1 and 9999.
@@ -112,7 +113,11 @@ class Cursor:
         if not match:
             return None
         cursor = cls(int(match[1]), int(match[2]))
-        low, high = (to_micros(EARLIEST), to_micros(latest_date())) if by_time else (-1, BIGINT_MAX)
+        low, high = (
+            (to_micros(EARLIEST), to_micros(latest_date()))
+            if by_time
+            else (-BIGINT_MAX, BIGINT_MAX)
+        )
         return cursor if low <= cursor.value <= high and 1 <= cursor.id <= BIGINT_MAX else None
 
 
@@ -188,6 +193,8 @@ class AttemptFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search"}),
     )
     sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
+    # Executions (one row each, attempts collapsed) by default; "attempts" lists every one.
+    view = forms.ChoiceField(choices=list(LIST_VIEWS.items()), required=False)
     after = forms.CharField(required=False, max_length=50, widget=forms.HiddenInput)
 
     def __init__(self, data: Any = None, *, choices: FilterChoices | None = None) -> None:
@@ -235,10 +242,15 @@ class AttemptFilterForm(forms.Form):
             )
         return value
 
+    def clean_view(self) -> str:
+        return self.cleaned_data.get("view") or "executions"
+
     def clean_after(self) -> Cursor | None:
-        # `sort` is declared before `after`, so it is already cleaned (or absent if invalid).
+        # `sort` and `view` are declared before `after`, so they are already cleaned (or
+        # absent if invalid). The executions view always pages on the start time.
         sort = self.cleaned_data.get("sort") or DEFAULT_SORT
-        by_time = sort.lstrip("-") != "duration"
+        executions = self.cleaned_data.get("view", "executions") == "executions"
+        by_time = executions or sort.lstrip("-") != "duration"
         return clean_cursor(self.cleaned_data.get("after", ""), by_time=by_time)
 
     def clean(self) -> dict[str, Any]:
@@ -250,7 +262,10 @@ class AttemptFilterForm(forms.Form):
 
     @property
     def ordering(self) -> str:
-        return str(self.cleaned_data.get("sort") or DEFAULT_SORT)
+        sort = str(self.cleaned_data.get("sort") or DEFAULT_SORT)
+        if self.cleaned_data.get("view") == "executions" and sort.lstrip("-") == "duration":
+            return DEFAULT_SORT  # executions sort by start time only (see the sort label)
+        return sort
 
     def active_filters(self) -> dict[str, str]:
         """Non-empty filters as raw strings (for links that keep the filters, minus the cursor)."""
@@ -265,20 +280,33 @@ ANY_GROUP_STATUS = "all"
 GROUP_STATUSES = [*GroupStatus.choices, (ANY_GROUP_STATUS, "All")]
 
 
+GROUP_SORTS = {
+    "last_seen": "Last seen",
+    "count": "Most failures",
+    "trend": "Rising (last 24 h vs the 24 h before)",
+}
+
+
 class GroupFilterForm(forms.Form):
     """Filters of the failure-groups list (open groups first, like an issue tracker)."""
 
     status = forms.ChoiceField(choices=GROUP_STATUSES, required=False)
     category = forms.ChoiceField(choices=[("", "Any"), *Category.choices], required=False)
     q = forms.CharField(required=False, max_length=200, label="Title contains")
+    sort = forms.ChoiceField(choices=list(GROUP_SORTS.items()), required=False, label="Sort")
     after = forms.CharField(required=False, max_length=50, widget=forms.HiddenInput)
 
+    def clean_sort(self) -> str:
+        return self.cleaned_data.get("sort") or "last_seen"
+
     def clean_after(self) -> Cursor | None:
-        return clean_cursor(self.cleaned_data.get("after", ""), by_time=True)
+        # Declared after `sort`, so the sort is known: only last-seen cursors hold a time.
+        by_time = self.cleaned_data.get("sort", "last_seen") == "last_seen"
+        return clean_cursor(self.cleaned_data.get("after", ""), by_time=by_time)
 
     def active_filters(self) -> dict[str, str]:
         return {
             name: str(self.data[name])
-            for name in ("status", "category", "q")
+            for name in ("status", "category", "q", "sort")
             if self.data.get(name) not in (None, "")
         }

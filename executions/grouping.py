@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from connections.models import AwsAccount
 from executions.choices import GroupStatus
-from executions.classify import Classification, fingerprint
+from executions.classify import Classification, fingerprint, group_title
 from executions.models import FailureGroup, HttpAttempt
 
 
@@ -44,7 +44,18 @@ class FailureGroups:
                 "subcategory": c.subcategory[:64],
                 "status_code": row.status_code,
                 "error": row.error,
-                "title": group_title(row, c, template)[:500],
+                "title": group_title(
+                    method=row.method,
+                    template=template,
+                    status_code=row.status_code,
+                    error=row.error,
+                    category=c.category or "unknown",
+                    subcategory=c.subcategory,
+                    evidence=c.evidence,
+                    connection_arn=row.connection_arn,
+                    state_name=row.state_name,
+                    account_name=self.account.name,
+                )[:500],
                 "hint": row.hint,
                 "first_seen_at": row.occurred_at,
                 "last_seen_at": row.occurred_at,
@@ -70,9 +81,3 @@ def refresh_groups(group_ids: Iterable[int]) -> None:
 
 def refresh_account_groups(account: AwsAccount) -> None:
     refresh_groups(FailureGroup.objects.filter(account=account).values_list("pk", flat=True))
-
-
-def group_title(row: HttpAttempt, c: Classification, template: str) -> str:
-    what = f"{row.status_code}" if row.status_code else (row.error or c.category or "failure")
-    where = f"{row.method} {template}".strip() or row.state_name
-    return f"{c.subcategory or c.category}: {what} on {where}"

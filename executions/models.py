@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -187,6 +188,15 @@ class FailureGroup(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     # Set when a resolved group sees a new failure: it reopens, as a regression.
     regressed_at = models.DateTimeField(null=True, blank=True)
+    # Who is on it, and what they know (runbook links, findings); free text, shown escaped.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_failure_groups",
+    )
+    notes = models.TextField(blank=True, max_length=10_000)
 
     objects = FailureGroupQuerySet.as_manager()
 

@@ -43,13 +43,13 @@ LIST_FIELDS = (
 CSV_HEADER = (
     "occurred_at", "account", "region", "state_machine", "execution", "execution_arn",
     "state", "attempt", "method", "url", "status_code", "outcome", "category", "subcategory",
-    "error", "cause", "duration_ms", "connection_arn", "execution_url",
+    "error", "cause", "evidence", "hint", "duration_ms", "connection_arn", "execution_url",
 )  # fmt: skip
 CSV_FIELDS = (
     "occurred_at", "account__name", "execution__state_machine__region",
     "execution__state_machine__name", "execution__name", "execution__arn", "state_name",
     "attempt_number", "method", "url", "status_code", "outcome", "category", "subcategory",
-    "error", "cause", "duration_ms", "connection_arn", "execution_id",
+    "error", "cause", "evidence", "hint", "duration_ms", "connection_arn", "execution_id",
 )  # fmt: skip
 # A cell starting with one of these is a formula in spreadsheet programs; error text and URLs
 # come from third parties, so such cells are prefixed with a quote (OWASP "CSV injection").
@@ -72,7 +72,8 @@ class _Echo:
 
 # Free-text columns are redacted again on the way out, as on the detail page.
 CSV_URL = CSV_FIELDS.index("url")
-CSV_TEXT = (CSV_FIELDS.index("error"), CSV_FIELDS.index("cause"))
+CSV_TEXT = (CSV_FIELDS.index("error"), CSV_FIELDS.index("cause"), CSV_FIELDS.index("hint"))
+CSV_EVIDENCE = CSV_FIELDS.index("evidence")
 
 
 def csv_rows(qs: QuerySet[HttpAttempt], base_url: str, redactor: Redactor) -> Iterator[str]:
@@ -83,6 +84,11 @@ def csv_rows(qs: QuerySet[HttpAttempt], base_url: str, redactor: Redactor) -> It
         cells[CSV_URL] = redactor.url(cells[CSV_URL])
         for i in CSV_TEXT:
             cells[i] = redactor.text(cells[i])
+        # The classification's evidence as compact JSON (what decided, what was missing).
+        evidence = redactor.value(cells[CSV_EVIDENCE])
+        cells[CSV_EVIDENCE] = (
+            json.dumps(evidence, ensure_ascii=False, default=str) if evidence else ""
+        )
         yield writer.writerow([*map(csv_cell, cells), f"{base_url}{execution_id}/"])
 
 
@@ -384,6 +390,19 @@ def execution_duration(execution: Execution) -> str:
     if execution.stop_date is None:
         return ""
     return charts.duration_label((execution.stop_date - execution.start_date).total_seconds())
+
+
+def injected_parameters(names: Any) -> list[tuple[str, list[str]]]:
+    """A connection's InvocationHttpParameters names per kind, kinds without a name left out
+    (a stored {"body": []} used to render as "body: ;")."""
+    if not isinstance(names, dict):
+        return []
+    shown = []
+    for kind, values in names.items():
+        listed = [str(v) for v in values if v] if isinstance(values, list) else []
+        if listed:
+            shown.append((str(kind), listed))
+    return shown
 
 
 # --- Failure groups --------------------------------------------------------------------------

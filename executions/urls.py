@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from executions import views
+from executions import group_notes, views
 
 app_name = "executions"
 urlpatterns = [
@@ -20,5 +20,6 @@ urlpatterns = [
         name="group_resolve",
     ),
     path("groups/<int:pk>/ignore/", views.group_action, {"action": "ignore"}, name="group_ignore"),
+    path("groups/<int:pk>/notes/", group_notes.group_notes, name="group_notes"),
     path("groups/<int:pk>/reopen/", views.group_action, {"action": "reopen"}, name="group_reopen"),
 ]

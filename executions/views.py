@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection as db_connection
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Substr, Trunc
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -27,6 +27,7 @@ from connections import health
 from connections.models import Connection, Endpoint, with_account_but_no_secrets
 from executions import charts
 from executions.choices import GroupStatus
+from executions.execution_list import ExecutionPage, execution_page, total_of
 from executions.forms import (
     ANY_GROUP_STATUS,
     SORTS,
@@ -37,6 +38,7 @@ from executions.forms import (
     from_micros,
     to_micros,
 )
+from executions.group_notes import notes_form
 from executions.models import Execution, FailureGroup, HttpAttempt, StateMachine
 from executions.presenting import (
     LIST_FIELDS,
@@ -51,7 +53,7 @@ from executions.presenting import (
     redrive_note,
 )
 from executions.redaction import Redactor, default_redactor
-from executions.web import bad_filters, is_htmx, render_page, visible_accounts
+from executions.web import bad_filters, can_triage, is_htmx, render_page, visible_accounts
 
 PAGE_SIZE = 50
 GROUP_PAGE_SIZE = 30
@@ -251,12 +253,27 @@ def attempt_list(request: HttpRequest) -> HttpResponse:
     form = AttemptFilterForm(request.GET, choices=choices)
     if not form.is_valid():
         return bad_filters(request, form)
-    page = attempt_page(form)
+    data = form.cleaned_data
+    view = data["view"]
+    accounts = scoped_account_ids(data, choices)
+    attempts = filtered_attempts(data, choices)
+    filters = form.active_filters()
+    if view == "executions":
+        page: AttemptPage | ExecutionPage
+        page, matching = execution_page(form, accounts, attempts, PAGE_SIZE)
+        total = total_of(matching)
+    else:
+        page, total = attempt_page(form), total_of(attempts)
+    others = {k: v for k, v in filters.items() if k != "view"}
     context = {
         "form": form,
         "page": page,
-        "filters": form.active_filters(),
-        "export_query": urlencode(form.active_filters()),
+        "view": view,
+        "total": total,
+        "filters": filters,
+        "export_query": urlencode(others),
+        "executions_query": urlencode(others),
+        "attempts_query": urlencode({**others, "view": "attempts"}),
         "sort_label": SORTS[form.ordering],
     }
     if not is_htmx(request):
@@ -352,11 +369,6 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Failure groups ---------------------------------------------------------------------------
 
 
-def can_triage(user: Any) -> bool:
-    """Resolving or ignoring a group changes what everyone sees, so it needs a permission."""
-    return bool(user.is_staff or user.has_perm("executions.change_failuregroup"))
-
-
 def daily_counts(group_ids: list[int], days: int) -> dict[int, list[int]]:
     """Failures per UTC day for each group over the last `days` days (one query)."""
     today = charts.floor_to(timezone.now(), charts.DAY)
@@ -376,13 +388,40 @@ def daily_counts(group_ids: list[int], days: int) -> dict[int, list[int]]:
     return series
 
 
+TREND_WINDOW = timedelta(hours=24)
+
+
+def with_trend(qs: QuerySet[FailureGroup]) -> QuerySet[FailureGroup]:
+    """`recent` (failures in the last 24 h) and `trend` (recent minus the 24 h before): two
+    index range scans (att_group) per listed group, whatever the size of the group."""
+    now = timezone.now()
+
+    def failures(start: Any, end: Any) -> Coalesce:
+        counted = (
+            HttpAttempt.objects.filter(
+                failure_group=OuterRef("pk"), occurred_at__gte=start, occurred_at__lt=end
+            )
+            .order_by()
+            .values("failure_group")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+    recent = failures(now - TREND_WINDOW, now + TREND_WINDOW)
+    before = failures(now - 2 * TREND_WINDOW, now - TREND_WINDOW)
+    return qs.annotate(recent=recent, trend=recent - before)
+
+
 @login_required
 def group_list(request: HttpRequest) -> HttpResponse:
     form = GroupFilterForm(request.GET)
     if not form.is_valid():
         return bad_filters(request, form)
     data = form.cleaned_data
-    qs = FailureGroup.objects.visible_to(request.user).select_related("connection", "endpoint")
+    qs: QuerySet[FailureGroup] = FailureGroup.objects.visible_to(request.user).select_related(
+        "assignee"
+    )
     status = data.get("status") or GroupStatus.OPEN
     if status != ANY_GROUP_STATUS:
         qs = qs.filter(status=status)
@@ -390,22 +429,27 @@ def group_list(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(category=data["category"])
     if data.get("q"):
         qs = qs.filter(title__icontains=data["q"])
+    sort = data["sort"]
+    qs = with_trend(qs)
+    column = {"last_seen": "last_seen_at", "count": "count", "trend": "trend"}[sort]
     cursor: Cursor | None = data.get("after")
     if cursor:
-        seen = from_micros(cursor.value)
-        qs = qs.filter(Q(last_seen_at__lt=seen) | Q(last_seen_at=seen, id__lt=cursor.id))
-    groups = list(qs.order_by("-last_seen_at", "-id")[: GROUP_PAGE_SIZE + 1])
+        seen = from_micros(cursor.value) if sort == "last_seen" else cursor.value
+        qs = qs.filter(Q(**{f"{column}__lt": seen}) | Q(**{column: seen, "id__lt": cursor.id}))
+    groups = list(qs.order_by(f"-{column}", "-id")[: GROUP_PAGE_SIZE + 1])
     next_query = ""
     if len(groups) > GROUP_PAGE_SIZE:
         groups = groups[:GROUP_PAGE_SIZE]
         last = groups[-1]
-        after = Cursor(to_micros(last.last_seen_at), last.pk).encode()
+        value = to_micros(last.last_seen_at) if sort == "last_seen" else getattr(last, column)
+        after = Cursor(value, last.pk).encode()
         next_query = urlencode({**form.active_filters(), "after": after})
     series = daily_counts([g.pk for g in groups], SPARK_DAYS)
     context = {
         "form": form,
         "rows": [GroupRow(g, group_sparkline(series[g.pk], SPARK_DAYS)) for g in groups],
         "status": status,
+        "sort": sort,
         "next_query": next_query,
         "first_query": urlencode(form.active_filters()),
         "is_first": cursor is None,
@@ -416,7 +460,9 @@ def group_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(
-        FailureGroup.objects.visible_to(request.user).select_related("connection", "endpoint"),
+        with_account_but_no_secrets(FailureGroup.objects.visible_to(request.user)).select_related(
+            "connection", "endpoint", "assignee"
+        ),
         pk=pk,
     )
     days = 30
@@ -442,6 +488,7 @@ def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "affected": group.attempts.aggregate(n=Count("execution_id", distinct=True))["n"],
         "can_triage": can_triage(request.user),
         "statuses": GroupStatus,
+        "notes_form": notes_form(group),
     }
     return render_page(request, "executions/group.html", context)
 

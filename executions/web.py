@@ -27,6 +27,12 @@ def visible_accounts(user: Any) -> QuerySet[AwsAccount]:
     return AwsAccount.objects.visible_to(user).defer(*ACCOUNT_SECRET_FIELDS)
 
 
+def can_triage(user: Any) -> bool:
+    """Changing a failure group (status, assignee, notes) changes what everyone sees, so it
+    needs a permission."""
+    return bool(user.is_staff or user.has_perm("executions.change_failuregroup"))
+
+
 def render_page(
     request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:

@@ -43,6 +43,7 @@ from executions.choices import (
     Outcome,
     StateMachineType,
 )
+from executions.classify import group_title
 from executions.models import Execution, FailureGroup, HttpAttempt, StateMachine
 
 PASSWORD = "correct-horse-battery-staple"
@@ -332,6 +333,19 @@ _FAILURES: list[tuple[str, int | None, str, str, str]] = [
 ]
 
 
+# What the classifier would have said of each demo failure (subcategory and evidence).
+_DEMO_CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
+    Category.SERVER_ERROR: ("http_503", {}),
+    Category.AUTH: ("http_401", {}),
+    Category.RATE_LIMITED: ("http_429", {}),
+    Category.TIMEOUT: ("http_60s_limit", {}),
+    Category.MISSING_HEADER: (
+        "absent_vs_last_success",
+        {"shape_diff": {"headers": ["idempotency-key"]}},
+    ),
+}
+
+
 def _attempts_for(
     execution: Execution,
     endpoint: Endpoint,
@@ -341,6 +355,7 @@ def _attempts_for(
     group: FailureGroup,
 ) -> None:
     category, status, error, cause, hint = failure
+    subcategory, evidence = _DEMO_CLASSES[category]
     for number in (1, 2):
         HttpAttemptFactory.create(
             execution=execution,
@@ -355,7 +370,8 @@ def _attempts_for(
             error=error,
             cause=cause,
             category=category,
-            subcategory=f"http_{status}" if status else "socket",
+            subcategory=subcategory,
+            evidence={"status_code": status, **evidence},
             hint=hint,
             duration_ms=60000 if status is None else 380 + 40 * number,
             failure_group=group,
@@ -417,7 +433,17 @@ def build_demo_data(now: datetime | None = None) -> DemoData:
             category=failure[0],
             status_code=failure[1],
             error=failure[2],
-            title=f"{failure[2]} from {endpoint.method} {endpoint.url_template}",
+            subcategory=_DEMO_CLASSES[failure[0]][0],
+            title=group_title(
+                method=endpoint.method,
+                template=endpoint.url_template,
+                status_code=failure[1],
+                error=failure[2],
+                category=failure[0],
+                subcategory=_DEMO_CLASSES[failure[0]][0],
+                evidence=_DEMO_CLASSES[failure[0]][1],
+                connection_arn=connection.arn,
+            ),
             hint=failure[4],
             first_seen_at=now - timedelta(hours=23),
             last_seen_at=now - timedelta(minutes=20),

@@ -81,6 +81,7 @@ ACTIONS = {
     "executions:group_resolve": ("group", "executions.change_failuregroup"),
     "executions:group_ignore": ("group", "executions.change_failuregroup"),
     "executions:group_reopen": ("group", "executions.change_failuregroup"),
+    "executions:group_notes": ("group", "executions.change_failuregroup"),
 }
 # The REST API (issue 19): tokens or the session; no credentials → 401 JSON, never a redirect.
 API_PUBLIC = {"api:schema", "api:docs", "api:not_found"}

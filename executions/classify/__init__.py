@@ -11,7 +11,8 @@ Modules: `rules` (the rule data and its version), `checks` and `hints` (what rul
 the attempt), `engine` (classify), `sources` (classify_in_context: the one recipe that assembles
 the context from a ContextSource; InMemoryContext is one, the database-backed one lives in
 executions/stored_context.py), `trackers` (streaming last success, de-authorization
-inference), `grouping` (fingerprint).
+inference), `grouping` (fingerprint),
+`titles` (a group's title in words).
 Import from this package, not from the modules.
 """
 
@@ -45,6 +46,7 @@ from executions.classify.sources import (
     needs_connection_states,
     with_recorded,
 )
+from executions.classify.titles import failure_words, group_title
 from executions.classify.trackers import DeauthorizationTracker, LastSuccessTracker, endpoint_key
 
 __all__ = [
@@ -70,7 +72,9 @@ __all__ = [
     "classify_in_context",
     "classify_state_error",
     "endpoint_key",
+    "failure_words",
     "fingerprint",
+    "group_title",
     "is_forbidden_header",
     "needs_connection_states",
     "needs_last_success",

@@ -67,7 +67,7 @@ def test_log_in_through_the_form(page: Any, member: User) -> None:
 
 def test_filter_by_connection_arn_narrows_the_list(member_page: Any, demo: DemoData) -> None:
     page = member_page
-    page.goto(reverse("executions:list"))
+    page.goto(reverse("executions:list") + "?view=attempts")
     all_rows = page.locator("table.attempts tbody tr").count()
     arn = demo.deauthorized.arn
     expected = HttpAttempt.objects.failing().filter(connection_arn=arn).count()
@@ -80,7 +80,8 @@ def test_filter_by_connection_arn_narrows_the_list(member_page: Any, demo: DemoD
     rows.first.wait_for()
     assert rows.count() == expected
     connections = set(page.locator("table.attempts tbody tr td:last-child").all_inner_texts())
-    assert connections == {demo.deauthorized.name}
+    region, account_id = demo.deauthorized.region, demo.account.account_id
+    assert connections == {f"{demo.deauthorized.name} ({account_id}, {region})"}
     # The pushed URL is a real page too: reloading shows the same rows.
     page.reload()
     assert page.locator("table.attempts tbody tr").count() == expected
@@ -101,7 +102,7 @@ def test_open_a_failing_execution_and_see_category_and_hint(
     member_page: Any, demo: DemoData
 ) -> None:
     page = member_page
-    page.goto(reverse("executions:list") + "?category=auth")
+    page.goto(reverse("executions:list") + "?view=attempts&category=auth")
     page.locator("table.attempts tbody tr").first.locator("td").nth(1).get_by_role("link").click()
     page.wait_for_url(re.compile(r"/executions/\d+/#attempt-\d+$"))
     attempt = page.locator("article.attempt").first

@@ -355,7 +355,7 @@ def test_cascade_names_the_first_401_and_counts_the_failures_it_caused(
     assert episode.ongoing
     assert episode.deauthorization.reason == REASON
     html = response.content.decode()
-    assert "de-authorized this connection: 5 failures since in 2 state machines." in html
+    assert "de-authorized this connection: 5 failures since then, in 2 state machines." in html
     assert "First 401 at" in html
     assert "Fix the credentials, then call UpdateConnection" in html
     assert (
