@@ -109,3 +109,10 @@ class GroupStatus(models.TextChoices):
     @property
     def colour(self) -> str:
         return {"open": "red", "resolved": "green", "ignored": "grey"}[self.value]
+
+
+class GroupTransitionKind(models.TextChoices):
+    """How a failure group changed state (executions.transitions records each one)."""
+
+    OPENED = "opened", "New failure group"
+    REGRESSED = "regressed", "Regressed after it was resolved"

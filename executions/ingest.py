@@ -28,7 +28,7 @@ from connections.models import (
     Endpoint,
     secret_parameter_names,
 )
-from executions.choices import GroupStatus, Outcome
+from executions.choices import GroupStatus, GroupTransitionKind, Outcome
 from executions.classify import (
     Classification,
     ClassificationContext,
@@ -44,6 +44,7 @@ from executions.history import HttpStateInfo, ParsedAttempt
 from executions.history.events import BIGINT_MAX, INT_MAX, in_range
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.redaction import Redactor, default_redactor
+from executions.transitions import record_group_transition
 
 # Endpoints and failure groups are brought up to date every this many executions written
 # (and at the end of each sync step), so the dashboard sees a long sync progress.
@@ -344,24 +345,28 @@ class AttemptWriter:
         fp = fingerprint(row.connection_arn, row.method, template, c, row.status_code, row.error)
         if fp in self._groups:
             return self._groups[fp]
-        group, _ = FailureGroup.objects.get_or_create(
-            account=self.account,
-            fingerprint=fp,
-            defaults={
-                "connection": row.connection,
-                "connection_arn": row.connection_arn,
-                "endpoint": row.endpoint,
-                "method": row.method,
-                "category": c.category or "unknown",
-                "subcategory": c.subcategory[:64],
-                "status_code": row.status_code,
-                "error": row.error,
-                "title": group_title(row, c, template)[:500],
-                "hint": row.hint,
-                "first_seen_at": row.occurred_at,
-                "last_seen_at": row.occurred_at,
-            },
-        )
+        # One transaction for the group and its "opened" record (the alerts outbox).
+        with transaction.atomic():
+            group, created = FailureGroup.objects.get_or_create(
+                account=self.account,
+                fingerprint=fp,
+                defaults={
+                    "connection": row.connection,
+                    "connection_arn": row.connection_arn,
+                    "endpoint": row.endpoint,
+                    "method": row.method,
+                    "category": c.category or "unknown",
+                    "subcategory": c.subcategory[:64],
+                    "status_code": row.status_code,
+                    "error": row.error,
+                    "title": group_title(row, c, template)[:500],
+                    "hint": row.hint,
+                    "first_seen_at": row.occurred_at,
+                    "last_seen_at": row.occurred_at,
+                },
+            )
+            if created:
+                record_group_transition([group], GroupTransitionKind.OPENED)
         self._groups[fp] = group
         return group
 
@@ -396,9 +401,21 @@ def refresh_groups(group_ids: Iterable[int]) -> None:
         last_seen_at=Coalesce(Subquery(newest.values("occurred_at")[:1]), F("last_seen_at")),
         hint=Coalesce(Subquery(newest.values("hint")[:1]), F("hint")),
     )
-    FailureGroup.objects.filter(
-        pk__in=ids, status=GroupStatus.RESOLVED, status_changed_at__lt=F("last_seen_at")
-    ).update(status=GroupStatus.OPEN, regressed_at=timezone.now())
+    with transaction.atomic():
+        # Locked, then re-checked by PostgreSQL: of two concurrent refreshes only one reopens a
+        # group, so it is recorded (for the alerts outbox) once.
+        regressed = list(
+            FailureGroup.objects.select_for_update()
+            .filter(
+                pk__in=ids, status=GroupStatus.RESOLVED, status_changed_at__lt=F("last_seen_at")
+            )
+            .only("pk", "account_id")
+        )
+        if regressed:
+            FailureGroup.objects.filter(pk__in=[g.pk for g in regressed]).update(
+                status=GroupStatus.OPEN, regressed_at=timezone.now()
+            )
+            record_group_transition(regressed, GroupTransitionKind.REGRESSED)
 
 
 def _pg_safe_texts(parsed: ParsedAttempt) -> ParsedAttempt:

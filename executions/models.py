@@ -14,6 +14,7 @@ from executions.choices import (
     Category,
     ExecutionStatus,
     GroupStatus,
+    GroupTransitionKind,
     HistorySource,
     LoggingLevel,
     Outcome,
@@ -188,6 +189,33 @@ class FailureGroup(models.Model):
     @property
     def category_colour(self) -> str:
         return Category(self.category).colour
+
+
+class GroupTransition(models.Model):
+    """A failure group opened or regressed, written in the transaction that changed the group.
+
+    An outbox row: the layer above (alerts) turns each one into notifications and then sets
+    `dispatched_at`, in one transaction, so a change is announced once and never lost.
+    """
+
+    group = models.ForeignKey(FailureGroup, on_delete=models.CASCADE, related_name="transitions")
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=GroupTransitionKind.choices)
+    at = models.DateTimeField()
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(
+                fields=["at", "id"],
+                condition=Q(dispatched_at__isnull=True),
+                name="group_transition_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id} {self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
 # Failing attempts are a small share of all attempts: partial indexes keep their lists cheap.
