@@ -102,10 +102,13 @@ def raise_pending(now: datetime | None = None) -> int:
     return raised + raise_digests(now)
 
 
-def _quiet(rule: AlertRule, subject: str, now: datetime) -> bool:
-    """An alert about this subject went out within the rule's quiet period."""
+def _quiet(rule: AlertRule, subject: str, event: Event, now: datetime) -> bool:
+    """The same event about this subject was announced within the rule's quiet period (a
+    flapping group or connection): the digest sums it up. A different event is news."""
     since = now - timedelta(seconds=rule.quiet_period_seconds)
-    return Alert.objects.filter(rule=rule, subject=subject, created_at__gte=since).exists()
+    return Alert.objects.filter(
+        rule=rule, subject=subject, event=event, created_at__gte=since
+    ).exists()
 
 
 def _raise(
@@ -143,7 +146,7 @@ def _fan_out(
 ) -> int:
     raised = 0
     for view in rules:
-        if not view.matches(facts) or _quiet(view.rule, subject, now):
+        if not view.matches(facts) or _quiet(view.rule, subject, facts.event, now):
             continue
         made = _raise(
             view,
