@@ -39,7 +39,9 @@ GROUP_EVENTS = {
 
 @dataclass(frozen=True)
 class Facts:
-    """What the filters of a rule look at."""
+    """What the filters of a rule look at. A filter applies to the events that have its
+    dimension: categories, endpoints and final attempts to groups, region and connection to
+    groups and connections; a sync event is about its account only."""
 
     event: Event
     account_id: int
@@ -48,6 +50,8 @@ class Facts:
     endpoint_id: int | None = None
     category: str = ""
     final: bool = True
+    about_group: bool = False
+    about_connection: bool = False
 
 
 @dataclass
@@ -61,12 +65,16 @@ class RuleView:
 
     def matches(self, f: Facts) -> bool:
         r = self.rule
-        return (
-            r.wants(f.event)
-            and (not self.accounts or f.account_id in self.accounts)
-            and (not r.regions or f.region in r.regions)
-            and (not self.connections or f.connection_id in self.connections)
-            and (not self.endpoints or f.endpoint_id in self.endpoints)
+        if not r.wants(f.event) or (self.accounts and f.account_id not in self.accounts):
+            return False
+        located = f.about_group or f.about_connection
+        if located and (
+            (r.regions and f.region not in r.regions)
+            or (self.connections and f.connection_id not in self.connections)
+        ):
+            return False
+        return not f.about_group or (
+            (not self.endpoints or f.endpoint_id in self.endpoints)
             and (not r.categories or f.category in r.categories)
             and (f.final or not r.final_attempts_only)
         )
@@ -182,6 +190,7 @@ def _drain_groups(rules: list[RuleView], now: datetime) -> tuple[int, bool]:
                 endpoint_id=group.endpoint_id,
                 category=group.category,
                 final=HttpAttempt.objects.filter(failure_group=group, final_attempt=True).exists(),
+                about_group=True,
             )
             raised += _fan_out(
                 rules,
@@ -212,7 +221,11 @@ def _drain_connections(rules: list[RuleView], now: datetime) -> tuple[int, bool]
                 continue  # a state no rule announces: dispatched with nothing to say
             conn = change.connection
             facts = Facts(
-                event=event, account_id=conn.account_id, region=conn.region, connection_id=conn.pk
+                event=event,
+                account_id=conn.account_id,
+                region=conn.region,
+                connection_id=conn.pk,
+                about_connection=True,
             )
             raised += _fan_out(
                 rules,
