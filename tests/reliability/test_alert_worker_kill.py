@@ -5,6 +5,7 @@ repeated only with its idempotency key, so a receiver keeping keys sees each ale
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -61,6 +62,13 @@ def receiver() -> Iterator[Hanging]:
 
 def _drain(redis: RedisServer, worker: Worker) -> None:
     celery_client(redis.url).send_task("alerts.tasks.drain_alerts", queue=worker.queue)
+
+
+def _all_sent(redis: RedisServer, worker: Worker) -> bool:
+    """What the beat does (drain), then whether every delivery is sent."""
+    _drain(redis, worker)
+    time.sleep(0.5)
+    return not Delivery.objects.exclude(status=DeliveryStatus.SENT).exists()
 
 
 def test_a_worker_killed_mid_delivery_loses_none_and_repeats_only_under_the_same_key(
