@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("dashboard.pages")),
     path("executions/", include("executions.urls")),
     path("connections/", include("dashboard.connection_urls")),
+    path("alerts/", include("alerts.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
