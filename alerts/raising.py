@@ -181,6 +181,8 @@ def _drain_groups(rules: list[RuleView], now: datetime) -> tuple[int, bool]:
         )
         for t in batch:
             group: FailureGroup = t.group
+            if group.silenced(now):
+                continue  # snoozed or muted: dispatched with nothing raised
             event = GROUP_EVENTS[GroupTransitionKind(t.kind)]
             facts = Facts(
                 event=event,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import models
@@ -164,6 +165,11 @@ class FailureGroup(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     # Set when a resolved group sees a new failure: it reopens, as a regression.
     regressed_at = models.DateTimeField(null=True, blank=True)
+    # Alerting (alerts/): someone is on it; silenced until a time; silenced until unmuted.
+    # A snoozed or muted group raises no alert; acknowledging only says someone looks.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    muted = models.BooleanField(default=False)
 
     objects = FailureGroupQuerySet.as_manager()
 
@@ -189,6 +195,10 @@ class FailureGroup(models.Model):
     @property
     def category_colour(self) -> str:
         return Category(self.category).colour
+
+    def silenced(self, now: datetime) -> bool:
+        """Muted, or snoozed until a time still ahead: it raises no alert."""
+        return self.muted or (self.snoozed_until is not None and self.snoozed_until > now)
 
 
 class GroupTransition(models.Model):

@@ -85,6 +85,10 @@ ACTIONS = {
     "executions:group_ignore": ("group", "executions.change_failuregroup"),
     "executions:group_reopen": ("group", "executions.change_failuregroup"),
     "alerts:test": ("rule", "alerts.change_alertrule"),
+    "executions:group_acknowledge": ("group", "executions.change_failuregroup"),
+    "executions:group_snooze": ("group", "executions.change_failuregroup"),
+    "executions:group_mute": ("group", "executions.change_failuregroup"),
+    "executions:group_unmute": ("group", "executions.change_failuregroup"),
 }
 # Form pages (GET shows the form, POST saves): (object or None, permission to open them).
 FORM_PAGES = {

@@ -167,3 +167,14 @@ def test_a_repeated_drain_raises_nothing_twice_and_filters_hold(receiver: HttpRe
     GroupTransition.objects.update(dispatched_at=None)
     assert raise_pending() == 0
     assert Alert.objects.get(event="new_group").group == mine
+
+
+def test_snoozed_and_muted_groups_raise_nothing(receiver: HttpReceiver) -> None:
+    _rule(receiver)
+    snoozed, muted, expired, plain = _opened(4)
+    now = timezone.now()
+    snoozed.snoozed_until, expired.snoozed_until, muted.muted = now + timedelta(hours=1), now, True
+    for group in (snoozed, muted, expired):
+        group.save()
+    assert raise_pending() == 2
+    assert set(Alert.objects.values_list("group", flat=True)) == {expired.pk, plain.pk}
