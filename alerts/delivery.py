@@ -21,6 +21,7 @@ from django.utils import timezone
 from alerts import messages
 from alerts.choices import Channel, DeliveryStatus
 from alerts.models import Alert, Delivery, DeliveryAttempt
+from connections.crypto import DecryptionError
 
 SIGNATURE_HEADER = "X-Stepscope-Signature"
 KEY_HEADER = "Idempotency-Key"
@@ -47,17 +48,19 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
 
 
-def due_ids(now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Deliveries to (re)try now: pending and due, or claimed by a worker that went silent."""
+def due_ids(
+    now: datetime | None = None, limit: int = 500, account_id: int | None = None
+) -> list[int]:
+    """Deliveries to (re)try now: pending and due, or claimed by a worker that went silent
+    (only those about one account when `account_id` is given)."""
     now = now or timezone.now()
-    return list(
-        Delivery.objects.filter(
-            Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            | Q(status=DeliveryStatus.SENDING, claimed_until__lt=now)
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+    due = Delivery.objects.filter(
+        Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        | Q(status=DeliveryStatus.SENDING, claimed_until__lt=now)
     )
+    if account_id is not None:
+        due = due.filter(alert__account_id=account_id)
+    return list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
 
 
 def claim(delivery_id: int, now: datetime) -> bool:
@@ -76,7 +79,14 @@ def deliver(delivery_id: int) -> str:
     now = timezone.now()
     if not claim(delivery_id, now):
         return ""
-    delivery = Delivery.objects.select_related("alert__rule").get(pk=delivery_id)
+    try:
+        delivery = Delivery.objects.select_related("alert__rule").get(pk=delivery_id)
+    except DecryptionError:
+        # The rule's URLs or secret were encrypted with a key no longer configured.
+        bare = Delivery.objects.get(pk=delivery_id)
+        return _failed(
+            bare, "a channel secret of the rule cannot be decrypted (FIELD_ENCRYPTION_KEYS)"
+        )
     try:
         answer = send(delivery.alert, Channel(delivery.channel))
     except SendError as exc:

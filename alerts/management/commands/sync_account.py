@@ -14,7 +14,7 @@ class Command(SyncCommand):
 
     def after_sync(self, account: AwsAccount) -> None:
         raised = raise_pending()
-        outcomes = [deliver(delivery_id) for delivery_id in due_ids()]
+        outcomes = [deliver(delivery_id) for delivery_id in due_ids(account_id=account.pk)]
         if raised or outcomes:
             failed = sum(1 for status in outcomes if status and status != "sent")
             self.stderr.write(
