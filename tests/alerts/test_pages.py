@@ -16,6 +16,7 @@ from connections.models import AwsAccount
 from executions.models import FailureGroup
 from tests.alerts.receivers import HttpReceiver
 from tests.factories import FailureGroupFactory, UserFactory
+from tests.test_hostile_input import _posts
 
 pytestmark = pytest.mark.django_db
 SECRET = "page-test-signing-secret"
@@ -83,3 +84,12 @@ def test_snooze_mute_and_acknowledge_from_the_group_page(
     assert "Unmute" in page and "muted" in page
     client.post(reverse("executions:group_unmute", args=[group.pk]))
     assert not FailureGroup.objects.get(pk=group.pk).silenced(timezone.now())
+
+
+def test_no_form_value_makes_the_rule_form_fail(account: AwsAccount) -> None:
+    root = Client()
+    root.force_login(UserFactory.create(is_superuser=True, is_staff=True))
+    fields = ["name", "events", "accounts", "regions", "email_to", "webhook_url"]
+    fields += ["signing_secret", "quiet_period_seconds", "categories"]
+    bad = _posts(root, reverse("alerts:new"), fields, {302, 400})
+    assert not bad, "\n".join(bad[:40])
