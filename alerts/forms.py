@@ -84,7 +84,13 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean_email_to(self) -> list[str]:
         addresses = _split(self.cleaned_data.get("email_to") or "")
         for address in addresses:
-            EmailValidator(message=f"{address!r} is not an e-mail address.")(address)
+            try:
+                EmailValidator()(address)
+            except ValidationError as exc:
+                # The address goes in as a parameter: a "%" in it is text, not a format.
+                raise ValidationError(
+                    "%(address)s is not an e-mail address.", params={"address": address}
+                ) from exc
         return addresses
 
     def _url(self, name: str) -> str:
