@@ -266,12 +266,22 @@ class ConnectionStateChange(models.Model):
     # When AWS says it changed (LastModifiedTime) if known, else when we first saw it.
     changed_at = models.DateTimeField()
     observed_at = models.DateTimeField(auto_now_add=True)
+    # Outbox marker: written in the transaction that changed the connection's state, this row is
+    # turned into notifications by the layer above (alerts), which then sets the time.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["connection", "changed_at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["connection", "state", "changed_at"], name="uniq_connection_state_change"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["observed_at"],
+                condition=Q(dispatched_at__isnull=True),
+                name="conn_change_pending",
             )
         ]
 
@@ -324,10 +334,20 @@ class SyncRun(models.Model):
     # [{"kind", "name", "arn", "region", "operation", "code", "message", "missing", "hint"}].
     unreadable = models.JSONField(default=list, blank=True)
     progress = models.CharField(max_length=200, blank=True)
+    # Outbox marker, as on ConnectionStateChange: a failed (or abandoned, i.e. stalled) run is
+    # turned into notifications by the layer above, which then sets the time.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["account", "-started_at"])]
+        indexes = [
+            models.Index(fields=["account", "-started_at"]),
+            models.Index(
+                fields=["finished_at"],
+                condition=Q(dispatched_at__isnull=True, status="failed"),
+                name="sync_run_failed_pending",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"sync of {self.account} at {self.started_at:%Y-%m-%d %H:%M:%S}"

@@ -81,6 +81,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "dashboard",
+    # Before executions: its sync_account command (which also delivers the run's alerts)
+    # takes the place of the one in executions.
+    "alerts",
     "connections",
     "executions",
     "api",
@@ -291,7 +294,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "connections.tasks.sync_due_accounts",
         "schedule": env_int("SYNC_TICK_SECONDS", 15),
     },
+    # The outbox drain and delivery safety net (alerts/tasks.py): well within a sync interval.
+    "drain-alerts": {
+        "task": "alerts.tasks.drain_alerts",
+        "schedule": env_int("ALERT_TICK_SECONDS", 10),
+    },
 }
+
+# --- Email (alerts). Django's SMTP backend; the console backend prints instead.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "stepscope@localhost")
 
 # --- Stepscope
 STEPSCOPE: dict[str, Any] = {
@@ -320,6 +338,15 @@ STEPSCOPE: dict[str, Any] = {
     "METRICS_WINDOW_SECONDS": env_int("METRICS_WINDOW_SECONDS", 3600),
     "METRICS_TOP_N": env_int("METRICS_TOP_N", 20),
     "METRICS_QUEUES": env_list("METRICS_QUEUES", "celery"),
+    # Where users reach Stepscope: the links in alerts start with it.
+    "SITE_URL": env_str("SITE_URL", "http://localhost:8000"),
+    # Alert delivery (alerts/delivery.py): backoff base × 2^(n-1) up to the cap, then give up.
+    "ALERT_RETRY_BASE_SECONDS": env_int("ALERT_RETRY_BASE_SECONDS", 30),
+    "ALERT_RETRY_MAX_SECONDS": env_int("ALERT_RETRY_MAX_SECONDS", 3600),
+    "ALERT_MAX_ATTEMPTS": env_int("ALERT_MAX_ATTEMPTS", 30),
+    # A worker holds a delivery this long; killed, the next drain sends it again.
+    "ALERT_CLAIM_SECONDS": env_int("ALERT_CLAIM_SECONDS", 60),
+    "ALERT_HTTP_TIMEOUT_SECONDS": env_int("ALERT_HTTP_TIMEOUT_SECONDS", 10),
 }
 
 # LOG_FORMAT=json: one JSON object per line with the request id / sync run and account

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("dashboard.pages")),
     path("executions/", include("executions.urls")),
     path("connections/", include("dashboard.connection_urls")),
+    path("alerts/", include("alerts.urls")),
     path("api/", include("api.urls")),
     path("tokens/", include("api.token_urls")),
     path("login/", sso.LoginView.as_view(), name="login"),

@@ -122,3 +122,10 @@ GROUP_STATUS_COLOURS = {
     GroupStatus.RESOLVED: "green",
     GroupStatus.IGNORED: "grey",
 }
+
+
+class GroupTransitionKind(models.TextChoices):
+    """How a failure group changed state (executions.transitions records each one)."""
+
+    OPENED = "opened", "New failure group"
+    REGRESSED = "regressed", "Regressed after it was resolved"

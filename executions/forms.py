@@ -310,3 +310,9 @@ class GroupFilterForm(forms.Form):
             for name in ("status", "category", "q", "sort")
             if self.data.get(name) not in (None, "")
         }
+
+
+class SnoozeForm(forms.Form):
+    """How long a group stays silent (alerts): 1 hour to 30 days, 24 hours when not given."""
+
+    hours = forms.IntegerField(required=False, min_value=1, max_value=720)

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from connections.models import AwsAccount
-from executions.choices import GroupStatus
+from executions.choices import GroupStatus, GroupTransitionKind
 from executions.classify import Classification, fingerprint, group_title
 from executions.models import FailureGroup, HttpAttempt
+from executions.transitions import record_group_transition
 
 
 @dataclass
@@ -32,35 +34,39 @@ class FailureGroups:
         fp = fingerprint(row.connection_arn, row.method, template, c, row.status_code, row.error)
         if fp in self._groups:
             return self._groups[fp]
-        group, _ = FailureGroup.objects.get_or_create(
-            account=self.account,
-            fingerprint=fp,
-            defaults={
-                "connection": row.connection,
-                "connection_arn": row.connection_arn,
-                "endpoint": row.endpoint,
-                "method": row.method,
-                "category": c.category or "unknown",
-                "subcategory": c.subcategory[:64],
-                "status_code": row.status_code,
-                "error": row.error,
-                "title": group_title(
-                    method=row.method,
-                    template=template,
-                    status_code=row.status_code,
-                    error=row.error,
-                    category=c.category or "unknown",
-                    subcategory=c.subcategory,
-                    evidence=c.evidence,
-                    connection_arn=row.connection_arn,
-                    state_name=row.state_name,
-                    account_name=self.account.name,
-                )[:500],
-                "hint": row.hint,
-                "first_seen_at": row.occurred_at,
-                "last_seen_at": row.occurred_at,
-            },
-        )
+        # One transaction for the group and its "opened" record (the alerts outbox).
+        with transaction.atomic():
+            group, created = FailureGroup.objects.get_or_create(
+                account=self.account,
+                fingerprint=fp,
+                defaults={
+                    "connection": row.connection,
+                    "connection_arn": row.connection_arn,
+                    "endpoint": row.endpoint,
+                    "method": row.method,
+                    "category": c.category or "unknown",
+                    "subcategory": c.subcategory[:64],
+                    "status_code": row.status_code,
+                    "error": row.error,
+                    "title": group_title(
+                        method=row.method,
+                        template=template,
+                        status_code=row.status_code,
+                        error=row.error,
+                        category=c.category or "unknown",
+                        subcategory=c.subcategory,
+                        evidence=c.evidence,
+                        connection_arn=row.connection_arn,
+                        state_name=row.state_name,
+                        account_name=self.account.name,
+                    )[:500],
+                    "hint": row.hint,
+                    "first_seen_at": row.occurred_at,
+                    "last_seen_at": row.occurred_at,
+                },
+            )
+            if created:
+                record_group_transition([group], GroupTransitionKind.OPENED)
         self._groups[fp] = group
         return group
 
@@ -74,9 +80,21 @@ def refresh_groups(group_ids: Iterable[int]) -> None:
     after it was resolved reopens as a regression."""
     ids = sorted(set(group_ids))
     FailureGroup.objects.filter(pk__in=ids).recount()
-    FailureGroup.objects.filter(
-        pk__in=ids, status=GroupStatus.RESOLVED, status_changed_at__lt=F("last_seen_at")
-    ).update(status=GroupStatus.OPEN, regressed_at=timezone.now())
+    with transaction.atomic():
+        # Locked, then re-checked by PostgreSQL: of two concurrent refreshes only one reopens a
+        # group, so it is recorded (for the alerts outbox) once.
+        regressed = list(
+            FailureGroup.objects.select_for_update()
+            .filter(
+                pk__in=ids, status=GroupStatus.RESOLVED, status_changed_at__lt=F("last_seen_at")
+            )
+            .only("pk", "account_id")
+        )
+        if regressed:
+            FailureGroup.objects.filter(pk__in=[g.pk for g in regressed]).update(
+                status=GroupStatus.OPEN, regressed_at=timezone.now()
+            )
+            record_group_transition(regressed, GroupTransitionKind.REGRESSED)
 
 
 def refresh_account_groups(account: AwsAccount) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from executions.choices import (
     Category,
     ExecutionStatus,
     GroupStatus,
+    GroupTransitionKind,
     HistorySource,
     LoggingLevel,
     Outcome,
@@ -197,6 +199,11 @@ class FailureGroup(models.Model):
         related_name="assigned_failure_groups",
     )
     notes = models.TextField(blank=True, max_length=10_000)
+    # Alerting (alerts/): someone is on it; silenced until a time; silenced until unmuted.
+    # A snoozed or muted group raises no alert; acknowledging only says someone looks.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    muted = models.BooleanField(default=False)
 
     objects = FailureGroupQuerySet.as_manager()
 
@@ -226,6 +233,37 @@ class FailureGroup(models.Model):
     @property
     def category_colour(self) -> str:
         return Category(self.category).colour
+
+    def silenced(self, now: datetime) -> bool:
+        """Muted, or snoozed until a time still ahead: it raises no alert."""
+        return self.muted or (self.snoozed_until is not None and self.snoozed_until > now)
+
+
+class GroupTransition(models.Model):
+    """A failure group opened or regressed, written in the transaction that changed the group.
+
+    An outbox row: the layer above (alerts) turns each one into notifications and then sets
+    `dispatched_at`, in one transaction, so a change is announced once and never lost.
+    """
+
+    group = models.ForeignKey(FailureGroup, on_delete=models.CASCADE, related_name="transitions")
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=GroupTransitionKind.choices)
+    at = models.DateTimeField()
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(
+                fields=["at", "id"],
+                condition=Q(dispatched_at__isnull=True),
+                name="group_transition_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id} {self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
 # "Failing" in SQL, as history.is_failing_outcome says it in Python (a test holds the two

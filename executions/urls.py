@@ -22,4 +22,17 @@ urlpatterns = [
     path("groups/<int:pk>/ignore/", views.group_action, {"action": "ignore"}, name="group_ignore"),
     path("groups/<int:pk>/notes/", group_notes.group_notes, name="group_notes"),
     path("groups/<int:pk>/reopen/", views.group_action, {"action": "reopen"}, name="group_reopen"),
+    path(
+        "groups/<int:pk>/acknowledge/",
+        views.group_alerting,
+        {"action": "acknowledge"},
+        name="group_acknowledge",
+    ),
+    path(
+        "groups/<int:pk>/snooze/", views.group_alerting, {"action": "snooze"}, name="group_snooze"
+    ),
+    path("groups/<int:pk>/mute/", views.group_alerting, {"action": "mute"}, name="group_mute"),
+    path(
+        "groups/<int:pk>/unmute/", views.group_alerting, {"action": "unmute"}, name="group_unmute"
+    ),
 ]

@@ -35,6 +35,7 @@ from executions.forms import (
     Cursor,
     FilterChoices,
     GroupFilterForm,
+    SnoozeForm,
     from_micros,
     to_micros,
 )
@@ -487,6 +488,7 @@ def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cascade_links": health.cascade_links([group], timezone.now()),
         "affected": group.attempts.aggregate(n=Count("execution_id", distinct=True))["n"],
         "can_triage": can_triage(request.user),
+        "now": timezone.now(),
         "statuses": GroupStatus,
         "notes_form": notes_form(group),
     }
@@ -510,4 +512,28 @@ def group_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     # A conditional UPDATE: two people clicking at once both succeed without a lost write.
     FailureGroup.objects.filter(pk=group.pk).update(status=status, status_changed_at=timezone.now())
     messages.success(request, f"Group {verb}.")
+    return HttpResponseRedirect(group.get_absolute_url())
+
+
+@login_required
+@require_POST
+def group_alerting(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Acknowledge, snooze (for `hours`, default 24) or mute a group: what it may raise."""
+    group = get_object_or_404(FailureGroup.objects.visible_to(request.user), pk=pk)
+    if not can_triage(request.user):
+        raise PermissionDenied("You may not change failure groups.")
+    now = timezone.now()
+    if action == "snooze":
+        form = SnoozeForm(request.POST)
+        if not form.is_valid():
+            return bad_filters(request, form, title="Invalid snooze")
+        until = now + timedelta(hours=form.cleaned_data["hours"] or 24)
+        FailureGroup.objects.filter(pk=group.pk).update(snoozed_until=until)
+        messages.success(request, f"Snoozed until {until:%Y-%m-%d %H:%M} UTC: no alerts.")
+    elif action == "acknowledge":
+        FailureGroup.objects.filter(pk=group.pk).update(acknowledged_at=now)
+        messages.success(request, "Acknowledged.")
+    else:
+        FailureGroup.objects.filter(pk=group.pk).update(muted=action == "mute", snoozed_until=None)
+        messages.success(request, "Muted: no alerts." if action == "mute" else "Alerts resumed.")
     return HttpResponseRedirect(group.get_absolute_url())

@@ -20,6 +20,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from alerts.models import AlertRule
 from connections.models import AwsAccount
 from tests.factories import (
     ConnectionFactory,
@@ -67,6 +68,7 @@ LIST_PAGES = {
     "executions:export",
     "executions:groups",
     "connections:list",
+    "alerts:rules",
 }
 # Pages of one object: the value names the object (see `objects` below).
 OBJECT_PAGES = {
@@ -74,6 +76,7 @@ OBJECT_PAGES = {
     "executions:group": "group",
     "connections:detail": "connection",
     "connections:endpoint": "endpoint",
+    "alerts:rule": "rule",
 }
 # POST actions: (object, permission that allows it).
 ACTIONS = {
@@ -82,6 +85,16 @@ ACTIONS = {
     "executions:group_ignore": ("group", "executions.change_failuregroup"),
     "executions:group_reopen": ("group", "executions.change_failuregroup"),
     "executions:group_notes": ("group", "executions.change_failuregroup"),
+    "alerts:test": ("rule", "alerts.change_alertrule"),
+    "executions:group_acknowledge": ("group", "executions.change_failuregroup"),
+    "executions:group_snooze": ("group", "executions.change_failuregroup"),
+    "executions:group_mute": ("group", "executions.change_failuregroup"),
+    "executions:group_unmute": ("group", "executions.change_failuregroup"),
+}
+# Form pages (GET shows the form, POST saves): (object or None, permission to open them).
+FORM_PAGES = {
+    "alerts:new": (None, "alerts.add_alertrule"),
+    "alerts:edit": ("rule", "alerts.change_alertrule"),
 }
 # The REST API (issue 19): tokens or the session; no credentials → 401 JSON, never a redirect.
 API_PUBLIC = {"api:schema", "api:docs", "api:not_found"}
@@ -108,7 +121,7 @@ ADMIN = [r for r in ROUTES if r.name.startswith("admin:") and r.name not in PUBL
 
 
 def test_every_url_is_in_the_matrix() -> None:
-    known = PUBLIC | LIST_PAGES | set(OBJECT_PAGES) | set(ACTIONS)
+    known = PUBLIC | LIST_PAGES | set(OBJECT_PAGES) | set(ACTIONS) | set(FORM_PAGES)
     known |= API_PUBLIC | API_LISTS | set(API_OBJECTS) | set(API_ACTIONS) | TOKEN_PAGES
     unclassified = [r for r in ROUTES if r.name not in known and not r.pattern.startswith("admin/")]
     assert not unclassified, (
@@ -126,7 +139,11 @@ def _objects_in(account: AwsAccount) -> dict[str, Any]:
         endpoint=EndpointFactory.create(account=account),
         failure_group=group,
     )
+    # A rule without a channel: "Send test alert" answers without sending anything.
+    rule = AlertRule.objects.create(name=f"rule-{account.name}", events=["new_group"])
+    rule.accounts.set([account])
     return {
+        "rule": rule,
         "account": account,
         "attempt": attempt,
         "execution": attempt.execution,
@@ -277,6 +294,43 @@ def test_actions_on_hidden_objects_are_404_even_with_permission(
 def test_actions_refuse_get(viewers: Any, visible: dict[str, Any], name: str) -> None:
     user = UserFactory.create(groups=[viewers], perms=[ACTIONS[name][1]], is_staff=True)
     assert client_for(user).get(url_for(name, visible[ACTIONS[name][0]])).status_code == 405
+
+
+@pytest.mark.parametrize("name", sorted(FORM_PAGES))
+def test_form_pages_need_login_permission_and_grant(
+    client: Client, viewers: Any, visible: dict[str, Any], hidden: dict[str, Any], name: str
+) -> None:
+    kind, perm = FORM_PAGES[name]
+    shown, other = (visible[kind], hidden[kind]) if kind else (None, None)
+    assert_login_redirect(client.get(url_for(name, shown)))
+    viewer = client_for(UserFactory.create(groups=[viewers]))
+    assert viewer.get(url_for(name, shown)).status_code == 403
+    allowed = client_for(UserFactory.create(groups=[viewers], perms=[perm]))
+    assert allowed.get(url_for(name, shown)).status_code == 200
+    if other is not None:
+        assert allowed.get(url_for(name, other)).status_code == 404
+        assert allowed.post(url_for(name, other), {"name": "x"}).status_code == 404
+
+
+def test_a_rule_form_offers_and_accepts_only_visible_accounts(
+    viewers: Any, visible: dict[str, Any], hidden: dict[str, Any]
+) -> None:
+    user = UserFactory.create(groups=[viewers], perms=["alerts.add_alertrule"])
+    client = client_for(user)
+    page = client.get(url_for("alerts:new")).content.decode()
+    assert visible["account"].name in page and hidden["account"].name not in page
+    data = {
+        "name": "mine",
+        "events": ["new_group"],
+        "email_to": "team@example.com",
+        "quiet_period_seconds": "60",
+        "final_attempts_only": "on",
+    }
+    refused = client.post(url_for("alerts:new"), {**data, "accounts": [hidden["account"].pk]})
+    assert refused.status_code == 400 and not AlertRule.objects.filter(name="mine").exists()
+    saved = client.post(url_for("alerts:new"), {**data, "accounts": [visible["account"].pk]})
+    assert saved.status_code == 302
+    assert list(AlertRule.objects.get(name="mine").accounts.all()) == [visible["account"]]
 
 
 # --- Admin ------------------------------------------------------------------------------------

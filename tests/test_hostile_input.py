@@ -113,6 +113,11 @@ PAGE_FORMS: dict[str, list[type[forms.Form]]] = {
     "connections:list": [WindowForm],
     "connections:detail": [WindowForm],
     "connections:endpoint": [WindowForm],
+    "alerts:rules": [],
+    "alerts:rule": [],
+    # Form pages (POST saves); their hostile POSTs are in tests/alerts/test_pages.py.
+    "alerts:new": [],
+    "alerts:edit": [],
     "login": [AuthenticationForm],
     # The REST API reads the same forms as the pages (api/views.py), plus its own.
     "api:attempts": [AttemptFilterForm],
@@ -433,7 +438,9 @@ def test_no_form_value_makes_a_post_action_fail(
 
     monkeypatch.setattr(tasks.sync_account, "delay", lambda *args, **kwargs: None)
     # Actions redirect by design (302); a value no database can hold is refused (400).
-    bad = _posts(root, path_of(name, objects), ["next", "status", "account", "unknown"], {302, 400})
+    bad = _posts(
+        root, path_of(name, objects), ["next", "status", "account", "hours", "unknown"], {302, 400}
+    )
     assert not bad, "\n".join(bad[:40])
 
 

@@ -37,6 +37,7 @@ class Command(BaseCommand):
         )
         if summary.get("skipped"):
             self._fail(summary["skipped"])
+        self.after_sync(account)
         calls = ", ".join(f"{op} {n}" for op, n in sorted(summary["api_calls"].items())) or "none"
         self.stdout.write(
             f"{account.name}: {summary['status']}; executions added {summary['executions_added']}, "
@@ -48,6 +49,10 @@ class Command(BaseCommand):
         if summary["status"] != SyncStatus.OK:
             # Scripts and cron see a run that did not read everything: exit 1, last line why.
             self._fail(what_failed(account.name, summary["status"], summary["errors"]))
+
+    def after_sync(self, account: AwsAccount) -> None:
+        """Hook for the layers above, run before the summary and exit status (alerts/ delivers
+        the run's alerts here)."""
 
     def _since(self, raw: str | None) -> datetime | None:
         if not raw:

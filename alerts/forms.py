@@ -1,0 +1,119 @@
+"""The rule form: scoped to the accounts the user sees; secrets write-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
+
+from alerts.choices import Event
+from alerts.models import SECRET_RULE_FIELDS, AlertRule
+from connections.models import AwsAccount
+from executions.choices import Category
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.replace("\n", ",").split(",") if item.strip()]
+
+
+class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Blank secret fields keep the stored value; a stored secret is never sent back."""
+
+    events = forms.MultipleChoiceField(choices=Event.choices, widget=forms.CheckboxSelectMultiple)
+    categories = forms.MultipleChoiceField(
+        choices=Category.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked: every category.",
+    )
+    regions = forms.CharField(required=False, help_text="Comma-separated; empty: every region.")
+    email_to = forms.CharField(required=False, label="E-mail to", help_text="Comma-separated.")
+    slack_webhook_url = forms.CharField(
+        required=False,
+        label="Slack webhook URL",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only; blank keeps the stored one.",
+    )
+    webhook_url = forms.CharField(
+        required=False,
+        label="Webhook URL",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only; blank keeps the stored one.",
+    )
+    signing_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only, 16 characters or more; blank keeps the stored one.",
+    )
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "name",
+            "enabled",
+            "events",
+            "accounts",
+            "regions",
+            "categories",
+            "final_attempts_only",
+            "email_to",
+            "slack_webhook_url",
+            "webhook_url",
+            "signing_secret",
+            "quiet_period_seconds",
+        ]
+        widgets = {"accounts": forms.CheckboxSelectMultiple}
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        accounts: Any = self.fields["accounts"]
+        accounts.queryset = AwsAccount.objects.visible_to(user).only("pk", "name", "account_id")
+        accounts.required = not user.is_superuser
+        for name in SECRET_RULE_FIELDS:
+            self.initial[name] = ""
+        if self.instance.pk:
+            self.initial["regions"] = ", ".join(self.instance.regions)
+            self.initial["email_to"] = ", ".join(self.instance.email_to)
+
+    def clean_regions(self) -> list[str]:
+        return _split(self.cleaned_data.get("regions") or "")
+
+    def clean_email_to(self) -> list[str]:
+        addresses = _split(self.cleaned_data.get("email_to") or "")
+        for address in addresses:
+            try:
+                EmailValidator()(address)
+            except ValidationError as exc:
+                # The address goes in as a parameter: a "%" in it is text, not a format.
+                raise ValidationError(
+                    "%(address)s is not an e-mail address.", params={"address": address}
+                ) from exc
+        return addresses
+
+    def _url(self, name: str) -> str:
+        value = str(self.cleaned_data.get(name) or "").strip()
+        if value:
+            URLValidator(schemes=["http", "https"], message="Give an http(s) URL.")(value)
+            return value
+        return str(getattr(self.instance, name) or "")
+
+    def clean_slack_webhook_url(self) -> str:
+        return self._url("slack_webhook_url")
+
+    def clean_webhook_url(self) -> str:
+        return self._url("webhook_url")
+
+    def clean_signing_secret(self) -> str:
+        value = str(self.cleaned_data.get("signing_secret") or "").strip()
+        if value and len(value) < 16:
+            raise ValidationError("At least 16 characters.")
+        return value or self.instance.signing_secret
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not (data.get("email_to") or data.get("slack_webhook_url") or data.get("webhook_url")):
+            raise ValidationError("Give at least one channel: e-mail, Slack or webhook.")
+        return data

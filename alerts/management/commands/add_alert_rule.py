@@ -1,0 +1,100 @@
+"""`manage.py add_alert_rule --name N --events … --webhook URL …`: create or update a rule.
+
+Idempotent by name: running it again with the same options changes nothing. Bad input exits 2
+with one line saying what is wrong."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandParser
+from django.core.validators import EmailValidator, URLValidator
+
+from alerts.choices import Event
+from alerts.models import AlertRule
+from connections.models import AwsAccount
+
+
+class Command(BaseCommand):
+    help = "Create or update an alert rule by name."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--name", required=True)
+        parser.add_argument(
+            "--events", required=True, help="Comma-separated: " + ",".join(Event.values)
+        )
+        parser.add_argument("--webhook", default="", help="Generic JSON webhook URL.")
+        parser.add_argument("--signing-secret-file", default="", help="File with the secret.")
+        parser.add_argument("--slack-webhook", default="", help="Slack incoming webhook URL.")
+        parser.add_argument("--email", action="append", default=[], help="Repeatable.")
+        parser.add_argument("--account", action="append", default=[], help="Account name.")
+        parser.add_argument("--quiet-period", type=int, default=None, help="Seconds.")
+        parser.add_argument("--every-attempt", action="store_true", help="Not final only.")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        name = opts["name"].strip()
+        if not name or len(name) > 100:
+            self._fail("--name must be 1 to 100 characters")
+        events = [e.strip() for e in opts["events"].split(",") if e.strip()]
+        unknown = [e for e in events if e not in Event.values]
+        if not events or unknown:
+            self._fail(
+                f"unknown event {unknown[0] if unknown else '(none)'!r}; choose from "
+                + ", ".join(Event.values)
+            )
+        for flag in ("webhook", "slack_webhook"):
+            if opts[flag]:
+                try:
+                    URLValidator(schemes=["http", "https"])(opts[flag])
+                except ValidationError:
+                    self._fail(f"--{flag.replace('_', '-')} is not an http(s) URL")
+        for address in opts["email"]:
+            try:
+                EmailValidator()(address)
+            except ValidationError:
+                self._fail(f"--email {address!r} is not an e-mail address")
+        if not (opts["webhook"] or opts["slack_webhook"] or opts["email"]):
+            self._fail("give at least one channel: --webhook, --slack-webhook or --email")
+        secret = self._secret(opts["signing_secret_file"])
+        if secret and not opts["webhook"]:
+            self._fail("--signing-secret-file signs the --webhook, which is missing")
+        accounts = list(AwsAccount.objects.filter(name__in=opts["account"]))
+        missing = sorted(set(opts["account"]) - {a.name for a in accounts})
+        if missing:
+            self._fail(f"no account named {missing[0]!r}")
+        if opts["quiet_period"] is not None and opts["quiet_period"] < 0:
+            self._fail("--quiet-period must be 0 or more seconds")
+        rule, created = AlertRule.objects.get_or_create(name=name)
+        rule.events = events
+        rule.webhook_url = opts["webhook"]
+        rule.signing_secret = secret
+        rule.slack_webhook_url = opts["slack_webhook"]
+        rule.email_to = opts["email"]
+        rule.final_attempts_only = not opts["every_attempt"]
+        if opts["quiet_period"] is not None:
+            rule.quiet_period_seconds = opts["quiet_period"]
+        rule.save()
+        rule.accounts.set(accounts)
+        scope = ", ".join(a.name for a in accounts) or "all accounts"
+        self.stdout.write(
+            f"{'created' if created else 'updated'} alert rule {name!r}: "
+            f"{', '.join(events)} on {', '.join(rule.channels)} for {scope}"
+        )
+
+    def _secret(self, path: str) -> str:
+        if not path:
+            return ""
+        try:
+            secret = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            self._fail(f"--signing-secret-file {path!r}: {type(exc).__name__}")
+        if len(secret) < 16:
+            self._fail("--signing-secret-file: the secret must be at least 16 characters")
+        return secret
+
+    def _fail(self, message: str) -> None:
+        self.stderr.write(f"add_alert_rule: {message}")
+        sys.exit(2)
