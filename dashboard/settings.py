@@ -284,6 +284,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "connections.tasks.sync_due_accounts",
         "schedule": env_int("SYNC_TICK_SECONDS", 15),
     },
+    "prune-old-executions": {"task": "executions.tasks.prune_old_executions", "schedule": 3600},
 }
 
 # --- Stepscope
@@ -304,6 +305,8 @@ STEPSCOPE: dict[str, Any] = {
     # Extra regular expressions; a value matching one is redacted wherever it appears.
     "REDACT_VALUE_PATTERNS": env_list("REDACT_VALUE_PATTERNS"),
     "AWS_CONSOLE_URL": env_str("AWS_CONSOLE_URL", "https://console.aws.amazon.com"),
+    # Days of executions kept (0: all); checked by stepscope.E003, pruned hourly (retention.py).
+    "RETENTION_DAYS": env_str("RETENTION_DAYS", "30"),
 }
 
 LOGGING = {
