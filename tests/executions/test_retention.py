@@ -32,30 +32,32 @@ pytestmark = pytest.mark.django_db
 
 
 def _execution(account: AwsAccount, stopped: datetime | None, **kw: Any) -> Execution:
-    machine = StateMachineFactory(account=account)
+    machine = StateMachineFactory.create(account=account)
     start = (stopped or timezone.now() - timedelta(days=40)) - timedelta(seconds=3)
-    return ExecutionFactory(state_machine=machine, start_date=start, stop_date=stopped, **kw)
+    return ExecutionFactory.create(state_machine=machine, start_date=start, stop_date=stopped, **kw)
 
 
 def _attempt(execution: Execution, at: datetime, **kw: Any) -> HttpAttempt:
-    return HttpAttemptFactory(execution=execution, occurred_at=at, **kw)
+    return HttpAttemptFactory.create(execution=execution, occurred_at=at, **kw)
 
 
 @pytest.fixture
 def world(account: AwsAccount) -> dict[str, Any]:
     now = timezone.now()
     old, older, recent = now - timedelta(days=40), now - timedelta(days=50), now - timedelta(days=1)
-    endpoint = EndpointFactory(account=account, first_seen_at=now - timedelta(days=60))
-    mixed = FailureGroupFactory(account=account, first_seen_at=older, last_seen_at=recent, count=3)
-    stale_open = FailureGroupFactory(account=account, first_seen_at=older, last_seen_at=old)
-    stale_resolved = FailureGroupFactory(
+    endpoint = EndpointFactory.create(account=account, first_seen_at=now - timedelta(days=60))
+    mixed = FailureGroupFactory.create(
+        account=account, first_seen_at=older, last_seen_at=recent, count=3
+    )
+    stale_open = FailureGroupFactory.create(account=account, first_seen_at=older, last_seen_at=old)
+    stale_resolved = FailureGroupFactory.create(
         account=account,
         first_seen_at=older,
         last_seen_at=old,
         status=GroupStatus.RESOLVED,
         status_changed_at=old,
     )
-    fresh = FailureGroupFactory(account=account, first_seen_at=recent, last_seen_at=recent)
+    fresh = FailureGroupFactory.create(account=account, first_seen_at=recent, last_seen_at=recent)
     gone = _execution(account, old)
     _attempt(gone, older, failure_group=mixed, endpoint=endpoint)
     _attempt(gone, old, failure_group=stale_open, endpoint=endpoint)
