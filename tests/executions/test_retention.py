@@ -4,6 +4,7 @@ are recounted from what is left, and a second run changes nothing."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import datetime, timedelta
 from io import StringIO
 from typing import Any
@@ -195,3 +196,37 @@ def test_the_beat_task_prunes(world: dict[str, Any], settings: Any) -> None:
     result = app.tasks[entry["task"]].apply().get()
     assert (result["executions"], result["attempts"]) == (3, 4)
     assert Execution.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_share_the_work(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers pruning at the same moment: SKIP LOCKED gives each other rows, so together
+    they delete each row once, and the result is what one run leaves."""
+    monkeypatch.setattr(retention, "BATCH", 1)
+    start = threading.Barrier(2)
+    results: list[retention.PruneResult] = []
+
+    def run() -> None:
+        try:
+            start.wait(timeout=10)
+            results.append(retention.prune(30))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(results) == 2
+    assert sum(r.executions for r in results) == 3
+    assert sum(r.attempts for r in results) == 4
+    assert set(Execution.objects.values_list("pk", flat=True)) == {
+        world["kept"].pk,
+        world["running"].pk,
+    }
+    assert FailureGroup.objects.get(pk=world["mixed"].pk).count == 1
+    assert not FailureGroup.objects.filter(pk=world["stale_open"].pk).exists()
