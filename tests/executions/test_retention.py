@@ -3,10 +3,15 @@ are recounted from what is left, and a second run changes nothing."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import threading
+import uuid
 from datetime import datetime, timedelta
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +35,9 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+
+WORKER_COMMAND = [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--pool", "solo"]
+WORKER_COMMAND += ["--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "WARNING"]
 
 
 def _execution(account: AwsAccount, stopped: datetime | None, **kw: Any) -> Execution:
@@ -230,3 +238,30 @@ def test_two_runs_at_once_share_the_work(
     }
     assert FailureGroup.objects.get(pk=world["mixed"].pk).count == 1
     assert not FailureGroup.objects.filter(pk=world["stale_open"].pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_the_beat_task(world: dict[str, Any], tmp_path: Path) -> None:
+    """The task as the beat sends it, by name, to a real `celery worker` on the test database."""
+    from dashboard.celery import app
+
+    s = connection.settings_dict
+    database = f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    queue = f"retention-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [*WORKER_COMMAND, "-Q", queue, "-n", f"{queue}@%h"],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "DATABASE_URL": database},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        sent = app.send_task("executions.tasks.prune_old_executions", queue=queue)
+        result = sent.get(timeout=90)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    assert (result["executions"], result["attempts"]) == (3, 4), log.read_text()
+    assert Execution.objects.count() == 2
