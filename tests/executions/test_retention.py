@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import SystemCheckError
+from django.core.management.base import CommandError, SystemCheckError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -176,6 +176,8 @@ def test_command_dry_run_counts_and_deletes_nothing(world: dict[str, Any]) -> No
     call_command("prune", stdout=out)  # RETENTION_DAYS defaults to 30
     assert "Deleted 3 execution(s) and 4 attempt(s)" in out.getvalue()
     assert Execution.objects.count() == 2
+    with pytest.raises(CommandError, match="--days must be a whole number"):
+        call_command("prune", "--days", "a week")
 
 
 def test_zero_keeps_everything(world: dict[str, Any], settings: Any) -> None:
