@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from executions.redaction import KEY_PATTERN_FLAGS, pattern_problem
+from executions.retention import retention_problem
 
 
 @register(Tags.security, deploy=True)
@@ -60,3 +61,18 @@ def redaction_patterns(app_configs: Any, **kwargs: Any) -> list[Error]:
                     )
                 )
     return problems
+
+
+@register()
+def retention_days(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """A RETENTION_DAYS that is not a whole number ≥ 0 would silently keep (or lose) data."""
+    problem = retention_problem(settings.STEPSCOPE.get("RETENTION_DAYS", "30"))
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"{problem}.",
+            hint="Set RETENTION_DAYS to the days of executions to keep, or 0 to keep all.",
+            id="stepscope.E003",
+        )
+    ]

@@ -299,6 +299,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alerts.tasks.drain_alerts",
         "schedule": env_int("ALERT_TICK_SECONDS", 10),
     },
+    "prune-old-executions": {"task": "executions.tasks.prune_old_executions", "schedule": 3600},
 }
 
 # --- Email (alerts). Django's SMTP backend; the console backend prints instead.
@@ -347,6 +348,8 @@ STEPSCOPE: dict[str, Any] = {
     # A worker holds a delivery this long; killed, the next drain sends it again.
     "ALERT_CLAIM_SECONDS": env_int("ALERT_CLAIM_SECONDS", 60),
     "ALERT_HTTP_TIMEOUT_SECONDS": env_int("ALERT_HTTP_TIMEOUT_SECONDS", 10),
+    # Days of executions kept (0: all); checked by stepscope.E003, pruned hourly (retention.py).
+    "RETENTION_DAYS": env_str("RETENTION_DAYS", "30"),
 }
 
 # LOG_FORMAT=json: one JSON object per line with the request id / sync run and account

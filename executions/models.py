@@ -117,6 +117,8 @@ class Execution(models.Model):
                 condition=Q(has_failed_attempt=True),
                 name="exec_failing_start",
             ),
+            # Retention (executions/retention.py) finds what to prune by stop time.
+            models.Index(fields=["stop_date", "id"], name="exec_stop"),
         ]
 
     def __str__(self) -> str:

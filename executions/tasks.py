@@ -65,3 +65,12 @@ def sync_due_accounts() -> list[int]:
     for account_id in due:
         sync_account.delay(account_id)
     return due
+
+
+@shared_task(name="executions.tasks.prune_old_executions", acks_late=True)
+def prune_old_executions() -> dict[str, object]:
+    """Beat tick (hourly): delete executions older than RETENTION_DAYS, in small batches.
+    Stateless and batch-committed, so a redelivered or concurrent run is harmless."""
+    from executions.retention import prune
+
+    return prune().as_dict()
