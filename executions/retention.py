@@ -13,12 +13,14 @@ still muted. (docs/reliability.md, "Retention".)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -130,26 +132,34 @@ def _delete_execution_batch(cutoff: datetime) -> int:
         return len(ids)
 
 
-def _refresh_groups(cutoff: datetime) -> tuple[int, int]:
-    """Groups first seen before the cutoff are the only ones that can have lost attempts:
-    recount them (FailureGroup.recount: exact count, first/last seen from what is left)."""
-    recounted = deleted = 0
+def _id_batches(queryset: QuerySet[Any]) -> Iterator[list[int]]:
+    """The ids of `queryset` in keyset batches of BATCH, each batch inside its own short
+    transaction (the caller's work on it included: the generator waits inside the block). Run
+    it to the end: leaving the loop early closes the generator inside the block, which rolls
+    that batch's work back."""
     last_id = 0
     while True:
         with transaction.atomic():
             ids = list(
-                FailureGroup.objects.filter(first_seen_at__lt=cutoff, pk__gt=last_id)
-                .order_by("pk")
-                .values_list("pk", flat=True)[:BATCH]
+                queryset.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:BATCH]
             )
             if not ids:
-                return recounted, deleted
+                return
             last_id = ids[-1]
-            recounted += FailureGroup.objects.filter(pk__in=ids).recount()
-            # An open group with no attempt left and nothing since the cutoff shows nothing.
-            deleted += FailureGroup.objects.filter(
-                pk__in=ids, count=0, status=GroupStatus.OPEN, last_seen_at__lt=cutoff
-            ).delete()[0]
+            yield ids
+
+
+def _refresh_groups(cutoff: datetime) -> tuple[int, int]:
+    """Groups first seen before the cutoff are the only ones that can have lost attempts:
+    recount them (FailureGroup.recount: exact count, first/last seen from what is left)."""
+    recounted = deleted = 0
+    for ids in _id_batches(FailureGroup.objects.filter(first_seen_at__lt=cutoff)):
+        recounted += FailureGroup.objects.filter(pk__in=ids).recount()
+        # An open group with no attempt left and nothing since the cutoff shows nothing.
+        deleted += FailureGroup.objects.filter(
+            pk__in=ids, count=0, status=GroupStatus.OPEN, last_seen_at__lt=cutoff
+        ).delete()[0]
+    return recounted, deleted
 
 
 def _refresh_endpoints(cutoff: datetime) -> None:
@@ -160,17 +170,7 @@ def _refresh_endpoints(cutoff: datetime) -> None:
         .order_by("occurred_at")
         .values("occurred_at")[:1]
     )
-    last_id = 0
-    while True:
-        with transaction.atomic():
-            ids = list(
-                Endpoint.objects.filter(first_seen_at__lt=cutoff, pk__gt=last_id)
-                .order_by("pk")
-                .values_list("pk", flat=True)[:BATCH]
-            )
-            if not ids:
-                return
-            last_id = ids[-1]
-            Endpoint.objects.filter(pk__in=ids).update(
-                first_seen_at=Coalesce(Subquery(oldest), F("first_seen_at"))
-            )
+    for ids in _id_batches(Endpoint.objects.filter(first_seen_at__lt=cutoff)):
+        Endpoint.objects.filter(pk__in=ids).update(
+            first_seen_at=Coalesce(Subquery(oldest), F("first_seen_at"))
+        )
