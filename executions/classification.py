@@ -70,6 +70,7 @@ class Classifier:
         touched: set[int] = set()
         changed: list[HttpAttempt] = []
         for row in rows:
+            group_before = row.failure_group_id or 0
             before = _classification_of(row)
             parsed = as_parsed(row)
             states = self._states_of(row.execution.state_machine_id)
@@ -80,7 +81,7 @@ class Classifier:
             )
             if not only_changed or _classification_of(row) != before:
                 changed.append(row)
-                touched.update((before[-1] or 0, row.failure_group_id or 0))
+                touched.update((group_before, row.failure_group_id or 0))
         if changed:
             HttpAttempt.objects.bulk_update(changed, [*CLASSIFICATION_FIELDS, "failure_group"])
         self.rewritten += len(changed)
