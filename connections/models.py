@@ -334,6 +334,9 @@ class SyncRun(models.Model):
     # [{"kind", "name", "arn", "region", "operation", "code", "message", "missing", "hint"}].
     unreadable = models.JSONField(default=list, blank=True)
     progress = models.CharField(max_length=200, blank=True)
+    # The newest attempt id when the run began: the attempts it wrote are above it (one run per
+    # account at a time), which bounds the final reclassification when it closes.
+    attempts_above = models.BigIntegerField(default=0)
     # Outbox marker, as on ConnectionStateChange: a failed (or abandoned, i.e. stalled) run is
     # turned into notifications by the layer above, which then sets the time.
     dispatched_at = models.DateTimeField(null=True, blank=True)

@@ -5,7 +5,9 @@ ingestion (`AttemptWriter`), for `manage.py reclassify` (`reclassify_account`), 
 attempts a newly written batch gives new context (`reclassify_affected`: a success earlier
 than stored 4xx failures to its endpoint, a 401/407 before stored InvalidConnectionState
 failures of its connection). So a classification depends on what is stored, not on the
-order it arrived in.
+order it arrived in. Two steps of one run write at once, each blind to what the other has not
+committed yet, so the run ends with one more pass over what its writes gave new context
+(`reclassify_after_run`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from connections.models import AwsAccount, ConnectionStateChange
 from executions.choices import Outcome
 from executions.classify import RULES_VERSION, Classification, classify_in_context
 from executions.classify.sources import INVALID_CONNECTION_STATE
-from executions.grouping import FailureGroups, refresh_account_groups
+from executions.grouping import FailureGroups, refresh_account_groups, refresh_groups
 from executions.history import HttpStateInfo, ParsedAttempt, http_states_from_definition
 from executions.models import HttpAttempt, StateMachine
 from executions.redaction import default_redactor
@@ -32,6 +34,16 @@ from executions.stored_context import StoredContext
 
 BATCH = 2000
 _NEEDS_LAST_SUCCESS = Q(status_code__gte=400, status_code__lt=500)
+# What `affected_by` reads of a written row, and no more: a run may write many successes.
+_CONTEXT_FIELDS = [
+    "outcome",
+    "endpoint",
+    "occurred_at",
+    "status_code",
+    "connection_arn",
+    "closed_at",
+    "scheduled_at",
+]
 
 
 @dataclass
@@ -41,6 +53,7 @@ class Classifier:
     resolver: Resolver
     groups: FailureGroups
     context: StoredContext = field(init=False)
+    rewritten: int = 0  # rows `reclassify` saved
     _definitions: dict[int, Mapping[str, HttpStateInfo]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -51,11 +64,14 @@ class Classifier:
     ) -> Classification:
         return classify_in_context(parsed, self.context, states.get(parsed.state_name), at)
 
-    def reclassify(self, rows: Sequence[HttpAttempt]) -> set[int]:
-        """Classify stored rows again and save them; returns the groups they left or joined."""
+    def reclassify(self, rows: Sequence[HttpAttempt], *, only_changed: bool = False) -> set[int]:
+        """Classify stored rows again and save them (`only_changed`: only those whose
+        classification moved); returns the groups they left or joined."""
         touched: set[int] = set()
+        changed: list[HttpAttempt] = []
         for row in rows:
-            touched.add(row.failure_group_id or 0)
+            group_before = row.failure_group_id or 0
+            before = _classification_of(row)
             parsed = as_parsed(row)
             states = self._states_of(row.execution.state_machine_id)
             result = self.classify(parsed, row.occurred_at, states)
@@ -63,8 +79,12 @@ class Classifier:
             row.failure_group = (
                 self.groups.group_for(row, result) if row.is_failure and result.category else None
             )
-            touched.add(row.failure_group_id or 0)
-        HttpAttempt.objects.bulk_update(rows, [*CLASSIFICATION_FIELDS, "failure_group"])
+            if not only_changed or _classification_of(row) != before:
+                changed.append(row)
+                touched.update((group_before, row.failure_group_id or 0))
+        if changed:
+            HttpAttempt.objects.bulk_update(changed, [*CLASSIFICATION_FIELDS, "failure_group"])
+        self.rewritten += len(changed)
         touched.discard(0)
         return touched
 
@@ -163,6 +183,41 @@ def reclassify_account(
     return done
 
 
+def reclassify_after_run(account: AwsAccount, above_id: int) -> int:
+    """The final pass of a sync run over the attempts it wrote (ids above `above_id`).
+
+    Each batch reclassified what it gave new context, in its own transaction, so it could not
+    see a failure another step of the run had written but not yet committed: that failure kept
+    the class it was given without this batch's success (or 401/407). Now that every step has
+    committed, the stored failures the run's successes and 401/407 answers are context for
+    (`affected_by`: their endpoints and connections, from the run's earliest such write on)
+    are classified again, in keyset batches; only rows whose classification changed are saved,
+    so a second pass, or one after a run without races, writes nothing. Returns rows changed.
+    """
+    written = (
+        HttpAttempt.objects.filter(account=account, id__gt=above_id)
+        .filter(
+            Q(outcome=Outcome.SUCCEEDED, endpoint__isnull=False)
+            | Q(status_code__in=TRIGGER_STATUSES)
+        )
+        .only(*_CONTEXT_FIELDS)
+    )
+    condition = affected_by(written.iterator(chunk_size=BATCH))
+    if condition is None:
+        return 0
+    classifier = Classifier(Resolver(account, default_redactor()), FailureGroups(account))
+    rows = _with_relations(HttpAttempt.objects.filter(condition, account=account))
+    touched: set[int] = set()
+    last_id = 0
+    while batch := list(rows.filter(id__gt=last_id).order_by("id")[:BATCH]):
+        with transaction.atomic():
+            touched |= classifier.reclassify(batch, only_changed=True)
+        last_id = batch[-1].id
+    if touched:
+        refresh_groups(touched)
+    return classifier.rewritten
+
+
 def reclassify_after_state_changes(account: AwsAccount, since_id: int) -> int:
     """After DescribeConnection recorded state changes (ids above `since_id`): reclassify the
     InvalidConnectionState failures of those connections from the earliest change on."""
@@ -194,6 +249,10 @@ def reclassify_after_state_changes(account: AwsAccount, since_id: int) -> int:
 def last_state_change_id() -> int:
     """The newest recorded connection state change, to tell the ones a sync adds."""
     return ConnectionStateChange.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def _classification_of(row: HttpAttempt) -> tuple[object, ...]:
+    return (*(getattr(row, f) for f in CLASSIFICATION_FIELDS), row.failure_group_id)
 
 
 def _with_relations(rows: QuerySet[HttpAttempt]) -> QuerySet[HttpAttempt]:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from connections.choices import SyncStatus
 from connections.models import AwsAccount, SyncRun, sync_stale_after
 from connections.unreadable import line_of
+from executions.classification import reclassify_after_run
 from executions.grouping import refresh_groups
-from executions.models import FailureGroup
+from executions.models import FailureGroup, HttpAttempt
 
+log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 ALREADY_RUNNING = "a sync of this account is already running"
 
@@ -71,7 +75,8 @@ def begin_sync(account: AwsAccount, trigger: str) -> SyncRun | None:
     """Open a SyncRun holding the account's claim; None when a live run holds it."""
     now = timezone.now()
     with transaction.atomic():
-        run = SyncRun.objects.create(account=account, trigger=trigger)
+        newest = HttpAttempt.objects.order_by("-id").values_list("id", flat=True).first()
+        run = SyncRun.objects.create(account=account, trigger=trigger, attempts_above=newest or 0)
         # The UPDATE locks the account row until commit: a concurrent trigger waits, then sees
         # the fresh heartbeat and takes nothing.
         taken = (
@@ -83,19 +88,22 @@ def begin_sync(account: AwsAccount, trigger: str) -> SyncRun | None:
             transaction.set_rollback(True)
             return None
         # Holding the claim, no other run is live: unfinished ones lost their worker or steps.
-        abandoned = (
-            SyncRun.objects.filter(account=account, finished_at=None)
-            .exclude(pk=run.pk)
-            .update(
-                finished_at=now,
-                status=SyncStatus.FAILED,
-                errors=[
-                    f"no progress for {_minutes(sync_stale_after())}: its worker stopped or"
-                    " its queued steps were lost (e.g. a broker restart); the next run resumed"
-                    " from the stored cursors"
-                ],
-                progress="abandoned",
-            )
+        unfinished = SyncRun.objects.filter(account=account, finished_at=None).exclude(pk=run.pk)
+        # They never had their final pass: this run's covers what they wrote too (0: a run
+        # from before the mark existed, whose writes are not known).
+        floor = unfinished.aggregate(floor=Min("attempts_above"))["floor"]
+        if floor and floor < run.attempts_above:
+            run.attempts_above = floor
+            run.save(update_fields=["attempts_above"])
+        abandoned = unfinished.update(
+            finished_at=now,
+            status=SyncStatus.FAILED,
+            errors=[
+                f"no progress for {_minutes(sync_stale_after())}: its worker stopped or"
+                " its queued steps were lost (e.g. a broker restart); the next run resumed"
+                " from the stored cursors"
+            ],
+            progress="abandoned",
         )
     if abandoned:
         # Its writer died before flushing: groups it added attempts to have stale counts.
@@ -108,6 +116,23 @@ def _minutes(span: timedelta) -> str:
     return f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
 
 
+def _final_pass(run: SyncRun) -> list[str]:
+    """Reclassify what the run's writes gave new context once all its steps have committed
+    (steps running at once cannot see each other's uncommitted failures); its problems."""
+    try:
+        changed = reclassify_after_run(run.account, run.attempts_above)
+    except DatabaseError as exc:
+        # Only the class name: a database message may quote stored values.
+        log.warning("sync %s: final reclassification failed: %s", run.account.name, type(exc))
+        return [
+            "the final reclassification of this run failed (database error); "
+            "`manage.py reclassify --all` brings the classifications up to date"
+        ]
+    if changed:
+        log.info("sync %s: final pass reclassified %d attempts", run.account.name, changed)
+    return []
+
+
 def finish_sync(run_id: int) -> dict[str, Any]:
     """Close the run, set the account's status and release the claim.
 
@@ -115,12 +140,14 @@ def finish_sync(run_id: int) -> dict[str, Any]:
     it was closed with and touches neither the account nor the claim of the run that took over.
     """
     run = SyncRun.objects.select_related("account").get(pk=run_id)
+    if run.finished_at is None:
+        run.errors = list(run.errors) + _final_pass(run)
     problems = list(run.errors) + [line_of(p) for p in run.unreadable]
     # A resource that could not be read costs itself, not the run: partial, as for other errors.
     status = SyncStatus.FAILED if run.fatal else SyncStatus.PARTIAL if problems else SyncStatus.OK
     now = timezone.now()
     closed = SyncRun.objects.filter(pk=run_id, finished_at=None).update(
-        finished_at=now, status=status, progress="done"
+        finished_at=now, status=status, progress="done", errors=run.errors
     )
     if closed:
         AwsAccount.objects.filter(pk=run.account_id, sync_run=run_id).update(
