@@ -189,7 +189,8 @@ def test_connection_and_endpoint_filters_in_the_command_and_the_form(
     client.force_login(UserFactory.create(groups=[viewers], perms=["alerts.add_alertrule"]))
     page = client.get(reverse("alerts:new")).content.decode()
     assert watched.name in page and foreign.name not in page
-    post = {"name": "form", "events": ["rate"], "accounts": [account.pk], "webhook_url": hook}
+    post: dict[str, Any] = {"name": "form", "events": ["rate"], "accounts": [account.pk]}
+    post["webhook_url"] = hook
     post |= {"quiet_period_seconds": 60, "rate_failures": 0, "rate_minutes": 0}
     assert (
         client.post(reverse("alerts:new"), post | {"connections": [foreign.pk]}).status_code == 400
