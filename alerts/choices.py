@@ -13,6 +13,14 @@ class Event(models.TextChoices):
     CONNECTION_DEAUTHORIZED = "connection_deauthorized", "Connection de-authorized"
     CONNECTION_FAILED_CONNECTIVITY = "connection_failed_connectivity", "Connection unreachable"
     SYNC_FAILED = "sync_failed", "Sync failed or stalled"
+    RATE = "rate", "Group crossing a rate (N failures in M minutes)"
+    # Not chosen on a rule: a group snoozed "until it gets worse" got worse. Announced to every
+    # rule that fires on a group event (whoever heard of the group hears it got worse).
+    WORSENED = "worsened", "Snoozed group got worse"
+
+
+GROUP_RULE_EVENTS = frozenset({Event.NEW_GROUP, Event.REGRESSION, Event.RATE})
+RULE_EVENT_CHOICES = [(e.value, e.label) for e in Event if e is not Event.WORSENED]
 
 
 class AlertKind(models.TextChoices):

@@ -8,10 +8,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 
-from alerts.choices import Event
+from alerts.choices import RULE_EVENT_CHOICES, Event
 from alerts.models import SECRET_RULE_FIELDS, AlertRule
-from connections.models import AwsAccount
+from connections.models import AwsAccount, Connection, Endpoint
 from executions.choices import Category
+
+MAX_RATE_MINUTES = 1440
 
 
 def _split(value: str) -> list[str]:
@@ -21,7 +23,9 @@ def _split(value: str) -> list[str]:
 class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
     """Blank secret fields keep the stored value; a stored secret is never sent back."""
 
-    events = forms.MultipleChoiceField(choices=Event.choices, widget=forms.CheckboxSelectMultiple)
+    events = forms.MultipleChoiceField(
+        choices=RULE_EVENT_CHOICES, widget=forms.CheckboxSelectMultiple
+    )
     categories = forms.MultipleChoiceField(
         choices=Category.choices,
         widget=forms.CheckboxSelectMultiple,
@@ -56,6 +60,8 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
             "events",
             "accounts",
             "regions",
+            "connections",
+            "endpoints",
             "categories",
             "final_attempts_only",
             "email_to",
@@ -63,8 +69,17 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
             "webhook_url",
             "signing_secret",
             "quiet_period_seconds",
+            "rate_failures",
+            "rate_minutes",
         ]
         widgets = {"accounts": forms.CheckboxSelectMultiple}
+        labels = {"rate_failures": "Rate: N failures", "rate_minutes": "Rate: in M minutes"}
+        help_texts = {
+            "connections": "None chosen: every connection.",
+            "endpoints": "None chosen: every endpoint.",
+            "rate_failures": "For the rate event: alert once when a group reaches N failures…",
+            "rate_minutes": "…within the last M minutes (1 to 1440).",
+        }
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,6 +87,12 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
         accounts: Any = self.fields["accounts"]
         accounts.queryset = AwsAccount.objects.visible_to(user).only("pk", "name", "account_id")
         accounts.required = not user.is_superuser
+        # Scoped like the accounts: only resources of accounts the user sees are offered.
+        visible = AwsAccount.objects.visible_to(user)
+        connections: Any = self.fields["connections"]
+        connections.queryset = Connection.objects.filter(account__in=visible).order_by("name")
+        endpoints: Any = self.fields["endpoints"]
+        endpoints.queryset = Endpoint.objects.filter(account__in=visible)
         for name in SECRET_RULE_FIELDS:
             self.initial[name] = ""
         if self.instance.pk:
@@ -116,4 +137,16 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
         data = super().clean() or {}
         if not (data.get("email_to") or data.get("slack_webhook_url") or data.get("webhook_url")):
             raise ValidationError("Give at least one channel: e-mail, Slack or webhook.")
+        accounts = {a.pk for a in data.get("accounts") or []}
+        for name in ("connections", "endpoints"):
+            outside = [r for r in data.get(name) or [] if accounts and r.account_id not in accounts]
+            if outside:
+                self.add_error(name, "Choose only resources of the accounts the rule watches.")
+        if Event.RATE in (data.get("events") or []):
+            n, m = data.get("rate_failures") or 0, data.get("rate_minutes") or 0
+            if n < 1 or not 1 <= m <= MAX_RATE_MINUTES:
+                self.add_error(
+                    "rate_failures",
+                    f"The rate event needs N of 1 or more and M of 1 to {MAX_RATE_MINUTES}.",
+                )
         return data

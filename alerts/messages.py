@@ -22,6 +22,8 @@ TITLES = {
     Event.CONNECTION_DEAUTHORIZED: "Connection de-authorized",
     Event.CONNECTION_FAILED_CONNECTIVITY: "Connection unreachable",
     Event.SYNC_FAILED: "Sync failed",
+    Event.RATE: "Failure rate crossed",
+    Event.WORSENED: "Got worse while snoozed",
 }
 
 
@@ -45,11 +47,12 @@ def clean(payload: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
     return cleaned
 
 
-def group_payload(event: Event, group: FailureGroup) -> dict[str, Any]:
+def group_payload(event: Event, group: FailureGroup, why: str = "") -> dict[str, Any]:
+    """`why` says more in the title: the rate crossed ("50 failures in 5 minutes")."""
     endpoint = f"{group.method} {group.endpoint.url_template}" if group.endpoint else group.method
     payload = {
         "event": event.value,
-        "title": f"{TITLES[event]}: {group.title}",
+        "title": f"{TITLES[event]}{f' ({why})' if why else ''}: {group.title}",
         "account": group.account.name,
         "category": Category(group.category).label if group.category in Category else "",
         "connection": group.connection.name if group.connection else "",

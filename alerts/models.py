@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from alerts.choices import AlertKind, Channel, DeliveryStatus, Event
+from alerts.choices import GROUP_RULE_EVENTS, AlertKind, Channel, DeliveryStatus, Event
 from connections.crypto import EncryptedTextField
 from connections.models import AwsAccount, Connection, Endpoint, SyncRun
 from executions.models import FailureGroup
@@ -53,6 +53,9 @@ class AlertRule(models.Model):
     # After an alert about one subject (group, connection, account), further changes of that
     # subject within this many seconds are summed up in one digest instead.
     quiet_period_seconds = models.PositiveIntegerField(default=3600)
+    # The rate event: a group with at least `rate_failures` failures in the last `rate_minutes`.
+    rate_failures = models.PositiveIntegerField(default=0)
+    rate_minutes = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -81,7 +84,15 @@ class AlertRule(models.Model):
         return found
 
     def wants(self, event: Event) -> bool:
+        if event is Event.WORSENED:
+            return self.enabled and bool(GROUP_RULE_EVENTS.intersection(self.events))
+        if event is Event.RATE and not (self.rate_failures and self.rate_minutes):
+            return False
         return self.enabled and event in self.events
+
+    @property
+    def rate_text(self) -> str:
+        return f"{self.rate_failures} failures in {self.rate_minutes} minutes"
 
 
 SECRET_RULE_FIELDS = ("slack_webhook_url", "webhook_url", "signing_secret")
@@ -127,6 +138,22 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return str(self.payload.get("title", self.key))
+
+
+class RateWatch(models.Model):
+    """Whether a group is above a rule's rate, and how often it crossed it: the crossing number
+    is in the alert key, and only the drain whose conditional UPDATE flips `above` raises it."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(FailureGroup, on_delete=models.CASCADE, related_name="+")
+    above = models.BooleanField(default=False)
+    crossings = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "group"], name="uniq_rate_watch")]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} group {self.group_id}: {'above' if self.above else 'below'}"
 
 
 class Delivery(models.Model):

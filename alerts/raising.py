@@ -3,7 +3,8 @@
 Sources, each written in the transaction that changed the state it records:
 `executions.GroupTransition` (a group opened or regressed), `connections.ConnectionStateChange`
 (a connection became DEAUTHORIZED or FAILED_CONNECTIVITY) and `connections.SyncRun` (a run
-failed, or was abandoned: stalled). Each batch is locked (SKIP LOCKED: drains run side by side),
+failed, or was abandoned: stalled). Rate crossings are computed here from the attempts (the
+threshold is the rule's, which the lower layers do not know); see `_drain_rates`. Each batch is locked (SKIP LOCKED: drains run side by side),
 turned into Alert + Delivery rows and marked dispatched in one transaction; the alert key
 (source row × rule) is unique, so even a repeated drain raises nothing twice.
 """
@@ -16,11 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, F
 from django.utils import timezone
 
 from alerts import messages
 from alerts.choices import AlertKind, Event
-from alerts.models import Alert, AlertRule, Delivery
+from alerts.models import Alert, AlertRule, Delivery, RateWatch
 from connections.choices import ConnectionState, SyncStatus
 from connections.models import ConnectionStateChange, SyncRun
 from executions.choices import GroupTransitionKind
@@ -34,6 +36,7 @@ CONNECTION_EVENTS = {
 GROUP_EVENTS = {
     GroupTransitionKind.OPENED: Event.NEW_GROUP,
     GroupTransitionKind.REGRESSED: Event.REGRESSION,
+    GroupTransitionKind.WORSENED: Event.WORSENED,
 }
 
 
@@ -101,7 +104,7 @@ def raise_pending(now: datetime | None = None) -> int:
     now = now or timezone.now()
     rules = load_rules()
     raised = 0
-    for drain in (_drain_groups, _drain_connections, _drain_sync_runs):
+    for drain in (_drain_groups, _drain_connections, _drain_sync_runs, _drain_rates):
         while True:
             count, more = drain(rules, now)
             raised += count
@@ -265,6 +268,73 @@ def _drain_sync_runs(rules: list[RuleView], now: datetime) -> tuple[int, bool]:
             )
         SyncRun.objects.filter(pk__in=[r.pk for r in batch]).update(dispatched_at=now)
     return raised, len(batch) == BATCH
+
+
+def _drain_rates(rules: list[RuleView], now: datetime) -> tuple[int, bool]:
+    raised = sum(_rate_crossings(view, now) for view in rules if view.rule.wants(Event.RATE))
+    return raised, False
+
+
+def _rate_crossings(view: RuleView, now: datetime) -> int:
+    """One alert per crossing of the rule's rate by a group: from below to at least N failures
+    in the last M minutes. Cheap at any size: only groups seen within the window are counted,
+    each by a range scan of index att_group (failure_group, -occurred_at). Several drains agree
+    through RateWatch: only the one whose conditional UPDATE flips the group above raises, with
+    the crossing number in the key; falling below re-arms it."""
+    rule = view.rule
+    since = now - timedelta(minutes=rule.rate_minutes)
+    candidates = FailureGroup.objects.filter(last_seen_at__gte=since)
+    if view.accounts:
+        candidates = candidates.filter(account_id__in=view.accounts)
+    attempts = HttpAttempt.objects.filter(
+        failure_group__in=candidates.values("pk"), occurred_at__gte=since, occurred_at__lte=now
+    )
+    if rule.final_attempts_only:
+        attempts = attempts.filter(final_attempt=True)
+    counts = attempts.order_by().values("failure_group_id").annotate(n=Count("id"))
+    above = {c["failure_group_id"] for c in counts if c["n"] >= rule.rate_failures}
+    raised = 0
+    with transaction.atomic():
+        RateWatch.objects.filter(rule=rule, above=True).exclude(group_id__in=above).update(
+            above=False
+        )
+        if not above:
+            return 0
+        RateWatch.objects.bulk_create(
+            [RateWatch(rule=rule, group_id=pk) for pk in above], ignore_conflicts=True
+        )
+        groups = FailureGroup.objects.filter(pk__in=above).select_related(
+            "account", "connection", "endpoint"
+        )
+        for group in groups.order_by("pk"):
+            facts = Facts(
+                event=Event.RATE,
+                account_id=group.account_id,
+                region=group.connection.region if group.connection else "",
+                connection_id=group.connection_id,
+                endpoint_id=group.endpoint_id,
+                category=group.category,
+                about_group=True,
+            )
+            if not view.matches(facts):
+                continue
+            watch = RateWatch.objects.filter(rule=rule, group=group, above=False)
+            if not watch.update(above=True, crossings=F("crossings") + 1):
+                continue  # still above since its last crossing, or another drain took it
+            if group.silenced(now):
+                continue  # crossed while snoozed or muted: nothing to say
+            crossing = RateWatch.objects.get(rule=rule, group=group).crossings
+            raised += _fan_out(
+                [view],
+                facts,
+                f"group:{group.pk}",
+                f"rate:{crossing}:group:{group.pk}",
+                lambda g=group: messages.group_payload(Event.RATE, g, rule.rate_text),
+                now,
+                group=group,
+                count_at_raise=group.count,
+            )
+    return raised
 
 
 def _failing_already(run: SyncRun) -> bool:

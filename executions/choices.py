@@ -129,3 +129,4 @@ class GroupTransitionKind(models.TextChoices):
 
     OPENED = "opened", "New failure group"
     REGRESSED = "regressed", "Regressed after it was resolved"
+    WORSENED = "worsened", "Got worse while snoozed until it gets worse"

@@ -316,3 +316,5 @@ class SnoozeForm(forms.Form):
     """How long a group stays silent (alerts): 1 hour to 30 days, 24 hours when not given."""
 
     hours = forms.IntegerField(required=False, min_value=1, max_value=720)
+    # Instead of a time: silent until its failures of the last hour exceed WORSE_FACTOR × now's.
+    until_worse = forms.BooleanField(required=False)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from connections.models import AwsAccount
@@ -19,6 +20,24 @@ from executions.choices import GroupStatus, GroupTransitionKind
 from executions.classify import Classification, fingerprint, group_title
 from executions.models import FailureGroup, HttpAttempt
 from executions.transitions import record_group_transition
+
+# Snoozed "until it gets worse" ends when the failures of the last hour exceed this many times
+# the failures of the hour before the snooze (none then: any failure is worse).
+WORSE_FACTOR = 2
+WORSE_WINDOW = timedelta(hours=1)
+
+
+def failures_last_hour(group_ids: Iterable[int], now: datetime) -> dict[int, int]:
+    """Failures per group in the hour up to `now` (index att_group: a range scan per group)."""
+    rows = (
+        HttpAttempt.objects.filter(
+            failure_group_id__in=list(group_ids), occurred_at__gt=now - WORSE_WINDOW
+        )
+        .order_by()
+        .values("failure_group_id")
+        .annotate(n=Count("id"))
+    )
+    return {r["failure_group_id"]: r["n"] for r in rows}
 
 
 @dataclass
@@ -95,6 +114,26 @@ def refresh_groups(group_ids: Iterable[int]) -> None:
                 status=GroupStatus.OPEN, regressed_at=timezone.now()
             )
             record_group_transition(regressed, GroupTransitionKind.REGRESSED)
+    _end_worsened_snoozes(ids)
+
+
+def _end_worsened_snoozes(ids: list[int]) -> None:
+    """A group snoozed until it gets worse, whose last hour now exceeds WORSE_FACTOR × its rate
+    when snoozed, is unsnoozed and recorded (outbox) in one transaction; the rows are locked, so
+    of two concurrent refreshes only one records it."""
+    with transaction.atomic():
+        snoozed = list(
+            FailureGroup.objects.select_for_update()
+            .filter(pk__in=ids, snoozed_rate__isnull=False)
+            .only("pk", "account_id", "snoozed_rate")
+        )
+        if not snoozed:
+            return
+        counts = failures_last_hour([g.pk for g in snoozed], timezone.now())
+        worse = [g for g in snoozed if counts.get(g.pk, 0) > WORSE_FACTOR * (g.snoozed_rate or 0)]
+        if worse:
+            FailureGroup.objects.filter(pk__in=[g.pk for g in worse]).update(snoozed_rate=None)
+            record_group_transition(worse, GroupTransitionKind.WORSENED)
 
 
 def refresh_account_groups(account: AwsAccount) -> None:

@@ -205,6 +205,9 @@ class FailureGroup(models.Model):
     # A snoozed or muted group raises no alert; acknowledging only says someone looks.
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
+    # Snoozed "until it gets worse": its failures in the hour before it was snoozed. The snooze
+    # ends itself (executions.grouping.WORSE_FACTOR) when the last hour's count exceeds twice it.
+    snoozed_rate = models.PositiveIntegerField(null=True, blank=True)
     muted = models.BooleanField(default=False)
 
     objects = FailureGroupQuerySet.as_manager()
@@ -237,8 +240,12 @@ class FailureGroup(models.Model):
         return Category(self.category).colour
 
     def silenced(self, now: datetime) -> bool:
-        """Muted, or snoozed until a time still ahead: it raises no alert."""
-        return self.muted or (self.snoozed_until is not None and self.snoozed_until > now)
+        """Muted, snoozed until a time still ahead, or until it gets worse: no alert."""
+        return (
+            self.muted
+            or self.snoozed_rate is not None
+            or (self.snoozed_until is not None and self.snoozed_until > now)
+        )
 
 
 class GroupTransition(models.Model):

@@ -40,6 +40,7 @@ from executions.forms import (
     to_micros,
 )
 from executions.group_notes import notes_form
+from executions.grouping import WORSE_FACTOR, failures_last_hour
 from executions.models import Execution, FailureGroup, HttpAttempt, StateMachine
 from executions.presenting import (
     LIST_FIELDS,
@@ -527,13 +528,24 @@ def group_alerting(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         form = SnoozeForm(request.POST)
         if not form.is_valid():
             return bad_filters(request, form, title="Invalid snooze")
-        until = now + timedelta(hours=form.cleaned_data["hours"] or 24)
-        FailureGroup.objects.filter(pk=group.pk).update(snoozed_until=until)
-        messages.success(request, f"Snoozed until {until:%Y-%m-%d %H:%M} UTC: no alerts.")
+        if form.cleaned_data["until_worse"]:
+            rate = failures_last_hour([group.pk], now).get(group.pk, 0)
+            FailureGroup.objects.filter(pk=group.pk).update(snoozed_rate=rate, snoozed_until=None)
+            messages.success(
+                request,
+                f"Snoozed until it gets worse: more than {WORSE_FACTOR * rate} failure(s) in an"
+                f" hour (the last hour had {rate}).",
+            )
+        else:
+            until = now + timedelta(hours=form.cleaned_data["hours"] or 24)
+            FailureGroup.objects.filter(pk=group.pk).update(snoozed_until=until, snoozed_rate=None)
+            messages.success(request, f"Snoozed until {until:%Y-%m-%d %H:%M} UTC: no alerts.")
     elif action == "acknowledge":
         FailureGroup.objects.filter(pk=group.pk).update(acknowledged_at=now)
         messages.success(request, "Acknowledged.")
     else:
-        FailureGroup.objects.filter(pk=group.pk).update(muted=action == "mute", snoozed_until=None)
+        FailureGroup.objects.filter(pk=group.pk).update(
+            muted=action == "mute", snoozed_until=None, snoozed_rate=None
+        )
         messages.success(request, "Muted: no alerts." if action == "mute" else "Alerts resumed.")
     return HttpResponseRedirect(group.get_absolute_url())

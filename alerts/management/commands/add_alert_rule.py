@@ -13,9 +13,12 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 from django.core.validators import EmailValidator, URLValidator
 
-from alerts.choices import Event
+from alerts.choices import RULE_EVENT_CHOICES, Event
+from alerts.forms import MAX_RATE_MINUTES
 from alerts.models import AlertRule
-from connections.models import AwsAccount
+from connections.models import AwsAccount, Connection, Endpoint
+
+RULE_EVENTS = [value for value, _ in RULE_EVENT_CHOICES]
 
 
 class Command(BaseCommand):
@@ -24,13 +27,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--name", required=True)
         parser.add_argument(
-            "--events", required=True, help="Comma-separated: " + ",".join(Event.values)
+            "--events", required=True, help="Comma-separated: " + ",".join(RULE_EVENTS)
         )
         parser.add_argument("--webhook", default="", help="Generic JSON webhook URL.")
         parser.add_argument("--signing-secret-file", default="", help="File with the secret.")
         parser.add_argument("--slack-webhook", default="", help="Slack incoming webhook URL.")
         parser.add_argument("--email", action="append", default=[], help="Repeatable.")
         parser.add_argument("--account", action="append", default=[], help="Account name.")
+        parser.add_argument(
+            "--connection", action="append", default=[], help="Connection ARN; repeatable."
+        )
+        parser.add_argument(
+            "--endpoint", action="append", default=[], help="Endpoint URL template; repeatable."
+        )
+        parser.add_argument("--rate", default="", help="N/M: N failures in M minutes.")
         parser.add_argument("--quiet-period", type=int, default=None, help="Seconds.")
         parser.add_argument("--every-attempt", action="store_true", help="Not final only.")
 
@@ -39,12 +49,13 @@ class Command(BaseCommand):
         if not name or len(name) > 100:
             self._fail("--name must be 1 to 100 characters")
         events = [e.strip() for e in opts["events"].split(",") if e.strip()]
-        unknown = [e for e in events if e not in Event.values]
+        unknown = [e for e in events if e not in RULE_EVENTS]
         if not events or unknown:
             self._fail(
                 f"unknown event {unknown[0] if unknown else '(none)'!r}; choose from "
-                + ", ".join(Event.values)
+                + ", ".join(RULE_EVENTS)
             )
+        rate = self._rate(opts["rate"], Event.RATE in events)
         for flag in ("webhook", "slack_webhook"):
             if opts[flag]:
                 try:
@@ -65,6 +76,7 @@ class Command(BaseCommand):
         missing = sorted(set(opts["account"]) - {a.name for a in accounts})
         if missing:
             self._fail(f"no account named {missing[0]!r}")
+        connections, endpoints = self._resources(opts["connection"], opts["endpoint"], accounts)
         if opts["quiet_period"] is not None and opts["quiet_period"] < 0:
             self._fail("--quiet-period must be 0 or more seconds")
         rule, created = AlertRule.objects.get_or_create(name=name)
@@ -76,13 +88,47 @@ class Command(BaseCommand):
         rule.final_attempts_only = not opts["every_attempt"]
         if opts["quiet_period"] is not None:
             rule.quiet_period_seconds = opts["quiet_period"]
+        rule.rate_failures, rule.rate_minutes = rate
         rule.save()
         rule.accounts.set(accounts)
+        rule.connections.set(connections)
+        rule.endpoints.set(endpoints)
         scope = ", ".join(a.name for a in accounts) or "all accounts"
         self.stdout.write(
             f"{'created' if created else 'updated'} alert rule {name!r}: "
             f"{', '.join(events)} on {', '.join(rule.channels)} for {scope}"
         )
+
+    def _rate(self, value: str, wanted: bool) -> tuple[int, int]:
+        if not value:
+            if wanted:
+                self._fail("the rate event needs --rate N/M (N failures in M minutes)")
+            return 0, 0
+        n, _, m = value.partition("/")
+        if not (n.isdigit() and m.isdigit() and int(n) >= 1 and 1 <= int(m) <= MAX_RATE_MINUTES):
+            self._fail(f"--rate {value!r}: give N/M, N 1 or more, M 1 to {MAX_RATE_MINUTES}")
+        if not wanted:
+            self._fail("--rate is for the rate event, which --events does not name")
+        return int(n), int(m)
+
+    def _resources(
+        self, arns: list[str], templates: list[str], accounts: list[AwsAccount]
+    ) -> tuple[list[Connection], list[Endpoint]]:
+        """Connections and endpoints by ARN and template, within the rule's accounts."""
+        connections = Connection.objects.filter(arn__in=arns)
+        endpoints = Endpoint.objects.filter(url_template__in=templates)
+        if accounts:
+            connections = connections.filter(account__in=accounts)
+            endpoints = endpoints.filter(account__in=accounts)
+        found_c, found_e = list(connections), list(endpoints)
+        scope = "in the rule's accounts" if accounts else "known"
+        missing = sorted(set(arns) - {c.arn for c in found_c})
+        if missing:
+            self._fail(f"--connection {missing[0]!r}: no such connection {scope}")
+        missing = sorted(set(templates) - {e.url_template for e in found_e})
+        if missing:
+            self._fail(f"--endpoint {missing[0]!r}: no such endpoint {scope}")
+        return found_c, found_e
 
     def _secret(self, path: str) -> str:
         if not path:
