@@ -115,7 +115,7 @@ def new_groups(account_ids: list[int], start: datetime, end: datetime) -> list[F
 def rising_endpoints(
     account_ids: list[int], start: datetime, end: datetime
 ) -> list[RisingEndpoint]:
-    """Endpoints whose failure rate rose by RISE_POINTS over MIN_ATTEMPTS attempts (one query).
+    """Endpoints whose failure rate rose by RISE_POINTS over MIN_ATTEMPTS attempts (two queries).
 
     Only an endpoint that failed in the window can have a rising rate, so the candidates come
     from the failing-attempts index (att_fail_acct, answered from the index alone); their
@@ -123,7 +123,10 @@ def rising_endpoints(
     endpoints' traffic, never the whole table.
     """
     previous = start - (end - start)
-    candidates = (
+    # Fetched first, not a subquery: with a literal list PostgreSQL plans the counting as
+    # index scans on att_endpoint_all; with a subquery it estimated a hash join over a
+    # sequential scan of the whole table (190 ms against 10 ms at 1M attempts).
+    candidates = list(
         HttpAttempt.objects.failing()
         .filter(
             account_id__in=account_ids,
@@ -131,8 +134,12 @@ def rising_endpoints(
             occurred_at__lt=end,
             endpoint__isnull=False,
         )
-        .values("endpoint_id")
+        .values_list("endpoint_id", flat=True)
+        .distinct()
+        .order_by()
     )
+    if not candidates:
+        return []
     now = Q(occurred_at__gte=start)
     before = Q(occurred_at__lt=start)
     rows = (
