@@ -18,11 +18,9 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.db import connection as db_connection
 from django.db.models import (
-    Aggregate,
     Case,
     Count,
     F,
-    FloatField,
     IntegerField,
     Max,
     Min,
@@ -48,6 +46,7 @@ from connections.models import (
     with_account_but_no_secrets,
 )
 from dashboard.forms import WindowForm
+from dashboard.trends import Percentile, trends
 from dashboard.views import timeline, window_context
 from executions import charts
 from executions.history import is_failing_outcome
@@ -66,18 +65,6 @@ UNHEALTHY_STATES = frozenset(
         ConnectionState.FAILED_CONNECTIVITY,
     }
 )
-
-
-class Percentile(Aggregate):
-    """PostgreSQL's PERCENTILE_CONT(fraction) WITHIN GROUP (ORDER BY expression)."""
-
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression: str, fraction: float) -> None:
-        # A float we write ourselves, never user input, so formatting it into SQL is safe.
-        super().__init__(expression, fraction=repr(float(fraction)))
 
 
 def recent_failures(qs: HttpAttemptQuerySet) -> list[HttpAttempt]:
@@ -335,6 +322,8 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
         cascade=cascade(connection, changes, visible_accounts(request.user), start, end),
         changes=changes[::-1],
         chart=timeline(attempts.failing(), start, end, deauthorized_intervals(connection, changes)),
+        # All calls through it (connection_id: the att_connection_all index), not only failures.
+        trends=trends(HttpAttempt.objects.filter(connection_id=connection.pk), start, end),
         endpoints=endpoints_of(connection, start, end),
         groups=list(
             FailureGroup.objects.filter(account_id=connection.account_id)
@@ -420,6 +409,7 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
         endpoint=endpoint,
         chart=timeline(attempts.failing(), start, end),
         latency=latency(in_window),
+        trends=trends(attempts, start, end),
         mix=mix,
         total=total,
         failures=failures,

@@ -28,6 +28,7 @@ from connections.arn import region_in_text
 from connections.models import AwsAccount, SyncRun
 from connections.unreadable import line_of
 from connections.windows import WINDOWS
+from dashboard import trends
 from dashboard.forms import SyncFilterForm, WindowForm
 from executions import charts
 from executions.choices import GroupStatus, LoggingLevel
@@ -225,6 +226,11 @@ def overview(request: HttpRequest) -> HttpResponse:
             .order_by("-last_seen_at", "-id")[:10]
         ),
         health=sync_health(accounts),
+        # What changed against the previous window of the same length.
+        new_groups=trends.new_groups(ids, start, end),
+        rising_endpoints=trends.rising_endpoints(ids, start, end),
+        rise_points=trends.RISE_POINTS,
+        rise_min_attempts=trends.MIN_ATTEMPTS,
     )
     return render_page(request, "dashboard/overview.html", context)
 

@@ -261,7 +261,7 @@ def _round(value: float) -> float:
     return round(value, 2)
 
 
-def _x_ticks(
+def x_ticks(
     bucketing: Bucketing, starts: Sequence[datetime], left: float, slot: float
 ) -> list[Tick]:
     wanted = 6
@@ -360,7 +360,7 @@ def stacked_bars(
         plot_height=_round(plot_height),
         bars=tuple(bars),
         y_ticks=tuple(y_ticks),
-        x_ticks=tuple(_x_ticks(bucketing, starts, left, slot)),
+        x_ticks=tuple(x_ticks(bucketing, starts, left, slot)),
         bands=tuple(shade_intervals(intervals, bucketing, left, plot_width)),
         total=sum(b.total for b in bars),
         bucket_unit=bucketing.unit,

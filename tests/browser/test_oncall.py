@@ -40,6 +40,7 @@ def test_on_call_pages_at_1366_by_768(browser: Any, live_server: Any) -> None:
     log_in(page, live_server, member)
 
     urls = {
+        "overview": reverse("dashboard:overview"),  # with "what changed" beside the counts
         "executions": reverse("executions:list"),
         "attempts": reverse("executions:list") + "?view=attempts",
         "groups": reverse("executions:groups"),

@@ -155,9 +155,9 @@ def test_connection_page_runs_a_fixed_number_of_queries(
     calls(account, n, connection=conn, endpoint=endpoint)
     ConnectionStateChangeFactory.create(connection=conn)
     FailureGroupFactory.create(account=account, connection=conn)
-    # session, user, connection, state changes, cascade failures, timeline, endpoints, groups,
-    # recent failures (no de-authorization: no trigger to look for)
-    with django_assert_num_queries(9):
+    # session, user, connection, state changes, cascade failures, timeline, rate and latency,
+    # endpoints, groups, recent failures (no de-authorization: no trigger to look for)
+    with django_assert_num_queries(10):
         viewer_client.get(reverse("connections:detail", args=[conn.pk]))
 
 
@@ -242,8 +242,9 @@ def test_endpoint_page_runs_a_fixed_number_of_queries(
     calls(account, n, endpoint=endpoint)
     calls(account, n, endpoint=endpoint, succeeded=True)
     FailureGroupFactory.create(account=account, endpoint=endpoint)
-    # session, user, endpoint, status mix, timeline, latency, groups, recent failures
-    with django_assert_num_queries(8):
+    # session, user, endpoint, status mix, timeline, latency, rate and latency per bucket,
+    # groups, recent failures
+    with django_assert_num_queries(9):
         viewer_client.get(reverse("connections:endpoint", args=[endpoint.pk]))
 
 
@@ -519,7 +520,7 @@ def test_cascade_runs_a_fixed_number_of_queries(
         unauthorized(machine, conn, t + timedelta(minutes=i, seconds=-1), endpoint)
         invalid_state(machine, conn, t + timedelta(minutes=i, seconds=10), n=2)
     # session, user, connection, state changes, cascade failures, cascade triggers, timeline,
-    # endpoints, groups, recent failures
-    with django_assert_num_queries(10):
+    # rate and latency, endpoints, groups, recent failures
+    with django_assert_num_queries(11):
         response = viewer_client.get(reverse("connections:detail", args=[conn.pk]))
     assert response.context["cascade"].episodes
