@@ -281,7 +281,7 @@ def _install_task_service() -> None:
                 try:
                     auth = eventbridge.auth_headers(connection, region)
                 except eventbridge.ConnectionNotAuthorizedError as exc:
-                    raise _invalid_connection_state() from exc
+                    raise invalid_connection_state() from exc
                 call = call.with_connection(eventbridge.invocation_parameters(connection), auth)
             response, body = http_call.send(call, region)
             if connection is not None:
@@ -328,7 +328,14 @@ def connection_arn_of(parameters: dict[str, Any]) -> str | None:
 
 def _usable_connection(env: Any, connection_arn: str) -> Any:
     state_machine_arn = env.states.context_object.context_object_data["StateMachine"]["Id"]
-    if _tag(state_machine_arn, DENY_TAG_KEY) == "connection":
+    return usable_connection(
+        connection_arn, denied=_tag(state_machine_arn, DENY_TAG_KEY) == "connection"
+    )
+
+
+def usable_connection(connection_arn: str, denied: bool) -> Any:
+    """The connection a task may use, or the HttpTaskError AWS reports (also for TestState)."""
+    if denied:
         raise HttpTaskError(
             "Events.ConnectionResource.AccessDenied",
             "The execution role is not authorized to retrieve the credentials of connection "
@@ -347,11 +354,11 @@ def _usable_connection(env: Any, connection_arn: str) -> Any:
             "Connection resource is being authorized. Try again later.",
         )
     if connection.state not in eventbridge.USABLE_STATES:
-        raise _invalid_connection_state()
+        raise invalid_connection_state()
     return connection
 
 
-def _invalid_connection_state() -> HttpTaskError:
+def invalid_connection_state() -> HttpTaskError:
     return HttpTaskError(
         "Events.ConnectionResource.InvalidConnectionState",
         eventbridge.CONNECTION_NOT_AUTHORIZED_CAUSE,
@@ -523,6 +530,17 @@ def _install_executions() -> None:
     _patch(StepFunctionResponse, "list_state_machines", list_state_machines)
     _patch(StepFunctionResponse, "describe_state_machine", describe_state_machine)
     _patch(StepFunctionResponse, "get_execution_history", get_execution_history)
+    # moto does not route TestState; the sandbox answers it for HTTP Tasks.
+    _patch(StepFunctionResponse, "test_state", _test_state_response)
+
+
+def _test_state_response(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    from sandbox import test_state
+
+    request = json.loads(self.body or "{}")
+    return ActionResult(test_state.answer(request, self.current_account, self.region))
 
 
 def _install_connections() -> None:
