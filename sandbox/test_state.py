@@ -215,7 +215,9 @@ def _place(state: dict[str, Any], state_input: Any, value: Any) -> Any:
     if result_path == "$":
         return value
     if not isinstance(state_input, dict) or not str(result_path).startswith("$."):
-        raise HttpTaskError("States.Runtime", f"Invalid ResultPath '{result_path}'.")
+        raise HttpTaskError(
+            "States.Runtime", f"Invalid path '{result_path}' : No results for path: {result_path}"
+        )
     placed = copy.deepcopy(state_input)
     target = placed
     *parents, last = str(result_path)[2:].split(".")
@@ -250,9 +252,8 @@ def _invoke(
 ) -> dict[str, Any]:
     from sandbox import http_task  # http_task installs this module
 
-    if not isinstance(parameters, dict):
-        raise HttpTaskError("States.Runtime", "The Parameters of an HTTP Task must be an object.")
-    call = HttpCall.from_parameters(parameters)
+    # Parameters that are not an object have no ApiEndpoint: the same failure as a missing one.
+    call = HttpCall.from_parameters(parameters if isinstance(parameters, dict) else {})
     connection = None
     connection_arn = http_task.connection_arn_of(parameters)
     if connection_arn:
