@@ -17,7 +17,7 @@ from typing import Any, Final, cast
 
 import moto
 
-from sandbox import eventbridge, executions, http_call
+from sandbox import eventbridge, executions, http_call, redrive, test_state
 from sandbox.http_call import HttpCall, HttpTaskError
 
 MOTO_VERSION: Final = "5.2.1"
@@ -530,17 +530,9 @@ def _install_executions() -> None:
     _patch(StepFunctionResponse, "list_state_machines", list_state_machines)
     _patch(StepFunctionResponse, "describe_state_machine", describe_state_machine)
     _patch(StepFunctionResponse, "get_execution_history", get_execution_history)
-    # moto does not route TestState; the sandbox answers it for HTTP Tasks.
-    _patch(StepFunctionResponse, "test_state", _test_state_response)
-
-
-def _test_state_response(self: Any) -> Any:
-    from moto.core.responses import ActionResult
-
-    from sandbox import test_state
-
-    request = json.loads(self.body or "{}")
-    return ActionResult(test_state.answer(request, self.current_account, self.region))
+    # moto routes neither TestState nor RedriveExecution (nor DescribeExecution's redrive fields).
+    test_state.install(StepFunctionResponse)
+    redrive.install(StepFunctionResponse)
 
 
 def _install_connections() -> None:

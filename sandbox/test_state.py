@@ -49,6 +49,17 @@ class AccessDeniedError(AWSError):
     STATUS = 400
 
 
+def install(responses: Any) -> None:
+    """Route TestState (moto's StepFunctionResponse has no handler for it) to `answer`."""
+    from moto.core.responses import ActionResult
+
+    def test_state(self: Any) -> Any:
+        request = json.loads(self.body or "{}")
+        return ActionResult(answer(request, self.current_account, self.region))
+
+    responses.test_state = test_state
+
+
 def answer(request: dict[str, Any], account_id: str, region: str) -> dict[str, Any]:
     """The TestState answer for one HTTP Task: status, output/error/cause, nextState, inspectionData."""
     try:
