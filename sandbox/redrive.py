@@ -15,7 +15,11 @@ import threading
 from typing import Any, Final, cast
 
 from moto.core.exceptions import AWSError
-from moto.stepfunctions.parser.api import ExecutionRedrivenEventDetails, HistoryEventType
+from moto.stepfunctions.parser.api import (
+    ExecutionRedrivenEventDetails,
+    ExecutionStatus,
+    HistoryEventType,
+)
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -89,7 +93,7 @@ def redrive(execution: Any) -> datetime.datetime:
         now = datetime.datetime.now(tz=datetime.UTC)
         execution.sandbox_redrive_count = count
         execution.sandbox_redrive_date = now
-        execution.exec_status = "RUNNING"
+        execution.exec_status = ExecutionStatus.RUNNING
         execution.stop_date = None
         execution.error = execution.cause = None
         worker = _RedriveWorker(

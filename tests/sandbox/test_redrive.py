@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -75,3 +77,25 @@ def test_ineligible_executions_answer_aws_errors(aws: Aws, partner_url: str) -> 
     with pytest.raises(ClientError) as missing:
         aws.sfn.redrive_execution(executionArn=succeeded.arn + "-nope")
     assert missing.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
+
+
+def test_an_execution_closed_over_14_days_ago_is_not_redrivable(aws: Aws, partner_url: str) -> None:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    machine = aws.state_machine(
+        single_state(http_task({"ApiEndpoint": f"{partner_url}/status/500", "Method": "GET"}))
+    )
+    failed = aws.execute(machine)
+    assert failed.status == "FAILED"
+    # Time travel in the sandbox's own process: the execution closed 15 days ago.
+    parts = failed.arn.split(":")
+    execution = stepfunctions_parser_backends[parts[4]][parts[3]].describe_execution(failed.arn)
+    assert execution.stop_date is not None
+    execution.stop_date = execution.stop_date - datetime.timedelta(days=15)
+
+    described = aws.sfn.describe_execution(executionArn=failed.arn)
+    assert described["redriveStatus"] == "NOT_REDRIVABLE"
+    assert "14 days" in described["redriveStatusReason"]
+    with pytest.raises(ClientError) as refused:
+        aws.sfn.redrive_execution(executionArn=failed.arn)
+    assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
