@@ -77,6 +77,14 @@ def test_ineligible_executions_answer_aws_errors(aws: Aws, partner_url: str) -> 
     with pytest.raises(ClientError) as missing:
         aws.sfn.redrive_execution(executionArn=succeeded.arn + "-nope")
     assert missing.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
+    express = aws.state_machine(
+        single_state(http_task({"ApiEndpoint": f"{partner_url}/status/500", "Method": "GET"})),
+        express=True,
+    )
+    express_arn = aws.start(express)
+    with pytest.raises(ClientError) as not_standard:
+        aws.sfn.redrive_execution(executionArn=express_arn)
+    assert not_standard.value.response["Error"]["Code"] == "InvalidArn"
 
 
 def test_an_execution_closed_over_14_days_ago_is_not_redrivable(aws: Aws, partner_url: str) -> None:
