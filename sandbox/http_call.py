@@ -259,7 +259,13 @@ def _trace_id() -> str:
 
 def send(call: HttpCall, region: str) -> tuple[requests.Response, bytes]:
     """Send the call within the time cap; socket trouble becomes States.Http.Socket."""
-    url, headers, data = call.prepared(region)
+    return send_prepared(call.method, *call.prepared(region))
+
+
+def send_prepared(
+    method: str, url: str, headers: dict[str, str], data: bytes | None
+) -> tuple[requests.Response, bytes]:
+    """`send` for a request already prepared (TestState shows exactly what it sends)."""
     cap = http_timeout_seconds()
     try:
         # A session per call: the TCP connection closes with the task, and requests'
@@ -267,7 +273,7 @@ def send(call: HttpCall, region: str) -> tuple[requests.Response, bytes]:
         with requests.Session() as session:
             session.headers.clear()
             response = session.request(
-                call.method,
+                method,
                 url,
                 headers=headers,
                 data=data,

@@ -17,7 +17,7 @@ from typing import Any, Final, cast
 
 import moto
 
-from sandbox import eventbridge, executions, http_call
+from sandbox import eventbridge, executions, http_call, redrive, test_state
 from sandbox.http_call import HttpCall, HttpTaskError
 
 MOTO_VERSION: Final = "5.2.1"
@@ -61,12 +61,25 @@ _MOTO_INTERNALS: Final[dict[str, tuple[str, ...]]] = {
         "StepFunctionsParserBackend.list_executions",
         "stepfunctions_parser_backends",
     ),
-    "moto.stepfunctions.parser.backend.execution": ("Execution.start", "Execution.status"),
+    "moto.stepfunctions.parser.backend.execution": (
+        "Execution.start",
+        "Execution.status",
+        "Execution._get_start_execution_worker_comm",
+    ),
+    "moto.stepfunctions.parser.backend.execution_worker": (
+        "ExecutionWorker._execution_logic",
+        "ExecutionWorker._get_evaluation_environment",
+        "ExecutionWorker._get_evaluation_entrypoint",
+    ),
+    "moto.stepfunctions.parser.asl.eval.states": ("States.reset",),
+    "moto.stepfunctions.parser.asl.utils.json_path": ("extract_json", "NoSuchJsonPathError"),
+    "moto.iam.models": ("iam_backends",),
     "moto.stepfunctions.responses": (
         "StepFunctionResponse.create_state_machine",
         "StepFunctionResponse.list_state_machines",
         "StepFunctionResponse.describe_state_machine",
         "StepFunctionResponse.get_execution_history",
+        "StepFunctionResponse.describe_execution",
         "get_backend",
     ),
     "moto.events.models": ("Connection.describe", "Connection.describe_short", "events_backends"),
@@ -281,7 +294,7 @@ def _install_task_service() -> None:
                 try:
                     auth = eventbridge.auth_headers(connection, region)
                 except eventbridge.ConnectionNotAuthorizedError as exc:
-                    raise _invalid_connection_state() from exc
+                    raise invalid_connection_state() from exc
                 call = call.with_connection(eventbridge.invocation_parameters(connection), auth)
             response, body = http_call.send(call, region)
             if connection is not None:
@@ -328,7 +341,14 @@ def connection_arn_of(parameters: dict[str, Any]) -> str | None:
 
 def _usable_connection(env: Any, connection_arn: str) -> Any:
     state_machine_arn = env.states.context_object.context_object_data["StateMachine"]["Id"]
-    if _tag(state_machine_arn, DENY_TAG_KEY) == "connection":
+    return usable_connection(
+        connection_arn, denied=_tag(state_machine_arn, DENY_TAG_KEY) == "connection"
+    )
+
+
+def usable_connection(connection_arn: str, denied: bool) -> Any:
+    """The connection a task may use, or the HttpTaskError AWS reports (also for TestState)."""
+    if denied:
         raise HttpTaskError(
             "Events.ConnectionResource.AccessDenied",
             "The execution role is not authorized to retrieve the credentials of connection "
@@ -347,11 +367,11 @@ def _usable_connection(env: Any, connection_arn: str) -> Any:
             "Connection resource is being authorized. Try again later.",
         )
     if connection.state not in eventbridge.USABLE_STATES:
-        raise _invalid_connection_state()
+        raise invalid_connection_state()
     return connection
 
 
-def _invalid_connection_state() -> HttpTaskError:
+def invalid_connection_state() -> HttpTaskError:
     return HttpTaskError(
         "Events.ConnectionResource.InvalidConnectionState",
         eventbridge.CONNECTION_NOT_AUTHORIZED_CAUSE,
@@ -523,6 +543,9 @@ def _install_executions() -> None:
     _patch(StepFunctionResponse, "list_state_machines", list_state_machines)
     _patch(StepFunctionResponse, "describe_state_machine", describe_state_machine)
     _patch(StepFunctionResponse, "get_execution_history", get_execution_history)
+    # moto routes neither TestState nor RedriveExecution (nor DescribeExecution's redrive fields).
+    test_state.install(StepFunctionResponse)
+    redrive.install(StepFunctionResponse)
 
 
 def _install_connections() -> None:

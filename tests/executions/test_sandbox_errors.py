@@ -36,6 +36,12 @@ SAMPLES: dict[str, tuple[str, ...]] = {
     "eventbridge.CONNECTION_NOT_AUTHORIZED_CAUSE": (eventbridge.CONNECTION_NOT_AUTHORIZED_CAUSE,),
     # _from_error wraps moto's own exceptions; moto's wordings for them are listed below.
     "str(ex)": (),
+    # TestState: moto's JSONPath wording (as in FROM_MOTO), a ResultPath, a caller's mock.
+    "exc.message": ("The JSONPath '$.url' specified for the field 'ApiEndpoint.$' could not be "
+                    "found in the input '{}'",),
+    "result_path": ("$[0]",),
+    "str(error.get('error', ''))": ("States.Http.StatusCode.503",),
+    "str(error.get('cause', ''))": ("Service Unavailable",),
 }  # fmt: skip
 # Failures moto's interpreter raises itself, which the sandbox passes on (moto's wording).
 FROM_MOTO = [

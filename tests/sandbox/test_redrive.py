@@ -1,0 +1,109 @@
+"""RedriveExecution and DescribeExecution's redrive fields on the sandbox (reference §7, §8)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.sandbox.support import Aws, http_task, single_state, unique
+
+
+def test_a_failed_execution_redrives_from_the_failed_state_once_the_partner_is_fixed(
+    aws: Aws, partner_url: str
+) -> None:
+    key = unique("redrive")
+    # The first two calls fail (no Retry), the third succeeds: the partner is "fixed".
+    calls = {
+        "ApiEndpoint": f"{partner_url}/sequence?key={key}&statuses=200,500,200",
+        "Method": "GET",
+    }
+    first = http_task(calls, ResultPath="$.first")
+    del first["End"]
+    definition = {
+        "StartAt": "First",
+        "States": {
+            "First": {**first, "Next": "Second"},
+            "Second": http_task(calls, ResultPath="$.second"),
+        },
+    }
+    machine = aws.state_machine(definition)
+    arn = aws.start(machine, {"order": 7})
+    failed = aws.wait(arn)
+    assert failed.status == "FAILED"
+    described = aws.sfn.describe_execution(executionArn=arn)
+    assert (described["redriveStatus"], described["redriveCount"]) == ("REDRIVABLE", 0)
+
+    answer = aws.sfn.redrive_execution(executionArn=arn)
+    redriven = aws.wait(arn)
+
+    assert "redriveDate" in answer
+    assert redriven.status == "SUCCEEDED"
+    types = redriven.types()
+    at = types.index("ExecutionRedriven")
+    assert types[:at][-1] == "ExecutionFailed"
+    # Resumes at the failed state: First is not entered again.
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in redriven.events[at:]
+        if "stateEnteredEventDetails" in e
+    ]
+    assert entered == ["Second"]
+    event = redriven.events[at]
+    assert event["executionRedrivenEventDetails"] == {"redriveCount": 1}
+    assert event["id"] == redriven.events[at - 1]["id"] + 1
+    assert types[-1] == "ExecutionSucceeded"
+    described = aws.sfn.describe_execution(executionArn=arn)
+    assert described["status"] == "SUCCEEDED" and described["redriveCount"] == 1
+    assert "redriveDate" in described
+    assert (described["redriveStatus"], described["redriveStatusReason"]) == (
+        "NOT_REDRIVABLE",
+        "Execution is SUCCEEDED and cannot be redriven",
+    )
+
+
+def test_ineligible_executions_answer_aws_errors(aws: Aws, partner_url: str) -> None:
+    machine = aws.state_machine(
+        single_state(http_task({"ApiEndpoint": f"{partner_url}/ok", "Method": "GET"}))
+    )
+    succeeded = aws.execute(machine)
+    assert succeeded.status == "SUCCEEDED"
+
+    with pytest.raises(ClientError) as refused:
+        aws.sfn.redrive_execution(executionArn=succeeded.arn)
+    assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
+    assert "SUCCEEDED" in refused.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as missing:
+        aws.sfn.redrive_execution(executionArn=succeeded.arn + "-nope")
+    assert missing.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
+    express = aws.state_machine(
+        single_state(http_task({"ApiEndpoint": f"{partner_url}/status/500", "Method": "GET"})),
+        express=True,
+    )
+    express_arn = aws.start(express)
+    with pytest.raises(ClientError) as not_standard:
+        aws.sfn.redrive_execution(executionArn=express_arn)
+    assert not_standard.value.response["Error"]["Code"] == "InvalidArn"
+
+
+def test_an_execution_closed_over_14_days_ago_is_not_redrivable(aws: Aws, partner_url: str) -> None:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    machine = aws.state_machine(
+        single_state(http_task({"ApiEndpoint": f"{partner_url}/status/500", "Method": "GET"}))
+    )
+    failed = aws.execute(machine)
+    assert failed.status == "FAILED"
+    # Time travel in the sandbox's own process: the execution closed 15 days ago.
+    parts = failed.arn.split(":")
+    execution = stepfunctions_parser_backends[parts[4]][parts[3]].describe_execution(failed.arn)
+    assert execution.stop_date is not None
+    execution.stop_date = execution.stop_date - datetime.timedelta(days=15)
+
+    described = aws.sfn.describe_execution(executionArn=failed.arn)
+    assert described["redriveStatus"] == "NOT_REDRIVABLE"
+    assert "14 days" in described["redriveStatusReason"]
+    with pytest.raises(ClientError) as refused:
+        aws.sfn.redrive_execution(executionArn=failed.arn)
+    assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
