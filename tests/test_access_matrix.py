@@ -105,6 +105,7 @@ API_LISTS = {
     "api:connections",
     "api:endpoints",
     "api:sync_runs",
+    "api:alert_rules",
 }
 API_OBJECTS = {
     "api:attempt": "attempt",
@@ -112,6 +113,8 @@ API_OBJECTS = {
     "api:group": "group",
     "api:connection": "connection",
     "api:endpoint": "endpoint",
+    "api:alert_rule": "rule",
+    "api:alert_rule_deliveries": "rule",
 }
 API_ACTIONS = {"api:group_status": ("group", "executions.change_failuregroup")}
 # The user's own API tokens: only ever their own (tests/api/test_tokens.py).
