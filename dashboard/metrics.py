@@ -13,6 +13,8 @@ Per-connection and per-endpoint series are bounded: the METRICS_TOP_N busiest ac
 accounts keep their own labels, the rest are summed per account under "other", so the sums per
 account stay exact and the series count is at most N plus one per account.
 
+The alert-delivery and outbox families come from dashboard/alert_metrics.py (fixed labels only).
+
 Access: a bearer token (METRICS_TOKEN / METRICS_TOKEN_FILE), or anonymous only when
 METRICS_ANONYMOUS is on; without either, /metrics answers 403 and says so.
 """
