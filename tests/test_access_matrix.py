@@ -143,7 +143,8 @@ def _objects_in(account: AwsAccount) -> dict[str, Any]:
         failure_group=group,
     )
     # A rule without a channel: "Send test alert" answers without sending anything.
-    rule = AlertRule.objects.create(name=f"rule-{account.name}", events=["new_group"])
+    # One per account (names are unique): callers that make several object sets share it.
+    rule, _ = AlertRule.objects.get_or_create(name=f"rule-{account.name}", events=["new_group"])
     rule.accounts.set([account])
     return {
         "rule": rule,
