@@ -87,6 +87,20 @@ class SyncRunFilterForm(SyncFilterForm, _After):
     pass
 
 
+class AlertRuleFilterForm(_After):
+    by_time = False
+    account = RowIdField(required=False, label="Watches this account")
+    q = forms.CharField(required=False, max_length=100, label="Name contains")
+
+
+class DeliveryLogForm(_After):
+    outcome = forms.ChoiceField(
+        required=False,
+        choices=[("", "any"), ("sent", "sent"), ("failed", "failed")],
+        label="Tries that sent, or that failed",
+    )
+
+
 class GroupStatusForm(forms.Form):
     """The body of a failure group's status change."""
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from alerts.choices import AlertKind, Channel, DeliveryStatus
+from alerts.models import AlertRule, DeliveryAttempt
 from connections.models import Connection, ConnectionStateChange, Endpoint, SyncRun
 from executions.models import Execution, FailureGroup, HttpAttempt
 
@@ -197,7 +200,7 @@ class SyncRunSerializer(serializers.ModelSerializer[SyncRun]):
         fields: tuple[str, ...] = (
             "id", "account", "started_at", "finished_at", "status", "trigger", "api_calls",
             "executions_added", "executions_updated", "attempts_added", "errors", "fatal",
-            "unreadable", "progress",
+            "throttles", "unreadable", "progress",
         )  # fmt: skip
 
 
@@ -207,3 +210,69 @@ class SyncRunPage(PageSerializer):
 
 class GroupStatusSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["open", "resolved", "ignored"])
+
+
+class IsSet(serializers.BooleanField):
+    """Whether a secret field holds a value; the value itself never leaves the server."""
+
+    def to_representation(self, value: Any) -> bool:
+        return bool(value)
+
+
+class AlertRuleSerializer(serializers.ModelSerializer[AlertRule]):
+    """A rule with its filters and channels. Webhook URLs embed a token and the signing secret
+    signs deliveries: the API says only whether each is set (the view never loads them)."""
+
+    channels = serializers.SerializerMethodField()
+    slack_webhook_set = IsSet(help_text="A Slack incoming-webhook URL is set (never shown).")
+    webhook_set = IsSet(help_text="A signed JSON webhook URL is set (never shown).")
+    signing_secret_set = IsSet(help_text="A signing secret is set (never shown).")
+    sent = serializers.IntegerField(help_text="Deliveries sent.")
+    failed = serializers.IntegerField(help_text="Deliveries given up after every retry.")
+
+    class Meta:
+        model = AlertRule
+        fields = (
+            "id", "name", "enabled", "events", "accounts", "regions", "connections", "endpoints",
+            "categories", "final_attempts_only", "email_to", "channels", "slack_webhook_set",
+            "webhook_set", "signing_secret_set", "quiet_period_seconds", "created_at", "sent",
+            "failed",
+        )  # fmt: skip
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(Channel.choices)))
+    def get_channels(self, rule: AlertRule) -> list[str]:
+        # From the view's annotations: the model's `channels` property would decrypt the URLs.
+        present = {
+            Channel.EMAIL: bool(rule.email_to),
+            Channel.SLACK: getattr(rule, "slack_webhook_set", False),
+            Channel.WEBHOOK: getattr(rule, "webhook_set", False),
+        }
+        return [str(channel) for channel, found in present.items() if found]
+
+
+class AlertRulePage(PageSerializer):
+    results = AlertRuleSerializer(many=True)
+
+
+class DeliveryLogSerializer(serializers.ModelSerializer[DeliveryAttempt]):
+    """One try of one delivery, as the rule's page lists it."""
+
+    alert = serializers.IntegerField(source="delivery.alert_id")
+    alert_kind = serializers.ChoiceField(source="delivery.alert.kind", choices=AlertKind.choices)
+    alert_title = serializers.CharField(help_text="The alert's title (redacted).")
+    channel = serializers.ChoiceField(source="delivery.channel", choices=Channel.choices)
+    delivery_status = serializers.ChoiceField(
+        source="delivery.status",
+        choices=DeliveryStatus.choices,
+        help_text="Where the delivery stands now: a failed try of a pending one will be retried.",
+    )
+    answer = serializers.CharField(help_text="The receiver's answer or the error (redacted).")
+
+    class Meta:
+        model = DeliveryAttempt
+        fields = ("id", "at", "ok", "answer", "alert", "alert_kind", "alert_title", "channel",
+                  "delivery_status")  # fmt: skip
+
+
+class DeliveryLogPage(PageSerializer):
+    results = DeliveryLogSerializer(many=True)

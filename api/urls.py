@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api import errors, views
+from api import alert_views, errors, views
 
 app_name = "api"
 urlpatterns = [
@@ -21,6 +21,13 @@ urlpatterns = [
     path("v1/endpoints/", views.endpoint_list, name="endpoints"),
     path("v1/endpoints/<int:pk>/", views.endpoint_detail, name="endpoint"),
     path("v1/sync-runs/", views.sync_run_list, name="sync_runs"),
+    path("v1/alert-rules/", alert_views.alert_rule_list, name="alert_rules"),
+    path("v1/alert-rules/<int:pk>/", alert_views.alert_rule_detail, name="alert_rule"),
+    path(
+        "v1/alert-rules/<int:pk>/deliveries/",
+        alert_views.alert_rule_deliveries,
+        name="alert_rule_deliveries",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^(?P<path>.*)$", errors.not_found, name="not_found"),

@@ -13,6 +13,8 @@ Per-connection and per-endpoint series are bounded: the METRICS_TOP_N busiest ac
 accounts keep their own labels, the rest are summed per account under "other", so the sums per
 account stay exact and the series count is at most N plus one per account.
 
+The alert-delivery and outbox families come from dashboard/alert_metrics.py (fixed labels only).
+
 Access: a bearer token (METRICS_TOKEN / METRICS_TOKEN_FILE), or anonymous only when
 METRICS_ANONYMOUS is on; without either, /metrics answers 403 and says so.
 """
@@ -23,7 +25,7 @@ import hmac
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +35,6 @@ from django.db import DatabaseError
 from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -41,16 +42,13 @@ from prometheus_client.registry import Collector
 
 from connections.choices import SyncStatus
 from connections.models import AwsAccount, Connection, Endpoint, SyncRun
+from dashboard.alert_metrics import alert_families
 from executions.choices import GroupStatus
 from executions.models import FailureGroup, HttpAttempt, StateMachine
 
 log = logging.getLogger("stepscope.metrics")
 
 OTHER = "other"
-# Other apps add their families here as dotted paths to `fn(now, since) -> Iterable[Metric]`,
-# read from the database like the rest (the seam for alert deliveries: the alerts app adds
-# e.g. "executions.alerts.metrics.deliveries" giving stepscope_alert_deliveries{rule,outcome}).
-EXTRA_SOURCES: list[str] = []
 
 
 def _options() -> dict[str, Any]:
@@ -87,9 +85,7 @@ class StepscopeCollector(Collector):
         yield from self.sync(accounts, now)
         yield from self.aws_calls(names, since)
         yield from self.queues(list(options["METRICS_QUEUES"]))
-        for path in EXTRA_SOURCES:
-            source: Callable[[datetime, datetime], Iterable[Metric]] = import_string(path)
-            yield from source(now, since)
+        yield from alert_families(now, since)
         window = GaugeMetricFamily(
             "stepscope_metrics_window_seconds", "The window of the *_in_window gauges."
         )

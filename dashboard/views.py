@@ -273,6 +273,16 @@ class RunRow:
         calls = self.run.api_calls
         return sorted(calls.items()) if isinstance(calls, dict) else []
 
+    @property
+    def throttles(self) -> list[tuple[str, Any]]:
+        """Throttled answers by operation (botocore's own retries included): why a run was slow."""
+        throttles = self.run.throttles
+        return (
+            sorted((op, n) for op, n in throttles.items() if n)
+            if isinstance(throttles, dict)
+            else []
+        )
+
 
 @dataclass
 class AccountSyncs:

@@ -105,6 +105,7 @@ API_LISTS = {
     "api:connections",
     "api:endpoints",
     "api:sync_runs",
+    "api:alert_rules",
 }
 API_OBJECTS = {
     "api:attempt": "attempt",
@@ -112,6 +113,8 @@ API_OBJECTS = {
     "api:group": "group",
     "api:connection": "connection",
     "api:endpoint": "endpoint",
+    "api:alert_rule": "rule",
+    "api:alert_rule_deliveries": "rule",
 }
 API_ACTIONS = {"api:group_status": ("group", "executions.change_failuregroup")}
 # The user's own API tokens: only ever their own (tests/api/test_tokens.py).
@@ -140,7 +143,8 @@ def _objects_in(account: AwsAccount) -> dict[str, Any]:
         failure_group=group,
     )
     # A rule without a channel: "Send test alert" answers without sending anything.
-    rule = AlertRule.objects.create(name=f"rule-{account.name}", events=["new_group"])
+    # One per account (names are unique): callers that make several object sets share it.
+    rule, _ = AlertRule.objects.get_or_create(name=f"rule-{account.name}", events=["new_group"])
     rule.accounts.set([account])
     return {
         "rule": rule,

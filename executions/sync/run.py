@@ -30,6 +30,7 @@ class SyncSummary:
     account: str
     status: str = SyncStatus.OK
     api_calls: Counter[str] = field(default_factory=Counter)
+    throttles: Counter[str] = field(default_factory=Counter)
     executions_added: int = 0
     executions_updated: int = 0
     attempts_added: int = 0
@@ -42,6 +43,7 @@ class SyncSummary:
             "account": self.account,
             "status": self.status,
             "api_calls": dict(self.api_calls),
+            "throttles": dict(self.throttles),
             "executions_added": self.executions_added,
             "executions_updated": self.executions_updated,
             "attempts_added": self.attempts_added,
@@ -163,6 +165,7 @@ def finish_sync(run_id: int) -> dict[str, Any]:
         account=run.account.name,
         status=status,
         api_calls=Counter(run.api_calls),
+        throttles=Counter(run.throttles),
         executions_added=run.executions_added,
         executions_updated=run.executions_updated,
         attempts_added=run.attempts_added,

@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from alerts.models import Alert, Delivery, DeliveryAttempt
 from api.models import ApiToken
 from connections.models import AwsAccount
 from dashboard.wsgi import application
@@ -57,7 +58,12 @@ def token(viewers: Group, account: AwsAccount, other_account: AwsAccount) -> str
     made = _objects_in(account)
     _objects_in(other_account)
     ConnectionStateChangeFactory.create(connection=made["connection"])
-    SyncRunFactory.create(account=account)
+    SyncRunFactory.create(account=account, throttles={"ListExecutions": 2})
+    alert = Alert.objects.create(rule=made["rule"], key="schema", payload={"title": "t"})
+    delivery = Delivery.objects.create(
+        alert=alert, channel="email", next_attempt_at=alert.created_at
+    )
+    DeliveryAttempt.objects.create(delivery=delivery, ok=False, answer="SMTP: refused")
     user = UserFactory.create(groups=[viewers], perms=["executions.change_failuregroup"])
     return ApiToken.issue(user, "schemathesis")[1]
 
@@ -75,6 +81,8 @@ def test_api_conforms_to_its_schema(case: Any, token: str) -> None:
 
 def test_the_schema_lists_every_resource() -> None:
     paths = set(schema.raw_schema["paths"])
-    for resource in ("attempts", "executions", "groups", "connections", "endpoints", "sync-runs"):
+    resources = ("attempts", "executions", "groups", "connections", "endpoints", "sync-runs")
+    for resource in (*resources, "alert-rules"):
         assert f"/api/v1/{resource}/" in paths
     assert "/api/v1/groups/{id}/status/" in paths
+    assert "/api/v1/alert-rules/{id}/deliveries/" in paths

@@ -39,10 +39,11 @@ class Command(BaseCommand):
             self._fail(summary["skipped"])
         self.after_sync(account)
         calls = ", ".join(f"{op} {n}" for op, n in sorted(summary["api_calls"].items())) or "none"
+        throttled = ", ".join(f"{op} {n}" for op, n in sorted(summary["throttles"].items()))
         self.stdout.write(
             f"{account.name}: {summary['status']}; executions added {summary['executions_added']}, "
             f"updated {summary['executions_updated']}; attempts added {summary['attempts_added']}; "
-            f"API calls: {calls}"
+            f"API calls: {calls}; throttled: {throttled or 'none'}"
         )
         for error in summary["errors"][:20]:
             self.stdout.write(f"  error: {error}")
