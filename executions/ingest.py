@@ -152,6 +152,7 @@ class AttemptWriter:
             connection=connection,
             redactor=self.resolver.redactor_for(connection),
             classification=classification,
+            state_classification=self.classifier.classify_state(parsed, self._definition),
         )
         if row.is_failure and classification.category:
             row.failure_group = self.groups.group_for(row, classification)

@@ -352,6 +352,14 @@ class HttpAttempt(models.Model):
         FailureGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
     )
     problems = models.JSONField(default=list, blank=True)
+    # The call succeeded and the state then failed (ResultSelector, ResultPath, OutputPath, a
+    # JSONata Output): the definition's error, kept apart from the call's own (issue 15 item
+    # 9). Error and cause are redacted like the call's; the classification of that error is
+    # rebuilt by `reclassify` like the call's.
+    state_error = models.CharField(max_length=256, blank=True)
+    state_cause = models.TextField(blank=True)
+    state_subcategory = models.CharField(max_length=64, blank=True)
+    state_hint = models.TextField(blank=True)
 
     objects = HttpAttemptQuerySet.as_manager()
 

@@ -252,6 +252,10 @@ class AttemptView:
     baseline: HttpAttempt | None
     baseline_url: str
     diff: list[DiffRow]
+    # The state's own failure after a successful call (item 9), redacted like the call's.
+    state_error: str = ""
+    state_cause: str = ""
+    state_hint: str = ""
 
     @property
     def response_is_long(self) -> bool:
@@ -292,6 +296,9 @@ def attempt_view(
         baseline=baseline,
         baseline_url=baseline_url,
         diff=diff,
+        state_error=redactor.text(attempt.state_error),
+        state_cause=redactor.text(attempt.state_cause),
+        state_hint=redactor.text(attempt.state_hint),
     )
 
 

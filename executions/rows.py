@@ -21,7 +21,15 @@ from executions.history.events import BIGINT_MAX, INT_MAX, in_range
 from executions.models import Execution, HttpAttempt
 from executions.redaction import Redactor
 
-CLASSIFICATION_FIELDS = ["category", "subcategory", "evidence", "hint", "classifier_version"]
+CLASSIFICATION_FIELDS = [
+    "category",
+    "subcategory",
+    "evidence",
+    "hint",
+    "classifier_version",
+    "state_subcategory",
+    "state_hint",
+]
 
 
 def attempt_key(parsed: ParsedAttempt) -> int:
@@ -48,6 +56,7 @@ def attempt_row(
     connection: Connection | None,
     redactor: Redactor,
     classification: Classification,
+    state_classification: Classification | None = None,
 ) -> HttpAttempt:
     """The row of a closed attempt, redacted with `redactor` (without its failure group)."""
     body, truncated = response_text(parsed.response_body, redactor)
@@ -86,17 +95,24 @@ def attempt_row(
         caught=parsed.caught,
         final_attempt=parsed.final_attempt,
         problems=pg_safe(list(parsed.problems)),
+        state_error=pg_safe(redactor.text(parsed.state_error)[:256]),
+        state_cause=pg_safe(redactor.text(parsed.state_cause)),
     )
-    return classified(row, classification, redactor)
+    return classified(row, classification, redactor, state_classification)
 
 
-def classified(row: HttpAttempt, c: Classification, redactor: Redactor) -> HttpAttempt:
-    """`row` with the classification's columns (CLASSIFICATION_FIELDS), redacted."""
+def classified(
+    row: HttpAttempt, c: Classification, redactor: Redactor, state: Classification | None = None
+) -> HttpAttempt:
+    """`row` with the classification's columns (CLASSIFICATION_FIELDS), redacted; `state` is
+    the classification of the state's own error after a successful call, if any."""
     row.category = c.category or ""
     row.subcategory = c.subcategory[:64]
     row.evidence = jsonable(redactor.value(c.evidence)) or {}
     row.hint = pg_safe(redactor.text(c.hint))
     row.classifier_version = c.rules_version
+    row.state_subcategory = state.subcategory[:64] if state is not None else ""
+    row.state_hint = pg_safe(redactor.text(state.hint)) if state is not None else ""
     return row
 
 
@@ -130,6 +146,8 @@ def as_parsed(row: HttpAttempt) -> ParsedAttempt:
         closed_event_type=row.closed_event_type,
         timeout_seconds=row.timeout_seconds,
         response_truncated=row.response_truncated,
+        state_error=row.state_error,
+        state_cause=row.state_cause,
     )
 
 
