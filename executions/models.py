@@ -360,6 +360,8 @@ class HttpAttempt(models.Model):
     state_cause = models.TextField(blank=True)
     state_subcategory = models.CharField(max_length=64, blank=True)
     state_hint = models.TextField(blank=True)
+    # Which workflow variable supplied the URL or a header: {"url": "$base (assigned by S)"}.
+    variable_sources = models.JSONField(default=dict, blank=True)
 
     objects = HttpAttemptQuerySet.as_manager()
 
@@ -405,3 +407,30 @@ class HttpAttempt(models.Model):
     @property
     def category_colour(self) -> str:
         return Category(self.category).colour if self.category else "#BBBBBB"
+
+
+class VariableAssignment(models.Model):
+    """The variables one state assigned as it exited (`assignedVariables`, issue 15 item 4).
+
+    Values may carry tokens taken from earlier responses: they are redacted like a request
+    before they are stored, and bounded (MAX_ASSIGNMENTS per execution, values cut).
+    """
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="+")
+    execution = models.ForeignKey(
+        Execution, on_delete=models.CASCADE, related_name="variable_assignments"
+    )
+    state_name = models.CharField(max_length=80)
+    event_id = models.BigIntegerField()
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    variables = models.JSONField(default=dict, blank=True)
+    truncated = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["execution", "event_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "event_id"], name="uniq_assignment_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.state_name} @ {self.event_id}"

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from executions import charts
 from executions.choices import ExecutionStatus, Outcome, StateMachineType
-from executions.models import Execution, FailureGroup, HttpAttempt
+from executions.models import Execution, FailureGroup, HttpAttempt, VariableAssignment
 from executions.redaction import Redactor
 
 LONG_BODY_CHARS = 1200
@@ -303,6 +303,18 @@ def attempt_view(
 
 
 # --- Execution ---------------------------------------------------------------------------------
+
+
+def assignment_views(
+    execution: Execution, redactor: Redactor, limit: int
+) -> list[tuple[VariableAssignment, list[tuple[str, str]]]]:
+    """Which state assigned what, in event order; stored redacted, redacted again here like
+    the payloads (patterns added later cover older rows)."""
+    shown = execution.variable_assignments.order_by("event_id")[:limit]
+    return [
+        (a, [(name, pretty(redactor.value(value))) for name, value in a.variables.items()])
+        for a in shown
+    ]
 
 
 def console_url(execution: Execution) -> str:
