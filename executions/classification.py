@@ -22,7 +22,13 @@ from django.db.models import Q, QuerySet
 from connections.deauthorization import TRIGGER_STATUSES
 from connections.models import AwsAccount, ConnectionStateChange
 from executions.choices import Outcome
-from executions.classify import RULES_VERSION, Classification, classify_in_context
+from executions.classify import (
+    RULES_VERSION,
+    Classification,
+    ClassificationContext,
+    classify_in_context,
+    classify_state_error,
+)
 from executions.classify.sources import INVALID_CONNECTION_STATE
 from executions.grouping import FailureGroups, refresh_account_groups, refresh_groups
 from executions.history import HttpStateInfo, ParsedAttempt, http_states_from_definition
@@ -64,6 +70,13 @@ class Classifier:
     ) -> Classification:
         return classify_in_context(parsed, self.context, states.get(parsed.state_name), at)
 
+    def classify_state(
+        self, parsed: ParsedAttempt, states: Mapping[str, HttpStateInfo]
+    ) -> Classification | None:
+        """The state's own error after a successful call (None when there is none)."""
+        context = ClassificationContext(definition_state=states.get(parsed.state_name))
+        return classify_state_error(parsed, context)
+
     def reclassify(self, rows: Sequence[HttpAttempt], *, only_changed: bool = False) -> set[int]:
         """Classify stored rows again and save them (`only_changed`: only those whose
         classification moved); returns the groups they left or joined."""
@@ -75,7 +88,8 @@ class Classifier:
             parsed = as_parsed(row)
             states = self._states_of(row.execution.state_machine_id)
             result = self.classify(parsed, row.occurred_at, states)
-            classified(row, result, self.resolver.redactor_for(row.connection))
+            state = self.classify_state(parsed, states)
+            classified(row, result, self.resolver.redactor_for(row.connection), state)
             row.failure_group = (
                 self.groups.group_for(row, result) if row.is_failure and result.category else None
             )

@@ -23,11 +23,12 @@ from executions.classification import Classifier
 from executions.columns import pg_safe_texts
 from executions.counts import PendingCounts
 from executions.grouping import FailureGroups
-from executions.history import HttpStateInfo, ParsedAttempt
-from executions.models import Execution, HttpAttempt
+from executions.history import Assignment, HttpStateInfo, ParsedAttempt
+from executions.history.variables import MAX_ASSIGNMENTS
+from executions.models import Execution, HttpAttempt, VariableAssignment
 from executions.redaction import Redactor, default_redactor
 from executions.resolution import Resolver
-from executions.rows import attempt_key, attempt_row, occurred_at
+from executions.rows import assignment_row, attempt_key, attempt_row, occurred_at
 
 # Endpoints and failure groups are brought up to date every this many executions written
 # (and at the end of each sync step), so the dashboard sees a long sync progress.
@@ -152,10 +153,30 @@ class AttemptWriter:
             connection=connection,
             redactor=self.resolver.redactor_for(connection),
             classification=classification,
+            state_classification=self.classifier.classify_state(parsed, self._definition),
         )
         if row.is_failure and classification.category:
             row.failure_group = self.groups.group_for(row, classification)
         return row
+
+    def write_assignments(self, execution: Execution, assignments: Sequence[Assignment]) -> int:
+        """Store what the execution's states assigned, at most MAX_ASSIGNMENTS per execution.
+
+        Redacted with the secret names of every connection of the account: a variable belongs
+        to no single connection, and may hold any of their tokens.
+        """
+        if not assignments:
+            return 0
+        room = MAX_ASSIGNMENTS - VariableAssignment.objects.filter(execution=execution).count()
+        redactor = self.account_redactor()
+        rows = [
+            row
+            for row in (assignment_row(execution, a, redactor) for a in assignments[: max(room, 0)])
+            if row is not None
+        ]
+        # The unique (execution, event id) makes a page read twice store nothing twice.
+        VariableAssignment.objects.bulk_create(rows, ignore_conflicts=True)
+        return len(rows)
 
     def flush(self) -> None:
         """Bring touched endpoints and failure groups up to date, a few statements for all."""

@@ -359,6 +359,16 @@ class HttpAttempt(models.Model):
         FailureGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
     )
     problems = models.JSONField(default=list, blank=True)
+    # The call succeeded and the state then failed (ResultSelector, ResultPath, OutputPath, a
+    # JSONata Output): the definition's error, kept apart from the call's own (issue 15 item
+    # 9). Error and cause are redacted like the call's; the classification of that error is
+    # rebuilt by `reclassify` like the call's.
+    state_error = models.CharField(max_length=256, blank=True)
+    state_cause = models.TextField(blank=True)
+    state_subcategory = models.CharField(max_length=64, blank=True)
+    state_hint = models.TextField(blank=True)
+    # Which workflow variable supplied the URL or a header: {"url": "$base (assigned by S)"}.
+    variable_sources = models.JSONField(default=dict, blank=True)
 
     objects = HttpAttemptQuerySet.as_manager()
 
@@ -404,3 +414,30 @@ class HttpAttempt(models.Model):
     @property
     def category_colour(self) -> str:
         return Category(self.category).colour if self.category else "#BBBBBB"
+
+
+class VariableAssignment(models.Model):
+    """The variables one state assigned as it exited (`assignedVariables`, issue 15 item 4).
+
+    Values may carry tokens taken from earlier responses: they are redacted like a request
+    before they are stored, and bounded (MAX_ASSIGNMENTS per execution, values cut).
+    """
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="+")
+    execution = models.ForeignKey(
+        Execution, on_delete=models.CASCADE, related_name="variable_assignments"
+    )
+    state_name = models.CharField(max_length=80)
+    event_id = models.BigIntegerField()
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    variables = models.JSONField(default=dict, blank=True)
+    truncated = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["execution", "event_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "event_id"], name="uniq_assignment_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.state_name} @ {self.event_id}"

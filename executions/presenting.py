@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from executions import charts
 from executions.choices import ExecutionStatus, Outcome, StateMachineType
-from executions.models import Execution, FailureGroup, HttpAttempt
+from executions.models import Execution, FailureGroup, HttpAttempt, VariableAssignment
 from executions.redaction import Redactor
 
 LONG_BODY_CHARS = 1200
@@ -252,6 +252,10 @@ class AttemptView:
     baseline: HttpAttempt | None
     baseline_url: str
     diff: list[DiffRow]
+    # The state's own failure after a successful call (item 9), redacted like the call's.
+    state_error: str = ""
+    state_cause: str = ""
+    state_hint: str = ""
 
     @property
     def response_is_long(self) -> bool:
@@ -292,10 +296,25 @@ def attempt_view(
         baseline=baseline,
         baseline_url=baseline_url,
         diff=diff,
+        state_error=redactor.text(attempt.state_error),
+        state_cause=redactor.text(attempt.state_cause),
+        state_hint=redactor.text(attempt.state_hint),
     )
 
 
 # --- Execution ---------------------------------------------------------------------------------
+
+
+def assignment_views(
+    execution: Execution, redactor: Redactor, limit: int
+) -> list[tuple[VariableAssignment, list[tuple[str, str]]]]:
+    """Which state assigned what, in event order; stored redacted, redacted again here like
+    the payloads (patterns added later cover older rows)."""
+    shown = execution.variable_assignments.order_by("event_id")[:limit]
+    return [
+        (a, [(name, pretty(redactor.value(value))) for name, value in a.variables.items()])
+        for a in shown
+    ]
 
 
 def console_url(execution: Execution) -> str:

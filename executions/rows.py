@@ -16,12 +16,20 @@ from django.conf import settings
 from connections.models import AwsAccount, Connection, Endpoint
 from executions.classify import Classification
 from executions.columns import is_status, jsonable, pg_safe
-from executions.history import ParsedAttempt
+from executions.history import Assignment, ParsedAttempt
 from executions.history.events import BIGINT_MAX, INT_MAX, in_range
-from executions.models import Execution, HttpAttempt
+from executions.models import Execution, HttpAttempt, VariableAssignment
 from executions.redaction import Redactor
 
-CLASSIFICATION_FIELDS = ["category", "subcategory", "evidence", "hint", "classifier_version"]
+CLASSIFICATION_FIELDS = [
+    "category",
+    "subcategory",
+    "evidence",
+    "hint",
+    "classifier_version",
+    "state_subcategory",
+    "state_hint",
+]
 
 
 def attempt_key(parsed: ParsedAttempt) -> int:
@@ -48,6 +56,7 @@ def attempt_row(
     connection: Connection | None,
     redactor: Redactor,
     classification: Classification,
+    state_classification: Classification | None = None,
 ) -> HttpAttempt:
     """The row of a closed attempt, redacted with `redactor` (without its failure group)."""
     body, truncated = response_text(parsed.response_body, redactor)
@@ -86,17 +95,25 @@ def attempt_row(
         caught=parsed.caught,
         final_attempt=parsed.final_attempt,
         problems=pg_safe(list(parsed.problems)),
+        state_error=pg_safe(redactor.text(parsed.state_error)[:256]),
+        state_cause=pg_safe(redactor.text(parsed.state_cause)),
+        variable_sources=jsonable(redactor.value(parsed.variable_sources)) or {},
     )
-    return classified(row, classification, redactor)
+    return classified(row, classification, redactor, state_classification)
 
 
-def classified(row: HttpAttempt, c: Classification, redactor: Redactor) -> HttpAttempt:
-    """`row` with the classification's columns (CLASSIFICATION_FIELDS), redacted."""
+def classified(
+    row: HttpAttempt, c: Classification, redactor: Redactor, state: Classification | None = None
+) -> HttpAttempt:
+    """`row` with the classification's columns (CLASSIFICATION_FIELDS), redacted; `state` is
+    the classification of the state's own error after a successful call, if any."""
     row.category = c.category or ""
     row.subcategory = c.subcategory[:64]
     row.evidence = jsonable(redactor.value(c.evidence)) or {}
     row.hint = pg_safe(redactor.text(c.hint))
     row.classifier_version = c.rules_version
+    row.state_subcategory = state.subcategory[:64] if state is not None else ""
+    row.state_hint = pg_safe(redactor.text(state.hint)) if state is not None else ""
     return row
 
 
@@ -130,6 +147,9 @@ def as_parsed(row: HttpAttempt) -> ParsedAttempt:
         closed_event_type=row.closed_event_type,
         timeout_seconds=row.timeout_seconds,
         response_truncated=row.response_truncated,
+        state_error=row.state_error,
+        state_cause=row.state_cause,
+        variable_sources=row.variable_sources or {},
     )
 
 
@@ -144,3 +164,34 @@ def response_text(body: Any, redactor: Redactor) -> tuple[str, bool]:
     )
     limit = int(settings.STEPSCOPE["MAX_RESPONSE_CHARS"])
     return (text[:limit], True) if len(text) > limit else (text, False)
+
+
+# A stored variable value is cut here (after redaction, so a cut never splits a secret out of
+# a pattern's reach); the execution page shows values, it is no archive of them.
+MAX_VARIABLE_CHARS = 2000
+
+
+def assignment_row(
+    execution: Execution, assignment: Assignment, redactor: Redactor
+) -> VariableAssignment | None:
+    """The row of one state's assigned variables, redacted and bounded (None: no event id)."""
+    event_id = in_range(assignment.event_id, BIGINT_MAX)
+    if event_id is None:
+        return None
+    truncated = assignment.truncated
+    variables: dict[str, Any] = {}
+    for name, value in redactor.value(assignment.variables).items():
+        shown = jsonable(value)
+        text = shown if isinstance(shown, str) else json.dumps(shown, ensure_ascii=False)
+        if len(text) > MAX_VARIABLE_CHARS:
+            shown, truncated = text[:MAX_VARIABLE_CHARS], True
+        variables[pg_safe(name[:200])] = pg_safe(shown)
+    return VariableAssignment(
+        account_id=execution.account_id,
+        execution=execution,
+        state_name=pg_safe(assignment.state_name[:80]),
+        event_id=event_id,
+        assigned_at=assignment.assigned_at,
+        variables=variables,
+        truncated=truncated,
+    )

@@ -12,6 +12,9 @@ into one history first, so an attempt split across a page break is one attempt (
 Each attempt also carries `state_error`: null, or — for a call that succeeded (2xx) after which
 its state failed in ResultSelector, ResultPath or OutputPath — `{error, cause, category,
 subcategory, evidence, hint}` of that definition error; the attempt itself stays succeeded.
+`variable_sources` names the workflow variable a request's URL or header value came from
+(`{"url": "$base (assigned by Config)"}`; names only, never values), and a failing attempt's
+evidence repeats it as `built_from_variables`.
 `problems` lists what the history could not tell about the attempt (e.g. an ERROR-level log
 has no TaskScheduled: which of method, URL and connection came from the definition, and which
 are unknown). Query failures (JSONata `States.QueryEvaluationError`, JSONPath `States.Runtime`)
@@ -214,6 +217,7 @@ def _row(
         "evidence": result.evidence,
         "hint": result.hint,
         "state_error": _state_error(attempt, http_states.get(attempt.state_name)),
+        "variable_sources": dict(attempt.variable_sources),
         "problems": list(attempt.problems),
     }
 

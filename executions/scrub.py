@@ -18,7 +18,17 @@ from executions.redaction import Redactor, default_redactor, secret_name_set
 
 SecretNames = dict[str, frozenset[str]]
 BATCH = 500
-_ATTEMPT_TEXTS = ("url", "response_body", "error", "cause", "hint")
+_ATTEMPT_TEXTS = (
+    "url",
+    "response_body",
+    "error",
+    "cause",
+    "hint",
+    "state_error",
+    "state_cause",
+    "state_hint",
+)
+_PLAIN_TEXTS = ("error", "cause", "hint", "state_error", "state_cause", "state_hint")
 _ATTEMPT_VALUES = (
     "request_headers",
     "request_query",
@@ -74,7 +84,7 @@ def _rescrub_connection(account: AwsAccount, arn: str, redactor: Redactor) -> in
         for attempt in batch:
             attempt.url = redactor.url(attempt.url)
             attempt.response_body = redactor.embedded(attempt.response_body)
-            for name in ("error", "cause", "hint"):
+            for name in _PLAIN_TEXTS:
                 setattr(attempt, name, redactor.text(getattr(attempt, name)))
             for name in _ATTEMPT_VALUES:
                 setattr(attempt, name, redactor.value(getattr(attempt, name)))

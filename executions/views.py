@@ -41,10 +41,12 @@ from executions.forms import (
 )
 from executions.group_notes import notes_form
 from executions.grouping import WORSE_FACTOR, failures_last_hour
+from executions.history.variables import MAX_ASSIGNMENTS
 from executions.models import Execution, FailureGroup, HttpAttempt, StateMachine
 from executions.presenting import (
     LIST_FIELDS,
     GroupRow,
+    assignment_views,
     attempt_lanes,
     attempt_view,
     console_url,
@@ -364,6 +366,7 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": event_timeline(execution, attempts, redactor),
         "lanes": attempt_lanes(attempts),
         "duration": execution_duration(execution),
+        "assignments": assignment_views(execution, redactor, MAX_ASSIGNMENTS),
     }
     return render_page(request, "executions/detail.html", context)
 

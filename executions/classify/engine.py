@@ -11,6 +11,7 @@ from executions.classify.context import ClassificationContext
 from executions.classify.facts import Facts
 from executions.classify.handling import failure_handling
 from executions.classify.rules import FALLBACK, RULES, RULES_VERSION, STATE_RULES, Rule
+from executions.classify.variables import variable_evidence, variable_note
 from executions.history import OUTCOME_SUCCEEDED, ParsedAttempt, is_failing_outcome
 
 _NO_CONTEXT = ClassificationContext()  # immutable, so one default serves every call
@@ -88,6 +89,9 @@ def _result(rule: Rule, facts: Facts) -> Classification:
         handled = failure_handling(facts)  # Retry/Catch from the definition, when known
         if handled:
             hint = f"{hint}; {handled}"
+        built = variable_note(facts.attempt)
+        if built:
+            hint = f"{hint}; {built}"
     subcategory = rule.subcategory
     if "{" in subcategory:
         subcategory = subcategory.replace("{status}", str(facts.status))
@@ -117,4 +121,5 @@ def _evidence(rule: Rule, facts: Facts) -> dict[str, Any]:
         evidence["caught"] = attempt.caught
     if facts.extra:
         evidence.update(facts.extra)
+    evidence.update(variable_evidence(attempt))
     return evidence

@@ -17,7 +17,7 @@ from executions.classify import checks, hints, query
 from executions.classify.facts import Facts
 from executions.history import OUTCOME_IN_PROGRESS, OUTCOME_SUCCEEDED
 
-RULES_VERSION = "2026.12.1"
+RULES_VERSION = "2026.12.2"
 CATEGORIES = (
     "timeout",
     "auth",

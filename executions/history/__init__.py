@@ -14,7 +14,8 @@ Modules: `events` (scalars, timestamps, log records), `definition` (HTTP states 
 definition), `attempts` (ParsedAttempt and the event readers that fill it), `entries` (what the
 parser keeps open), `parser` (HistoryParser), `summary` (what the events say of the execution
 itself: its status, times, own error, newest event id; log records regrouped per execution),
-`pages` (saved GetExecutionHistory pages joined back into one history per execution). Import
+`pages` (saved GetExecutionHistory pages joined back into one history per execution),
+`variables` (what states assigned, and which variable a request came from). Import
 from this package, not from the modules.
 """
 
@@ -62,6 +63,7 @@ from executions.history.summary import (
     LoggedExecution,
     summarize_logged,
 )
+from executions.history.variables import Assignment, VariableTracker
 
 __all__ = [
     "EXECUTION_ERROR_DETAILS",
@@ -76,6 +78,7 @@ __all__ = [
     "OUTCOME_SUCCEEDED",
     "OUTCOME_TIMED_OUT",
     "TASK_FAILURE_TYPES",
+    "Assignment",
     "Catcher",
     "ExecutionSummary",
     "HistoryParser",
@@ -84,6 +87,7 @@ __all__ = [
     "LoggedExecution",
     "ParsedAttempt",
     "Retrier",
+    "VariableTracker",
     "as_int",
     "covers",
     "details_key",

@@ -66,6 +66,9 @@ class ParsedAttempt:
     # JSONata Output): a definition error of the state, not an HTTP failure (issue 15 item 9).
     state_error: str = ""
     state_cause: str = ""
+    # Which variable a request part came from: {"url" | "header X": "$name (assigned by S)"}
+    # (issue 15 item 4). Names only, never values.
+    variable_sources: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- TaskScheduled

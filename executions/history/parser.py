@@ -36,6 +36,7 @@ from executions.history.events import (
     details_key,
     parse_timestamp,
 )
+from executions.history.variables import VariableTracker
 
 MAX_PROBLEMS = 100  # garbage input must not grow the problem list without bound
 _MAX_SCAN = 64  # open states searched when an event's predecessor is unknown
@@ -99,11 +100,13 @@ class HistoryParser:
         "_redriven",
         "_type",
         "problems",
+        "variables",
     )
 
     def __init__(self, http_states: Mapping[str, HttpStateInfo] | None = None) -> None:
         self._http_states: Mapping[str, HttpStateInfo] = http_states or {}
         self.problems: list[str] = []
+        self.variables = VariableTracker()  # what states assigned, for ingestion to store
         self._links: dict[int, Link] = {}
         self._forks: dict[int, Fork] = {}
         self._fork_ids: dict[tuple[str, str], int] = {}
@@ -215,6 +218,8 @@ class HistoryParser:
             self._settle(entry, event_type)
         handler = self._dispatch.get(event_type) or self._route(event_type)
         new_link = handler(link)
+        if event_type[-11:] == "StateExited":  # any state may Assign, not only Tasks
+            self.variables.exited(event, self._details("stateExitedEventDetails"), event_id)
         if event_id is not None:
             self._links[event_id] = new_link
 
@@ -317,6 +322,7 @@ class HistoryParser:
         attempt.scheduled_at = parse_timestamp(self._event.get("timestamp"))
         attempt.timeout_seconds = as_int(details.get("timeoutInSeconds"))
         read_parameters(attempt, details, self._id)
+        self.variables.explain(attempt)
         entry.current = attempt
         return (entry.path, entry, "")
 

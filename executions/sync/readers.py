@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from connections.unreadable import HISTORIES, unreadable
 from executions.choices import TERMINAL_STATUSES, ExecutionStatus, HistorySource
 from executions.columns import pg_safe
 from executions.history import (
+    Assignment,
     ExecutionSummary,
     HistoryParser,
     HttpStateInfo,
@@ -58,6 +59,7 @@ class ReadExecution:
     summary: ExecutionSummary  # the execution's own error and newest event id
     problems: list[str]
     attempts: list[ParsedAttempt]
+    assignments: list[Assignment] = field(default_factory=list)  # what states assigned
 
 
 class MachineReader:
@@ -221,7 +223,9 @@ class StandardReader(MachineReader):
                 self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
                 attempts = []
         attempts.extend(parser.finish())
-        read = ReadExecution(item, summary, list(parser.problems), attempts)
+        read = ReadExecution(
+            item, summary, list(parser.problems), attempts, parser.variables.assignments
+        )
         if stored is None:  # new, and nothing of it streamed: batched with its neighbours
             self.unwritten.append(read)
             if len(self.unwritten) >= WRITE_BATCH:
@@ -282,6 +286,7 @@ class StandardReader(MachineReader):
         with transaction.atomic():
             execution = self._save_execution(read, stored, complete=True)
             self.sync.writer.write(execution, read.attempts, self.states, fresh_execution=is_new)
+            self.sync.writer.write_assignments(execution, read.assignments)
         if is_new:
             self.sync.summary.executions_added += 1
         else:
@@ -308,6 +313,8 @@ class StandardReader(MachineReader):
                     self.states,
                     fresh_executions=True,
                 )
+                for execution, read in zip(executions, batch, strict=True):
+                    self.sync.writer.write_assignments(execution, read.assignments)
         except Exception as exc:
             # Rolled back as a whole: an endpoint or group created in it is gone too. Nothing is
             # lost yet, so the run's errors get only what the one-by-one writes refuse.
@@ -409,6 +416,7 @@ class ExpressLogReader(MachineReader):
             with transaction.atomic():
                 execution, created = self._save(arn, events, list(parser.problems))
                 self.sync.writer.write(execution, attempts, self.states, fresh_execution=created)
+                self.sync.writer.write_assignments(execution, parser.variables.assignments)
         except Exception as exc:  # one bad execution never stops the batch
             self.sync.execution_failed(arn, exc)
             return False

@@ -20,7 +20,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "histories"
 ATTEMPT_KEYS = [
     "execution_arn", "state", "attempt", "method", "url", "endpoint", "connection_arn",
     "status_code", "error", "cause", "outcome", "caught", "category", "subcategory",
-    "evidence", "hint", "state_error", "problems",
+    "evidence", "hint", "state_error", "variable_sources", "problems",
 ]  # fmt: skip
 
 

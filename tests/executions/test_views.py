@@ -525,8 +525,8 @@ def test_detail_runs_a_fixed_number_of_queries(
     execution = ExecutionFactory.create(state_machine=machine)
     for i in range(n):
         HttpAttemptFactory.create(execution=execution, attempt_number=i + 1, endpoint=endpoint)
-    # session, user, execution, attempts (+ baseline ids), baselines
-    with django_assert_num_queries(5):
+    # session, user, execution, attempts (+ baseline ids), baselines, assigned variables
+    with django_assert_num_queries(6):
         viewer_client.get(reverse("executions:detail", args=[execution.pk]))
 
 
