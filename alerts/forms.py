@@ -93,6 +93,9 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
         connections.queryset = Connection.objects.filter(account__in=visible).order_by("name")
         endpoints: Any = self.fields["endpoints"]
         endpoints.queryset = Endpoint.objects.filter(account__in=visible)
+        # Only the rate event needs N and M (checked in clean); a rule without it leaves them 0.
+        for name in ("rate_failures", "rate_minutes"):
+            self.fields[name].required = False
         for name in SECRET_RULE_FIELDS:
             self.initial[name] = ""
         if self.instance.pk:
@@ -142,6 +145,8 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
             outside = [r for r in data.get(name) or [] if accounts and r.account_id not in accounts]
             if outside:
                 self.add_error(name, "Choose only resources of the accounts the rule watches.")
+        for name in ("rate_failures", "rate_minutes"):
+            data[name] = data.get(name) or 0
         if Event.RATE in (data.get("events") or []):
             n, m = data.get("rate_failures") or 0, data.get("rate_minutes") or 0
             if n < 1 or not 1 <= m <= MAX_RATE_MINUTES:

@@ -33,7 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.forms import (
+    AlertRuleFilterForm,
     ConnectionFilterForm,
+    DeliveryLogForm,
     EndpointFilterForm,
     ExecutionFilterForm,
     SyncRunFilterForm,
@@ -131,6 +133,9 @@ PAGE_FORMS: dict[str, list[type[forms.Form]]] = {
     "api:endpoints": [EndpointFilterForm],
     "api:endpoint": [WindowForm],
     "api:sync_runs": [SyncRunFilterForm],
+    "api:alert_rules": [AlertRuleFilterForm],
+    "api:alert_rule": [],
+    "api:alert_rule_deliveries": [DeliveryLogForm],
     "api:schema": [],
     "api:docs": [],
     "api:not_found": [],
