@@ -136,6 +136,7 @@ SPECTACULAR_SETTINGS = {
         "ExecutionStatusEnum": "executions.choices.ExecutionStatus",
         "GroupStatusEnum": "executions.choices.GroupStatus",
         "SyncStatusEnum": "connections.choices.SyncStatus",
+        "ChannelEnum": "alerts.choices.Channel",
     },
 }
 
