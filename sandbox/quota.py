@@ -168,7 +168,8 @@ class QuotaBuckets:
 
     def snapshot(self) -> dict[str, Any]:
         """The mode, the buckets of reference §7, and the counters, one row per account +
-        region + API (`window_s`: real seconds from its first call to its last answered one)."""
+        region + API (`window_s`: real seconds from its first call to its last answered one;
+        `aws_window_s`: that window times the time scale, what it stands for at AWS's refill)."""
         with self._lock:
             counts = [
                 {
@@ -178,6 +179,10 @@ class QuotaBuckets:
                     "answered": count.answered,
                     "throttled": count.throttled,
                     "window_s": round(max(0.0, count.last_at - count.first_at), 6),
+                    # The same calls at AWS's own refill: the unscaled floor of the window.
+                    "aws_window_s": round(
+                        max(0.0, count.last_at - count.first_at) * self._time_scale, 6
+                    ),
                     "bucket": list(bucket_for(operation, region) or ()) or None,
                 }
                 for (account, region, operation), count in sorted(self._counts.items())

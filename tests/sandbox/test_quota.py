@@ -128,6 +128,7 @@ def test_the_time_scale_speeds_the_refill(sandbox: Sandbox, quota_url: str) -> N
     elapsed = time.monotonic() - started
     row = _row(quota_url, region, "FilterLogEvents")
     assert row["answered"] == 30
+    assert row["aws_window_s"] == pytest.approx(row["window_s"] * 50, abs=1e-3)
     # At AWS's own 5/s the 30 answers would need 5 s of refill.
     assert elapsed < 4, elapsed
 
