@@ -166,6 +166,9 @@ def parse_quota_settings(
     return result, tuple(errors), tuple(warnings)
 
 
+_warned: set[tuple[str, ...]] = set()
+
+
 def quota_settings() -> QuotaSettings:
     conf = settings.STEPSCOPE
     parsed, errors, _ = parse_quota_settings(
@@ -173,7 +176,8 @@ def quota_settings() -> QuotaSettings:
         str(conf.get("AWS_QUOTA_SHARES", "")),
         str(conf.get("AWS_QUOTA_TIME_SCALE", "1")),
     )
-    if errors:
+    if errors and errors not in _warned:  # once per process, not once per AWS call
+        _warned.add(errors)
         log.warning("quota settings in error, their defaults apply: %s", "; ".join(errors))
     return parsed
 

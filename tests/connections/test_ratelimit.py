@@ -263,3 +263,14 @@ def test_the_defaults_raise_nothing_and_blank_means_default() -> None:
     parsed, errors, warnings = parse_quota_settings("", " , ", "")
     assert (parsed.share, parsed.shares, parsed.time_scale) == (0.5, (), 1.0)
     assert errors == warnings == ()
+
+
+def test_a_bad_value_is_logged_once_not_on_every_call(caplog: pytest.LogCaptureFixture) -> None:
+    with quota(AWS_QUOTA_SHARE="0.5 please"), caplog.at_level("WARNING", "connections.ratelimit"):
+        lim = limiter()
+        for _ in range(3):
+            assert lim.bucket("GetExecutionHistory") == (200.0, 10.0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "quota settings in error, their defaults apply: AWS_QUOTA_SHARE '0.5 please' is not a "
+        "number"
+    ]
