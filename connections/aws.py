@@ -7,7 +7,8 @@ HistoryPage… History events stay the plain event dicts `executions.history` do
 input (the same as the AWS CLI prints), and so do CloudWatch log events; only their page
 envelopes are read here.
 
-Every call goes through `AwsApi._call`, which waits on the shared rate limiter, counts calls by
+Every call goes through `AwsApi._call`, which waits on the shared rate limiter (one token per
+HTTP attempt, connections/ratelimit.py), counts calls by
 operation (for the sync record and the benchmarks) and turns botocore's exceptions into
 `AwsError` (connections/awsclient.py, with the client cache and the sessions).
 """
@@ -40,7 +41,7 @@ from connections.awsclient import (
     is_expired_token,
     translate,
 )
-from connections.ratelimit import RateLimiter
+from connections.ratelimit import RateLimiter, pacing, quota_scope
 from connections.throttles import counting
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ class AwsApi:
 
     @cached_property
     def _limiter(self) -> RateLimiter:
-        return RateLimiter(scope=f"{self.account.pk}", region=self.region)
+        return RateLimiter(scope=quota_scope(self.account), region=self.region)
 
     @overload
     def client(self, service: Literal["stepfunctions"]) -> SFNClient: ...
@@ -410,14 +411,18 @@ class AwsApi:
         self, operation: str, method: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
     ) -> R:
         """`method` (the typed boto3 method of `operation`, its API name), rate limited,
-        counted, and tried again after botocore's own retries when the error is transient."""
-        if self.rate_limited:
-            self._limiter.acquire(operation)
+        counted, and tried again after botocore's own retries when the error is transient.
+        Each HTTP attempt, botocore's retries included, waits for a token of the bucket shared
+        by every worker (connections/ratelimit.py)."""
+        limiter = self._limiter if self.rate_limited else None
         for attempt in range(OUTER_TRIES):
             with self._count_lock:
                 self.calls[operation] += 1
             try:
-                with counting(self.throttles, self._count_lock, operation):
+                with (
+                    counting(self.throttles, self._count_lock, operation),
+                    pacing(limiter, operation),
+                ):
                     return method(*args, **kwargs)
             except BOTO_ERRORS as exc:
                 error = translate(exc, operation)

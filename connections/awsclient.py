@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from botocore.parsers import ResponseParserError
 
 from connections.choices import AuthMode
+from connections.ratelimit import pace_calls_of
 from connections.throttles import count_throttles_of
 
 if TYPE_CHECKING:
@@ -272,6 +273,7 @@ def cached_client(account: AwsAccount, region: str, service: Service) -> Any:
         config=_config(),
     )
     count_throttles_of(client)
+    pace_calls_of(client)
     with _clients_lock:
         _clients[key] = (now, client)
     return client

@@ -1,5 +1,6 @@
 """Checks of our own: `manage.py check --deploy` must fail loudly on weak secrets, and every
-`check` (so `runserver`, `migrate` and `--deploy` too) on redaction patterns that do not compile."""
+`check` (so `runserver`, `migrate` and `--deploy` too) on redaction patterns that do not compile
+and on AWS quota shares that make no sense."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+from connections.ratelimit import quota_problems
 from executions.redaction import KEY_PATTERN_FLAGS, pattern_problem
 from executions.retention import retention_problem
 
@@ -76,3 +78,19 @@ def retention_days(app_configs: Any, **kwargs: Any) -> list[Error]:
             id="stepscope.E003",
         )
     ]
+
+
+@register()
+def aws_quota_shares(app_configs: Any, **kwargs: Any) -> list[Warning | Error]:
+    """A share that is not a number in (0, 1] would pace the workers wrongly (at run time it
+    falls back to its default); a greedy share or a time scale is allowed, but said."""
+    errors, warnings = quota_problems()
+    hint = (
+        "AWS_QUOTA_SHARE and each AWS_QUOTA_SHARES entry (API=share, comma-separated) are "
+        "shares of AWS's quota above 0 and at most 1; AWS_QUOTA_TIME_SCALE is a number above 0."
+    )
+    problems: list[Warning | Error] = [
+        Error(f"{e}.", hint=hint, id="stepscope.E010") for e in errors
+    ]
+    problems += [Warning(f"{w}.", id="stepscope.W010") for w in warnings]
+    return problems

@@ -351,6 +351,12 @@ STEPSCOPE: dict[str, Any] = {
     "ALERT_HTTP_TIMEOUT_SECONDS": env_int("ALERT_HTTP_TIMEOUT_SECONDS", 10),
     # Days of executions kept (0: all); checked by stepscope.E003, pruned hourly (retention.py).
     "RETENTION_DAYS": env_str("RETENTION_DAYS", "30"),
+    # The share of each AWS API quota all workers together may spend (connections/ratelimit.py),
+    # per API in "GetExecutionHistory=0.6,FilterLogEvents=0.4"; the time scale is for the
+    # sandbox's quota mode only. Checked by stepscope.E010 / W010.
+    "AWS_QUOTA_SHARE": env_str("AWS_QUOTA_SHARE", "0.5"),
+    "AWS_QUOTA_SHARES": env_str("AWS_QUOTA_SHARES"),
+    "AWS_QUOTA_TIME_SCALE": env_str("AWS_QUOTA_TIME_SCALE", "1"),
 }
 
 # LOG_FORMAT=json: one JSON object per line with the request id / sync run and account

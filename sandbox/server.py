@@ -7,6 +7,8 @@ The AWS endpoint also answers a few sandbox-only paths (never called by AWS SDKs
     GET|POST|DELETE /_sandbox/faults   see sandbox.faults (throttle, error, invalid_token, page_size;
                                  per resource: vanished, kms_access_denied, kms_invalid_state,
                                  access_denied)
+    GET|POST|DELETE /_sandbox/quota    see sandbox.quota (quota mode: AWS's token buckets, a time
+                                 scale, answered/throttled counts per account + region + API)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from sandbox import ACCOUNT_ID, DEFAULT_REGION, executions, faults, http_call, http_task
+from sandbox import ACCOUNT_ID, DEFAULT_REGION, executions, faults, http_call, http_task, quota
 from sandbox.partner import PartnerServer
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -37,6 +39,7 @@ class Sandbox:
     region: str = DEFAULT_REGION
     http_timeout_seconds: float = 60.0
     faults: faults.FaultInjector = field(default_factory=faults.FaultInjector, repr=False)
+    quota: quota.QuotaBuckets = field(default_factory=quota.QuotaBuckets, repr=False)
     _moto: ThreadedMotoServer | None = field(default=None, repr=False)
     _partner: PartnerServer | None = field(default=None, repr=False)
 
@@ -54,18 +57,23 @@ def start_sandbox(
     port: int = 0,
     partner_port: int = 0,
     http_timeout_seconds: float = 60.0,
+    quota_mode: bool = False,
+    time_scale: float = 1.0,
 ) -> Sandbox:
-    """Start moto (with HTTP Tasks) and the partner API; port 0 picks a free port.
+    """Start moto (with HTTP Tasks) and the partner API; port 0 picks a free port. With
+    `quota_mode` AWS's API quotas are enforced, their refill sped up by `time_scale`.
 
     moto's backends and the HTTP time cap are process-wide: two sandboxes in one process share
     their AWS state, and the last one started sets the cap.
     """
+    buckets = quota.QuotaBuckets(enabled=quota_mode, time_scale=time_scale)  # may refuse the scale
     http_task.install()
     partner = PartnerServer(host, partner_port).start()
     sandbox = Sandbox(
         endpoint_url="",
         partner_url=partner.url,
         http_timeout_seconds=http_timeout_seconds,
+        quota=buckets,
         _partner=partner,
     )
     moto_server = _SandboxMotoServer(host, port, lambda app: SandboxApp(app, sandbox))
@@ -96,6 +104,13 @@ class SandboxApp:
             status, payload = self._sandbox_path(path, environ)
             return _json_response(start_response, status, payload)
         operation = faults.operation_of(environ)
+        if operation is not None:
+            # AWS meters a call before it reads it: a throttled call has no other effect.
+            account, region = quota.caller_of(environ, self._sandbox.region)
+            if not self._sandbox.quota.take(account, region, operation):
+                status_line, headers, payload = quota.throttle_response(environ)
+                start_response(status_line, headers)
+                return [payload]
         injector = self._sandbox.faults
         body = self._body(operation, environ)
         unreadable = injector.resource_fault(operation, body)
@@ -150,6 +165,8 @@ class SandboxApp:
             return 200, {"running": executions.running_execution_arns()}
         if path == "/_sandbox/faults":
             return self._faults(method, environ)
+        if path == "/_sandbox/quota":
+            return self._quota(method, environ)
         return 404, {"message": f"no sandbox path {path}"}
 
     def _faults(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
@@ -162,6 +179,17 @@ class SandboxApp:
         elif method == "DELETE":
             injector.configure({})
         return 200, injector.snapshot()
+
+    def _quota(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        buckets = self._sandbox.quota
+        if method in ("POST", "PUT"):
+            try:
+                buckets.configure(json.loads(_read_body(environ) or b"{}"))
+            except ValueError as exc:  # json's errors are ValueErrors too
+                return 400, {"message": str(exc)}
+        elif method == "DELETE":
+            buckets.reset()
+        return 200, buckets.snapshot()
 
 
 class _QuietRequestHandler(WSGIRequestHandler):

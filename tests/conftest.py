@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
@@ -42,6 +44,25 @@ def _plain_static_storage(settings: Any) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _full_aws_quota_buckets() -> None:
+    """Every test starts with the shared rate limiter's buckets full, as a new AWS account
+    would. Buckets are per AWS account + endpoint (connections/ratelimit.py), so the session's
+    sandbox is one AWS to them: without this, the syncs of every test before would have
+    drained them and a later test would wait on their refill."""
+    client = redis.Redis.from_url(
+        django_settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5
+    )
+    try:
+        keys = list(client.scan_iter("stepscope:quota:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass  # no Redis: the limiter falls back to unpaced calls anyway
+    finally:
+        client.close()
 
 
 # --- Accounts, groups, users ------------------------------------------------------------------

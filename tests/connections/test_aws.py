@@ -18,7 +18,6 @@ from connections.aws import (
     translate,
 )
 from connections.models import AwsAccount
-from connections.ratelimit import RateLimiter
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
 
@@ -103,16 +102,6 @@ def test_admin_test_credentials_action_shows_the_result(
         follow=True,
     )
     assert "authenticated as" in response.content.decode()
-
-
-def test_rate_limiter_is_shared_between_limiters_of_one_scope() -> None:
-    scope = uuid.uuid4().hex
-    first, second = RateLimiter(scope, "eu-central-1"), RateLimiter(scope, "eu-central-1")
-    # FilterLogEvents has a 5-call bucket; at the default half share, 2.5 calls then a wait.
-    waits = [limiter.acquire("FilterLogEvents") for limiter in (first, second, first, second)]
-    assert waits[:2] == [0.0, 0.0]
-    assert sum(waits) > 0
-    assert RateLimiter(uuid.uuid4().hex, "eu-central-1").acquire("FilterLogEvents") == 0.0
 
 
 def test_sandbox_regions_are_real_aws_regions() -> None:

@@ -364,13 +364,15 @@ class Worker:
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[str], Worker]]:
-    """`workers(redis_url)` starts a worker; all of them are stopped at the end of the test."""
+def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """`workers(redis_url, env={...})` starts a worker (with extra environment variables); all
+    of them share one queue and are stopped at the end of the test."""
     started: list[Worker] = []
 
-    def start(redis_url: str) -> Worker:
+    def start(redis_url: str, env: dict[str, str] | None = None) -> Worker:
         queue = started[0].queue if started else f"reliability-{uuid.uuid4().hex[:8]}"
-        worker = Worker(redis_url, tmp_path / "worker.log", queue=queue).start()
+        log_path = tmp_path / "worker.log"
+        worker = Worker(redis_url, log_path, queue=queue, extra_env=dict(env or {})).start()
         started.append(worker)
         return worker
 

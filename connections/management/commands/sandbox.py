@@ -25,6 +25,17 @@ class Command(BaseCommand):
             default=60.0,
             help="HTTP Task time cap in seconds (AWS: 60)",
         )
+        serve.add_argument(
+            "--quota-mode",
+            action="store_true",
+            help="enforce AWS's API quotas (token buckets per account, region and API)",
+        )
+        serve.add_argument(
+            "--time-scale",
+            type=float,
+            default=1.0,
+            help="in quota mode, refill the buckets this many times faster than AWS (e.g. 10)",
+        )
         run = actions.add_parser("run", help="create the demo account and run executions")
         run.add_argument("--endpoint-url", required=True)
         run.add_argument("--region", default="us-east-1")
@@ -48,14 +59,21 @@ class Command(BaseCommand):
                 port=options["port"],
                 partner_port=options["partner_port"],
                 http_timeout_seconds=options["http_timeout"],
+                quota_mode=options["quota_mode"],
+                time_scale=options["time_scale"],
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise CommandError(f"cannot start the sandbox: {exc}") from exc
         self.stdout.write(f"AWS endpoint: {sandbox.endpoint_url}")
         self.stdout.write(f"Partner API:  {sandbox.partner_url}")
         self.stdout.write(
             "Region us-east-1, account 123456789012, any credentials (testing/testing)"
         )
+        if options["quota_mode"]:
+            self.stdout.write(
+                f"Quota mode: AWS's API quotas, refilled x{options['time_scale']:g} "
+                "(counts: GET /_sandbox/quota)"
+            )
         self.stdout.flush()
         stopping = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
