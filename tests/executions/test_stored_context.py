@@ -13,12 +13,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from connections.models import Endpoint
 from executions import stored_context
 from executions.classification import Classifier
 from executions.classify import RequestShape
 from executions.grouping import FailureGroups
 from executions.history import ParsedAttempt
-from executions.models import Endpoint, HttpAttempt
+from executions.models import HttpAttempt
 from executions.redaction import default_redactor
 from executions.resolution import Resolver
 from executions.rows import as_parsed
