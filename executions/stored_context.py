@@ -7,9 +7,10 @@ Lookups are cached per sync; `settle` drops what a written batch made stale.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from connections.deauthorization import TRIGGER_STATUSES
 from connections.models import AwsAccount
@@ -51,8 +52,11 @@ class StoredContext:
         self.account = account
         self._template_of = template_of  # URL → the endpoint template as stored
         self.pending = InMemoryContext()
-        # Per endpoint, the spans between stored successes looked up so far (disjoint).
-        self._successes: dict[tuple[str, str], list[_Known]] = {}
+        # Per endpoint: the span the last lookup found (replaced on the next miss), and the
+        # spans `prime` learned, oldest first, searched by bisection (a long Map history's
+        # endpoint can have thousands between two writes).
+        self._successes: dict[tuple[str, str], _Known] = {}
+        self._primed: dict[tuple[str, str], list[_Known]] = {}
         self._states: dict[str, tuple[ConnectionStateChange, ...]] = {}
 
     # --- ContextSource
@@ -96,7 +100,8 @@ class StoredContext:
                 wanted.setdefault((attempt.method, template), []).append(before)
         for key, times in wanted.items():
             if len(set(times)) > 1:
-                self._successes.setdefault(key, []).extend(self._spans(key, min(times), max(times)))
+                spans = [*self._primed.get(key, ()), *self._spans(key, min(times), max(times))]
+                self._primed[key] = sorted(spans, key=_span_start)
 
     # --- keeping it true
 
@@ -105,6 +110,7 @@ class StoredContext:
         for row in written:
             if row.outcome == Outcome.SUCCEEDED and row.endpoint is not None:
                 self._successes.pop((row.method, row.endpoint.url_template), None)
+                self._primed.pop((row.method, row.endpoint.url_template), None)
             elif row.status_code in TRIGGER_STATUSES:
                 self._states.pop(row.connection_arn, None)
         self.pending.clear()
@@ -112,6 +118,7 @@ class StoredContext:
     def forget(self) -> None:
         """After a rolled-back write: what was looked up there may be gone."""
         self._successes.clear()
+        self._primed.clear()
         self._states.clear()
         self.pending.clear()
 
@@ -122,7 +129,17 @@ class StoredContext:
     # --- lookups
 
     def _cached(self, key: tuple[str, str], before: datetime) -> _Known | None:
-        return next((k for k in self._successes.get(key, ()) if k.answers(before)), None)
+        known = self._successes.get(key)
+        if known is not None and known.answers(before):
+            return known
+        primed = self._primed.get(key)
+        if not primed:
+            return None
+        # The span with the latest start before `before` is the only one that can hold it.
+        index = bisect_left(primed, before, key=_span_start) - 1
+        if index >= 0 and primed[index].answers(before):
+            return primed[index]
+        return None
 
     def _stored(self, key: tuple[str, str]) -> HttpAttemptQuerySet:
         method, template = key
@@ -152,7 +169,7 @@ class StoredContext:
             shape=RequestShape.from_request(*(last[f] for f in _REQUEST)) if last else None,
             upto=upto,
         )
-        self._successes.setdefault(key, []).append(known)
+        self._successes[key] = known
         return known
 
     def _spans(self, key: tuple[str, str], first: datetime, last: datetime) -> list[_Known]:
@@ -223,6 +240,13 @@ class StoredContext:
                 )
             )
         return tracker.changes_for(connection_arn)
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _span_start(known: _Known) -> datetime:
+    return known.at or _EARLIEST
 
 
 def recorded_changes(connection_arn: str) -> tuple[ConnectionStateChange, ...]:
