@@ -121,3 +121,41 @@ def test_reclassify_of_a_batch_out_of_time_order_reads_each_endpoint_once() -> N
         classifier.reclassify(rows)
     success_lookups = [q for q in queries if "\"outcome\" = 'succeeded'" in q["sql"]]
     assert len(success_lookups) <= 3, [q["sql"][:120] for q in success_lookups]
+
+
+def test_many_primed_spans_answer_as_the_lazy_lookups() -> None:
+    # Forty successes with a failure after each, asked in a shuffled order: the primed spans are
+    # searched by bisection and must name the same success as one query per lookup.
+    execution = ExecutionFactory.create()
+    endpoint = EndpointFactory.create(
+        account=execution.account, method="POST", url_template="https://api.example.com/v1/o/{id}"
+    )
+    for n in range(40):
+        HttpAttemptFactory.create(
+            execution=execution,
+            endpoint=endpoint,
+            url=URL,
+            succeeded=True,
+            occurred_at=_at(2 * n),
+            request_headers={f"x-{n}": "1"},
+        )
+    order = [(7 * n) % 41 for n in range(41)]  # every index once, out of time order
+    failures = [
+        HttpAttemptFactory.create(
+            execution=execution,
+            endpoint=endpoint,
+            url=URL,
+            occurred_at=_at(2 * n - 1),
+            status_code=401,
+            error="States.Http.StatusCode.401",
+            outcome="failed",
+        )
+        for n in order
+    ]
+    asked = _asked(failures)
+    primed = _context(endpoint)
+    primed.prime(asked)
+    with CaptureQueriesContext(connection) as queries:
+        answers = _answers(primed, asked)
+    assert len(queries) == 0  # each answer came from a primed span
+    assert answers == _answers(_context(endpoint), asked)
