@@ -16,7 +16,7 @@ from bench.world import World, write_corpus
 
 def run_classify(world: World, config: Config, workdir: Path) -> dict[str, Any]:
     corpus = write_corpus(world, workdir)
-    say(f"classify: best of {config.classify_rounds} rounds")
+    say(f"classify: best of {config.classify_rounds} interleaved rounds")
     result = run_worker("classify", str(corpus), str(config.classify_rounds))
     full, floor = float(result["parse_classify_seconds"]), float(result["json_seconds"])
     return {
@@ -35,4 +35,12 @@ def run_classify(world: World, config: Config, workdir: Path) -> dict[str, Any]:
         "parse_classify_seconds": rounded(full),
         "parse_seconds": rounded(float(result["parse_seconds"])),
         "json_seconds": rounded(floor),
+        # The same, in CPU time of the worker process (best of the rounds): what other load
+        # on the machine stretches less than the wall clock.
+        "cpu_ratio_vs_json_parse": rounded(
+            float(result["parse_classify_cpu_seconds"]) / float(result["json_cpu_seconds"])
+        ),
+        "cpu_parse_only_ratio_vs_json_parse": rounded(
+            float(result["parse_cpu_seconds"]) / float(result["json_cpu_seconds"])
+        ),
     }

@@ -32,6 +32,8 @@ class Config:
     big_histories: int
     big_history_events: int
     rss_history_events: int
+    # Ingest: this many interleaved (floor, sync) pairs; the ratio is their median.
+    ingest_pairs: int
     # Classify: best of this many rounds, each over the whole corpus.
     classify_rounds: int
     # Dashboard: seeded rows and requests per page.
@@ -51,6 +53,7 @@ FULL = Config(
     big_histories=5,
     big_history_events=25_000,
     rss_history_events=25_000,
+    ingest_pairs=3,
     classify_rounds=9,
     attempts=1_000_000,
     dashboard_executions=200_000,
@@ -67,7 +70,8 @@ QUICK = Config(
     big_histories=0,  # the long history is still ingested, alone, for the memory figure
     big_history_events=25_000,
     rss_history_events=25_000,
-    classify_rounds=7,
+    ingest_pairs=3,
+    classify_rounds=15,  # the corpus is small: more rounds for a steady best
     attempts=20_000,
     dashboard_executions=4_000,
     connections=20,
@@ -84,6 +88,7 @@ SMOKE = Config(
     big_histories=1,
     big_history_events=800,
     rss_history_events=800,
+    ingest_pairs=1,
     classify_rounds=1,
     attempts=600,
     dashboard_executions=120,

@@ -82,10 +82,12 @@ class Classifier:
         classification moved); returns the groups they left or joined."""
         touched: set[int] = set()
         changed: list[HttpAttempt] = []
-        for row in rows:
+        read = [(row, as_parsed(row)) for row in rows]
+        # The rows are in id order, not time order: learn their endpoints' successes at once.
+        self.context.prime((parsed, row.occurred_at) for row, parsed in read)
+        for row, parsed in read:
             group_before = row.failure_group_id or 0
             before = _classification_of(row)
-            parsed = as_parsed(row)
             states = self._states_of(row.execution.state_machine_id)
             result = self.classify(parsed, row.occurred_at, states)
             state = self.classify_state(parsed, states)

@@ -131,6 +131,9 @@ def marker(value: object) -> str:
     return f"{MARKER_PREFIX}:{length_class(value)}]"
 
 
+_MAX_VERDICTS = 4096
+
+
 @dataclass(frozen=True)
 class Redactor:
     """Redacts mappings, lists and strings; extra patterns come from settings."""
@@ -141,8 +144,12 @@ class Redactor:
     secret_names: frozenset[str] = frozenset()
     _value_patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
     _named_values: re.Pattern[str] | None = field(init=False, repr=False)
+    # Key name → is it secret. The same few header and body keys recur in every attempt of
+    # a sync; each verdict costs a scan of every fragment and pattern (a profiled hot spot).
+    _verdicts: dict[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_verdicts", {})
         object.__setattr__(
             self, "_value_patterns", SECRET_VALUE_PATTERNS + tuple(self.extra_value_patterns)
         )
@@ -167,6 +174,16 @@ class Redactor:
         )
 
     def is_secret_key(self, key: object) -> bool:
+        if type(key) is not str:
+            return self._judge(key)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if len(self._verdicts) >= _MAX_VERDICTS:  # third-party keys: bound the memory
+                self._verdicts.clear()
+            verdict = self._verdicts[key] = self._judge(key)
+        return verdict
+
+    def _judge(self, key: object) -> bool:
         name = str(key).strip().lower()
         if name in SECRET_KEY_NAMES or name in self.secret_names:
             return True

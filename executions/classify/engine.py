@@ -89,7 +89,7 @@ def _result(rule: Rule, facts: Facts) -> Classification:
         handled = failure_handling(facts)  # Retry/Catch from the definition, when known
         if handled:
             hint = f"{hint}; {handled}"
-        built = variable_note(facts.attempt)
+        built = variable_note(facts.attempt) if facts.attempt.variable_sources else ""
         if built:
             hint = f"{hint}; {built}"
     subcategory = rule.subcategory
@@ -121,5 +121,6 @@ def _evidence(rule: Rule, facts: Facts) -> dict[str, Any]:
         evidence["caught"] = attempt.caught
     if facts.extra:
         evidence.update(facts.extra)
-    evidence.update(variable_evidence(attempt))
+    if attempt.variable_sources:
+        evidence.update(variable_evidence(attempt))
     return evidence

@@ -17,8 +17,9 @@ database-backed one in `executions/stored_context.py`.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Protocol
 
 from executions.classify.context import (
@@ -104,7 +105,7 @@ class InMemoryContext:
 
     def observe(self, attempt: ParsedAttempt) -> None:
         if attempt.outcome == OUTCOME_SUCCEEDED:
-            at = attempt_time(attempt)
+            at = attempt.scheduled_at or attempt.closed_at  # attempt_time, inlined: per attempt
             if attempt.url and at is not None:
                 key = endpoint_key(attempt.method, attempt.url)
                 request = (attempt.request_headers, attempt.request_query, attempt.request_body)
@@ -149,8 +150,8 @@ class InMemoryContext:
         return sorted(self._deauthorizations.changes_for(connection_arn), key=_change_time)
 
 
-def _time(item: tuple[datetime, _Request]) -> datetime:
-    return item[0]
+# A C-level key: it runs for every sort and bisect of the successes.
+_time: Callable[[tuple[datetime, _Request]], datetime] = itemgetter(0)
 
 
 def _change_time(change: ConnectionStateChange) -> datetime:

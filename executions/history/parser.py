@@ -219,7 +219,10 @@ class HistoryParser:
         handler = self._dispatch.get(event_type) or self._route(event_type)
         new_link = handler(link)
         if event_type[-11:] == "StateExited":  # any state may Assign, not only Tasks
-            self.variables.exited(event, self._details("stateExitedEventDetails"), event_id)
+            exited = event.get("stateExitedEventDetails")
+            # Most exits assign nothing; those that do, or odd shapes, are read further.
+            if type(exited) is not dict or exited.get("assignedVariables"):
+                self.variables.exited(event, self._details("stateExitedEventDetails"), event_id)
         if event_id is not None:
             self._links[event_id] = new_link
 

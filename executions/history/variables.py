@@ -48,7 +48,7 @@ class VariableTracker:
         self, event: Mapping[str, Any], details: Mapping[str, Any], event_id: int | None
     ) -> None:
         raw = details.get("assignedVariables")
-        if not isinstance(raw, Mapping) or not raw:
+        if not raw or not isinstance(raw, Mapping):  # falsy first: no ABC check for None
             return
         name = details.get("name")
         state = name if isinstance(name, str) else ""
@@ -71,6 +71,8 @@ class VariableTracker:
 
     def explain(self, attempt: ParsedAttempt) -> None:
         """Name the variable a request's URL or header value holds (the latest assignment)."""
+        if not self._latest:  # nothing assigned yet, as in most histories
+            return
         sources: dict[str, str] = {}
         headers = attempt.request_headers if isinstance(attempt.request_headers, dict) else {}
         for name, (state, value) in reversed(self._latest.items()):
