@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from alerts import messages
+from alerts import apprise_channel, messages
 from alerts.choices import Channel, DeliveryStatus
 from alerts.models import Alert, Delivery, DeliveryAttempt
 from connections.crypto import DecryptionError
@@ -139,6 +139,12 @@ def send(alert: Alert, channel: Channel) -> str:
     payload = dict(alert.payload, key=alert.key, kind=alert.kind, rule=rule.name)
     if channel == Channel.EMAIL:
         return _email(alert, payload, list(rule.email_to))
+    if channel == Channel.APPRISE:
+        subject, text, _ = messages.email_parts(payload)
+        try:
+            return apprise_channel.send(rule.apprise_url, alert.key, subject, text)
+        except apprise_channel.AppriseError as exc:
+            raise SendError(str(exc)) from exc
     if channel == Channel.SLACK:
         return _post(rule.slack_webhook_url, messages.slack_message(payload), alert.key, "")
     return _post(rule.webhook_url, payload, alert.key, rule.signing_secret)

@@ -383,5 +383,8 @@ LOGGING = {
         "axes": {"level": "WARNING"},
         # The sandbox runs moto in-process; its interpreter narrates every branch at INFO.
         "moto": {"level": "WARNING"},
+        # apprise logs the URLs it parses and sends to, tokens and all: never to our handlers.
+        # alerts/apprise_channel.py captures its warnings and keeps them without the URLs.
+        "apprise": {"handlers": [], "propagate": False, "level": "WARNING"},
     },
 }
