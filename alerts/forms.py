@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 
-from alerts import apprise_channel
+from alerts import apprise_channel, links
 from alerts.choices import RULE_EVENT_CHOICES, Event
 from alerts.models import SECRET_RULE_FIELDS, AlertRule
 from connections.models import AwsAccount, Connection, Endpoint
@@ -175,3 +175,15 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
                     f"The rate event needs N of 1 or more and M of 1 to {MAX_RATE_MINUTES}.",
                 )
         return data
+
+
+class ActionLinkForm(forms.Form):
+    """The query string of an alert's action link: one signed token (alerts/links.py)."""
+
+    t = forms.CharField(max_length=2000, label="Link token")
+
+    def clean_t(self) -> tuple[int, links.Action]:
+        try:
+            return links.read(self.cleaned_data["t"])
+        except links.LinkError as exc:
+            raise ValidationError(str(exc)) from exc

@@ -349,6 +349,8 @@ STEPSCOPE: dict[str, Any] = {
     # A worker holds a delivery this long; killed, the next drain sends it again.
     "ALERT_CLAIM_SECONDS": env_int("ALERT_CLAIM_SECONDS", 60),
     "ALERT_HTTP_TIMEOUT_SECONDS": env_int("ALERT_HTTP_TIMEOUT_SECONDS", 10),
+    # How long the acknowledge/snooze/mute/resolve links in an alert stay valid (alerts/links.py).
+    "ALERT_LINK_MAX_AGE_SECONDS": env_int("ALERT_LINK_MAX_AGE_SECONDS", 7 * 24 * 3600),
     # Days of executions kept (0: all); checked by stepscope.E003, pruned hourly (retention.py).
     "RETENTION_DAYS": env_str("RETENTION_DAYS", "30"),
 }
