@@ -301,6 +301,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("ALERT_TICK_SECONDS", 10),
     },
     "prune-old-executions": {"task": "executions.tasks.prune_old_executions", "schedule": 3600},
+    "prune-old-alerts": {"task": "alerts.tasks.prune_old_alerts", "schedule": 3600},
 }
 
 # --- Email (alerts). Django's SMTP backend; the console backend prints instead.
