@@ -35,6 +35,7 @@ class Channel(models.TextChoices):
     EMAIL = "email", "Email"
     SLACK = "slack", "Slack webhook"
     WEBHOOK = "webhook", "Signed JSON webhook"
+    APPRISE = "apprise", "Apprise services"
 
 
 class DeliveryStatus(models.TextChoices):

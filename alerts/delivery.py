@@ -1,7 +1,10 @@
-"""Sending one delivery: claim it with a conditional UPDATE, send, record the answer, retry
-with exponential backoff. A worker killed mid-send loses its claim when `claimed_until` passes
-and the next drain sends again with the same idempotency key, which receivers use to drop the
-repeat (email: the same Message-ID)."""
+"""Sending one delivery: claim it with a conditional UPDATE and a lease, send, record the answer
+at once, retry with exponential backoff. A worker killed mid-send loses its claim when
+`claimed_until` passes and the next drain sends again with the same idempotency key and body,
+which receivers use to drop the repeat (email: the same Message-ID). HTTP cannot tell us whether
+a receiver took a message whose answer we never read, so without that dedupe on the receiver's
+side this is at-least-once; the window is the one round trip between the receiver acting and
+our "sent" commit."""
 
 from __future__ import annotations
 
@@ -15,10 +18,11 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from alerts import messages
+from alerts import apprise_channel, messages
 from alerts.choices import Channel, DeliveryStatus
 from alerts.models import Alert, Delivery, DeliveryAttempt
 from connections.crypto import DecryptionError
@@ -63,57 +67,69 @@ def due_ids(
     return list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
 
 
-def claim(delivery_id: int, now: datetime) -> bool:
+def claim(delivery_id: int, now: datetime) -> datetime | None:
+    """Take the delivery until the returned lease (None: not ours). The lease is also the
+    fencing token: only the holder of this exact lease may record the outcome."""
     lease = now + timedelta(seconds=conf("ALERT_CLAIM_SECONDS"))
-    return bool(
-        Delivery.objects.filter(
-            Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            | Q(status=DeliveryStatus.SENDING, claimed_until__lt=now),
-            pk=delivery_id,
-        ).update(status=DeliveryStatus.SENDING, claimed_until=lease)
-    )
+    taken = Delivery.objects.filter(
+        Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        | Q(status=DeliveryStatus.SENDING, claimed_until__lt=now),
+        pk=delivery_id,
+    ).update(status=DeliveryStatus.SENDING, claimed_until=lease)
+    return lease if taken else None
 
 
 def deliver(delivery_id: int) -> str:
     """One attempt at one delivery; returns its status afterwards ("" when not ours to send)."""
-    now = timezone.now()
-    if not claim(delivery_id, now):
-        return ""
     try:
+        # Loaded (and the rule's secrets decrypted) before the claim: the lease covers the send.
         delivery = Delivery.objects.select_related("alert__rule").get(pk=delivery_id)
+        alert, channel = delivery.alert, Channel(delivery.channel)
+    except Delivery.DoesNotExist:
+        return ""
     except DecryptionError:
         # The rule's URLs or secret were encrypted with a key no longer configured.
+        lease = claim(delivery_id, timezone.now())
+        if lease is None:
+            return ""
         bare = Delivery.objects.get(pk=delivery_id)
         return _failed(
-            bare, "a channel secret of the rule cannot be decrypted (FIELD_ENCRYPTION_KEYS)"
+            bare, lease, "a channel secret of the rule cannot be decrypted (FIELD_ENCRYPTION_KEYS)"
         )
+    lease = claim(delivery_id, timezone.now())
+    if lease is None:
+        return ""
     try:
-        answer = send(delivery.alert, Channel(delivery.channel))
+        answer = send(alert, channel)
     except SendError as exc:
-        return _failed(delivery, str(exc))
-    DeliveryAttempt.objects.create(delivery=delivery, ok=True, answer=answer[:ANSWER_CHARS])
-    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-        status=DeliveryStatus.SENT,
-        sent_at=timezone.now(),
-        attempts=delivery.attempts + 1,
-        claimed_until=None,
-        last_answer=answer[:ANSWER_CHARS],
-    )
+        return _failed(delivery, lease, str(exc))
+    # Recorded sent in the very next statement: the only window for a repeat is a kill between
+    # the receiver's answer and this commit.
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk, claimed_until=lease).update(
+            status=DeliveryStatus.SENT,
+            sent_at=timezone.now(),
+            attempts=F("attempts") + 1,
+            claimed_until=None,
+            last_answer=answer[:ANSWER_CHARS],
+        )
+        DeliveryAttempt.objects.create(delivery=delivery, ok=True, answer=answer[:ANSWER_CHARS])
     return DeliveryStatus.SENT
 
 
-def _failed(delivery: Delivery, answer: str) -> str:
+def _failed(delivery: Delivery, lease: datetime, answer: str) -> str:
     attempts = delivery.attempts + 1
     gave_up = attempts >= conf("ALERT_MAX_ATTEMPTS")
     status = DeliveryStatus.FAILED if gave_up else DeliveryStatus.PENDING
-    DeliveryAttempt.objects.create(delivery=delivery, ok=False, answer=answer[:ANSWER_CHARS])
-    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-        status=status,
-        attempts=attempts,
-        claimed_until=None,
-        next_attempt_at=timezone.now() + backoff(attempts),
-        last_answer=answer[:ANSWER_CHARS],
-    )
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk, claimed_until=lease).update(
+            status=status,
+            attempts=attempts,
+            claimed_until=None,
+            next_attempt_at=timezone.now() + backoff(attempts),
+            last_answer=answer[:ANSWER_CHARS],
+        )
+        DeliveryAttempt.objects.create(delivery=delivery, ok=False, answer=answer[:ANSWER_CHARS])
     return status
 
 
@@ -123,6 +139,12 @@ def send(alert: Alert, channel: Channel) -> str:
     payload = dict(alert.payload, key=alert.key, kind=alert.kind, rule=rule.name)
     if channel == Channel.EMAIL:
         return _email(alert, payload, list(rule.email_to))
+    if channel == Channel.APPRISE:
+        subject, text, _ = messages.email_parts(payload)
+        try:
+            return apprise_channel.send(rule.apprise_url, alert.key, subject, text)
+        except apprise_channel.AppriseError as exc:
+            raise SendError(str(exc)) from exc
     if channel == Channel.SLACK:
         return _post(rule.slack_webhook_url, messages.slack_message(payload), alert.key, "")
     return _post(rule.webhook_url, payload, alert.key, rule.signing_secret)

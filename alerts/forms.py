@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 
+from alerts import apprise_channel, links
 from alerts.choices import RULE_EVENT_CHOICES, Event
 from alerts.models import SECRET_RULE_FIELDS, AlertRule
 from connections.models import AwsAccount, Connection, Endpoint
@@ -51,6 +52,14 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
         widget=forms.PasswordInput(render_value=False),
         help_text="Write-only, 16 characters or more; blank keeps the stored one.",
     )
+    apprise_url = forms.CharField(
+        required=False,
+        label="Apprise URL(s)",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Any service apprise knows (comma-separated for several), e.g. "
+        "msteams://…, discord://…, ntfys://…, json://host/path. Write-only; blank keeps the "
+        "stored one.",
+    )
 
     class Meta:
         model = AlertRule
@@ -68,6 +77,7 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
             "slack_webhook_url",
             "webhook_url",
             "signing_secret",
+            "apprise_url",
             "quiet_period_seconds",
             "rate_failures",
             "rate_minutes",
@@ -136,10 +146,20 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
             raise ValidationError("At least 16 characters.")
         return value or self.instance.signing_secret
 
+    def clean_apprise_url(self) -> str:
+        value = str(self.cleaned_data.get("apprise_url") or "").strip()
+        if not value:
+            return str(self.instance.apprise_url or "")
+        problem = apprise_channel.problem(value)
+        if problem:
+            raise ValidationError(problem)
+        return value
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if not (data.get("email_to") or data.get("slack_webhook_url") or data.get("webhook_url")):
-            raise ValidationError("Give at least one channel: e-mail, Slack or webhook.")
+        channels = ("email_to", "slack_webhook_url", "webhook_url", "apprise_url")
+        if not any(data.get(name) for name in channels):
+            raise ValidationError("Give at least one channel: e-mail, Slack, webhook or apprise.")
         accounts = {a.pk for a in data.get("accounts") or []}
         for name in ("connections", "endpoints"):
             outside = [r for r in data.get(name) or [] if accounts and r.account_id not in accounts]
@@ -155,3 +175,15 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
                     f"The rate event needs N of 1 or more and M of 1 to {MAX_RATE_MINUTES}.",
                 )
         return data
+
+
+class ActionLinkForm(forms.Form):
+    """The query string of an alert's action link: one signed token (alerts/links.py)."""
+
+    t = forms.CharField(max_length=2000, label="Link token")
+
+    def clean_t(self) -> tuple[int, links.Action]:
+        try:
+            return links.read(self.cleaned_data["t"])
+        except links.LinkError as exc:
+            raise ValidationError(str(exc)) from exc

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from alerts.choices import Event
+from alerts.links import action_links
 from connections.models import AwsAccount, Connection, SyncRun
 from executions.choices import Category
 from executions.models import FailureGroup, StateMachine
@@ -63,7 +64,13 @@ def group_payload(event: Event, group: FailureGroup, why: str = "") -> dict[str,
         "hint": group.hint,
         "link": link(group.get_absolute_url()),
     }
-    return clean(payload, redactor_for(group.account))
+    return with_actions(clean(payload, redactor_for(group.account)), group)
+
+
+def with_actions(payload: dict[str, Any], group: FailureGroup) -> dict[str, Any]:
+    """The signed action links, added after redaction (a token may look like a secret to a
+    value pattern, and it is ours, not third-party text)."""
+    return {**payload, "actions": action_links(group.pk, str(settings.STEPSCOPE["SITE_URL"]))}
 
 
 def broken_machines(connection: Connection) -> list[str]:
@@ -126,7 +133,8 @@ def digest_payload(parent: dict[str, Any], added: int, group: FailureGroup) -> d
         last_seen=_when(group.last_seen_at),
         hint=group.hint,
     )
-    return clean(payload, redactor_for(group.account))
+    payload.pop("actions", None)
+    return with_actions(clean(payload, redactor_for(group.account)), group)
 
 
 FIELDS = (
@@ -197,7 +205,16 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
                     "type": "button",
                     "text": {"type": "plain_text", "text": "Open in Stepscope"},
                     "url": payload.get("link", ""),
-                }
+                },
+                *(
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": str(a.get("label", ""))[:75]},
+                        "url": str(a.get("url", "")),
+                    }
+                    for a in payload.get("actions") or []
+                    if isinstance(a, dict)
+                ),
             ],
         }
     )

@@ -50,6 +50,8 @@ class AlertRule(models.Model):
     slack_webhook_url = EncryptedTextField(blank=True)
     webhook_url = EncryptedTextField(blank=True)
     signing_secret = EncryptedTextField(blank=True)
+    # apprise URLs (alerts/apprise_channel.py) carry the service's token too.
+    apprise_url = EncryptedTextField(blank=True)
     # After an alert about one subject (group, connection, account), further changes of that
     # subject within this many seconds are summed up in one digest instead.
     quiet_period_seconds = models.PositiveIntegerField(default=3600)
@@ -81,6 +83,8 @@ class AlertRule(models.Model):
             found.append(Channel.SLACK)
         if self.webhook_url:
             found.append(Channel.WEBHOOK)
+        if self.apprise_url:
+            found.append(Channel.APPRISE)
         return found
 
     def wants(self, event: Event) -> bool:
@@ -95,7 +99,7 @@ class AlertRule(models.Model):
         return f"{self.rate_failures} failures in {self.rate_minutes} minutes"
 
 
-SECRET_RULE_FIELDS = ("slack_webhook_url", "webhook_url", "signing_secret")
+SECRET_RULE_FIELDS = ("slack_webhook_url", "webhook_url", "signing_secret", "apprise_url")
 
 
 class Alert(models.Model):

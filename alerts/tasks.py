@@ -42,3 +42,14 @@ def drain_alerts(self: Task[Any, Any]) -> dict[str, int]:
     for delivery_id in due:
         deliver.apply_async((delivery_id,), queue=_queue(self))
     return {"raised": raised, "queued": len(due)}
+
+
+@shared_task(name="alerts.tasks.prune_old_alerts", acks_late=True)
+def prune_old_alerts() -> dict[str, int]:
+    """Beat tick (hourly): alerts older than RETENTION_DAYS, their deliveries and log, in small
+    batches; stateless, so a redelivered or concurrent run is harmless."""
+    from dataclasses import asdict
+
+    from alerts.retention import prune_alerts
+
+    return asdict(prune_alerts())

@@ -14,15 +14,17 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from alerts.choices import AlertKind, DeliveryStatus
 from alerts.delivery import deliver
-from alerts.forms import AlertRuleForm
+from alerts.forms import ActionLinkForm, AlertRuleForm
 from alerts.messages import link
 from alerts.models import Alert, AlertRule, Delivery, DeliveryAttempt
-from executions.web import render_page
+from executions.models import FailureGroup
+from executions.web import bad_filters, can_triage, render_page
 
 LOG_ROWS = 50
 
@@ -110,3 +112,26 @@ def send_test(request: HttpRequest, pk: int) -> HttpResponse:
         level = messages.success if status == DeliveryStatus.SENT else messages.error
         level(request, f"{delivery.get_channel_display()}: {status} — {delivery.last_answer}")
     return HttpResponseRedirect(rule.get_absolute_url())
+
+
+@login_required
+@require_GET
+def act(request: HttpRequest) -> HttpResponse:
+    """An alert's signed action link: a confirm page whose POST makes the change. The token
+    names the group and the action only; access is the user's own, checked like the group
+    page (404 outside their accounts) and its buttons (403 without triage rights)."""
+    form = ActionLinkForm(request.GET)
+    if not form.is_valid():
+        return bad_filters(request, form, title="Invalid alert link")
+    group_id, action = form.cleaned_data["t"]
+    group = get_object_or_404(
+        FailureGroup.objects.visible_to(request.user).select_related("account"), pk=group_id
+    )
+    if not can_triage(request.user):
+        raise PermissionDenied("You may not change failure groups.")
+    context = {
+        "group": group,
+        "action": action,
+        "target": reverse(action.url_name, args=[group.pk]),
+    }
+    return render_page(request, "alerts/act.html", context)

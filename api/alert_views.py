@@ -40,6 +40,7 @@ def visible_rules(user: Any) -> QuerySet[AlertRule]:
             slack_webhook_set=_is_set("slack_webhook_url"),
             webhook_set=_is_set("webhook_url"),
             signing_secret_set=_is_set("signing_secret"),
+            apprise_set=_is_set("apprise_url"),
         )
     )
 

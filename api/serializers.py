@@ -227,6 +227,7 @@ class AlertRuleSerializer(serializers.ModelSerializer[AlertRule]):
     slack_webhook_set = IsSet(help_text="A Slack incoming-webhook URL is set (never shown).")
     webhook_set = IsSet(help_text="A signed JSON webhook URL is set (never shown).")
     signing_secret_set = IsSet(help_text="A signing secret is set (never shown).")
+    apprise_set = IsSet(help_text="Apprise URLs are set (never shown).")
     sent = serializers.IntegerField(help_text="Deliveries sent.")
     failed = serializers.IntegerField(help_text="Deliveries given up after every retry.")
 
@@ -235,7 +236,7 @@ class AlertRuleSerializer(serializers.ModelSerializer[AlertRule]):
         fields = (
             "id", "name", "enabled", "events", "accounts", "regions", "connections", "endpoints",
             "categories", "final_attempts_only", "email_to", "channels", "slack_webhook_set",
-            "webhook_set", "signing_secret_set", "quiet_period_seconds", "created_at", "sent",
+            "webhook_set", "signing_secret_set", "apprise_set", "quiet_period_seconds", "created_at", "sent",
             "failed",
         )  # fmt: skip
 
@@ -246,6 +247,7 @@ class AlertRuleSerializer(serializers.ModelSerializer[AlertRule]):
             Channel.EMAIL: bool(rule.email_to),
             Channel.SLACK: getattr(rule, "slack_webhook_set", False),
             Channel.WEBHOOK: getattr(rule, "webhook_set", False),
+            Channel.APPRISE: getattr(rule, "apprise_set", False),
         }
         return [str(channel) for channel, found in present.items() if found]
 

@@ -2,7 +2,7 @@
 
 Read from the alerts app's tables at scrape time like every other family (dashboard sits above
 alerts, so it imports them directly). Labels are fixed vocabularies only (channel kind, state,
-outbox source): at most 3 × 3 + 3 × 2 + 3 + 3 series, whatever the number of rules or alerts.
+outbox source): at most 4 × 3 + 4 × 2 + 3 + 3 series, whatever the number of rules or alerts.
 Every combination is emitted, zeros included, so a panel or an alert on "failed > 0" has a
 series to read before the first failure.
 """

@@ -301,6 +301,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("ALERT_TICK_SECONDS", 10),
     },
     "prune-old-executions": {"task": "executions.tasks.prune_old_executions", "schedule": 3600},
+    "prune-old-alerts": {"task": "alerts.tasks.prune_old_alerts", "schedule": 3600},
 }
 
 # --- Email (alerts). Django's SMTP backend; the console backend prints instead.
@@ -349,6 +350,8 @@ STEPSCOPE: dict[str, Any] = {
     # A worker holds a delivery this long; killed, the next drain sends it again.
     "ALERT_CLAIM_SECONDS": env_int("ALERT_CLAIM_SECONDS", 60),
     "ALERT_HTTP_TIMEOUT_SECONDS": env_int("ALERT_HTTP_TIMEOUT_SECONDS", 10),
+    # How long the acknowledge/snooze/mute/resolve links in an alert stay valid (alerts/links.py).
+    "ALERT_LINK_MAX_AGE_SECONDS": env_int("ALERT_LINK_MAX_AGE_SECONDS", 7 * 24 * 3600),
     # Days of executions kept (0: all); checked by stepscope.E003, pruned hourly (retention.py).
     "RETENTION_DAYS": env_str("RETENTION_DAYS", "30"),
     # The share of each AWS API quota all workers together may spend (connections/ratelimit.py),
@@ -389,5 +392,8 @@ LOGGING = {
         "axes": {"level": "WARNING"},
         # The sandbox runs moto in-process; its interpreter narrates every branch at INFO.
         "moto": {"level": "WARNING"},
+        # apprise logs the URLs it parses and sends to, tokens and all: never to our handlers.
+        # alerts/apprise_channel.py captures its warnings and keeps them without the URLs.
+        "apprise": {"handlers": [], "propagate": False, "level": "WARNING"},
     },
 }

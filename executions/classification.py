@@ -180,7 +180,9 @@ def reclassify_account(
     """`manage.py reclassify` for one account: stored attempts (only those classified by
     older rules unless `include_current`) through the current rules, in their stored context."""
     resolver = Resolver(account, default_redactor())
-    classifier = Classifier(resolver, FailureGroups(account))
+    # Groups the new rules create or reopen are the rules' doing, not new failures: kept in
+    # the groups' history, announced by no alert.
+    classifier = Classifier(resolver, FailureGroups(account, announce=False))
     rows = _with_relations(HttpAttempt.objects.filter(account=account))
     if not include_current:
         rows = rows.exclude(classifier_version=RULES_VERSION)
@@ -195,7 +197,7 @@ def reclassify_account(
         last_id = batch[-1].id
         done += len(batch)
         progress(f"… {account.name}: {done}")
-    refresh_account_groups(account)
+    refresh_account_groups(account, announce=False)
     return done
 
 

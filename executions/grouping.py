@@ -45,6 +45,9 @@ class FailureGroups:
     """The failure groups of one account, looked up (or created) once per sync."""
 
     account: AwsAccount
+    # False when regrouping stored rows after a rules change: a group that only exists because
+    # the rules moved is not news to announce (executions/transitions.py).
+    announce: bool = True
     _groups: dict[str, FailureGroup] = field(default_factory=dict)
 
     def group_for(self, row: HttpAttempt, c: Classification) -> FailureGroup:
@@ -85,7 +88,7 @@ class FailureGroups:
                 },
             )
             if created:
-                record_group_transition([group], GroupTransitionKind.OPENED)
+                record_group_transition([group], GroupTransitionKind.OPENED, announce=self.announce)
         self._groups[fp] = group
         return group
 
@@ -94,9 +97,9 @@ class FailureGroups:
         self._groups.clear()
 
 
-def refresh_groups(group_ids: Iterable[int]) -> None:
+def refresh_groups(group_ids: Iterable[int], *, announce: bool = True) -> None:
     """Exact counts of the groups from their attempts; a resolved group that failed again
-    after it was resolved reopens as a regression."""
+    after it was resolved reopens as a regression (announced unless `announce` is False)."""
     ids = sorted(set(group_ids))
     FailureGroup.objects.filter(pk__in=ids).recount()
     with transaction.atomic():
@@ -113,7 +116,7 @@ def refresh_groups(group_ids: Iterable[int]) -> None:
             FailureGroup.objects.filter(pk__in=[g.pk for g in regressed]).update(
                 status=GroupStatus.OPEN, regressed_at=timezone.now()
             )
-            record_group_transition(regressed, GroupTransitionKind.REGRESSED)
+            record_group_transition(regressed, GroupTransitionKind.REGRESSED, announce=announce)
     _end_worsened_snoozes(ids)
 
 
@@ -136,5 +139,8 @@ def _end_worsened_snoozes(ids: list[int]) -> None:
             record_group_transition(worse, GroupTransitionKind.WORSENED)
 
 
-def refresh_account_groups(account: AwsAccount) -> None:
-    refresh_groups(FailureGroup.objects.filter(account=account).values_list("pk", flat=True))
+def refresh_account_groups(account: AwsAccount, *, announce: bool = True) -> None:
+    refresh_groups(
+        FailureGroup.objects.filter(account=account).values_list("pk", flat=True),
+        announce=announce,
+    )

@@ -14,8 +14,19 @@ from executions.choices import GroupTransitionKind
 from executions.models import FailureGroup, GroupTransition
 
 
-def record_group_transition(groups: Iterable[FailureGroup], kind: GroupTransitionKind) -> None:
+def record_group_transition(
+    groups: Iterable[FailureGroup], kind: GroupTransitionKind, *, announce: bool = True
+) -> None:
+    """`announce=False` (regrouping after a rules change, `manage.py reclassify`): the change is
+    kept in the group's history but recorded as already dispatched, so no alert announces it."""
     now = timezone.now()
     GroupTransition.objects.bulk_create(
-        GroupTransition(group=g, account_id=g.account_id, kind=kind, at=now) for g in groups
+        GroupTransition(
+            group=g,
+            account_id=g.account_id,
+            kind=kind,
+            at=now,
+            dispatched_at=None if announce else now,
+        )
+        for g in groups
     )

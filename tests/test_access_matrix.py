@@ -119,6 +119,9 @@ API_OBJECTS = {
 API_ACTIONS = {"api:group_status": ("group", "executions.change_failuregroup")}
 # The user's own API tokens: only ever their own (tests/api/test_tokens.py).
 TOKEN_PAGES = {"tokens:list", "tokens:revoke"}
+# Signed links in alert messages: a confirm page for the group the token names, scoped like
+# the group page, needing the group permission (below; tests/alerts/test_action_links.py).
+SIGNED_LINK_PAGES = {"alerts:act": ("group", "executions.change_failuregroup")}
 ROUTES = all_routes()
 ADMIN = [r for r in ROUTES if r.name.startswith("admin:") and r.name not in PUBLIC]
 
@@ -126,6 +129,7 @@ ADMIN = [r for r in ROUTES if r.name.startswith("admin:") and r.name not in PUBL
 def test_every_url_is_in_the_matrix() -> None:
     known = PUBLIC | LIST_PAGES | set(OBJECT_PAGES) | set(ACTIONS) | set(FORM_PAGES)
     known |= API_PUBLIC | API_LISTS | set(API_OBJECTS) | set(API_ACTIONS) | TOKEN_PAGES
+    known |= set(SIGNED_LINK_PAGES)
     unclassified = [r for r in ROUTES if r.name not in known and not r.pattern.startswith("admin/")]
     assert not unclassified, (
         "Add these URLs to tests/test_access_matrix.py (who may see them?): "
@@ -491,3 +495,30 @@ def test_api_actions_by_session_need_a_csrf_token(
     assert "CSRF" in response.json()["message"]
     # The session (without a token) reads the API as it reads the pages.
     assert session.get(api_url("api:group", visible)).status_code == 200
+
+
+# --- Signed links in alert messages -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SIGNED_LINK_PAGES))
+def test_signed_links_follow_the_account_grant_and_the_permission(
+    client: Client,
+    viewer: User,
+    outsider: User,
+    visible: dict[str, Any],
+    hidden: dict[str, Any],
+    name: str,
+) -> None:
+    from alerts.links import token
+
+    kind, perm = SIGNED_LINK_PAGES[name]
+
+    def link(obj: Any) -> str:
+        return reverse(name) + f"?t={token(obj.pk, 'acknowledge')}"
+
+    assert_login_redirect(client.get(link(visible[kind])))
+    assert client_for(viewer).get(link(visible[kind])).status_code == 403  # sees, may not change
+    allowed = client_for(UserFactory.create(groups=list(viewer.groups.all()), perms=[perm]))
+    assert allowed.get(link(visible[kind])).status_code == 200
+    assert allowed.get(link(hidden[kind])).status_code == 404
+    assert client_for(outsider).get(link(visible[kind])).status_code == 404

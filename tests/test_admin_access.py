@@ -27,6 +27,7 @@ from django.db.models import Model
 from django.test import Client
 from django.urls import NoReverseMatch, resolve, reverse
 
+from alerts.models import AlertRule
 from connections.choices import AuthMode
 from connections.models import AwsAccount, Connection, ConnectionStateChange, Endpoint, SyncRun
 from tests.factories import (
@@ -65,6 +66,7 @@ class Team:
             self.rows[Endpoint].url_template,  # type: ignore[attr-defined]
             self.rows[ConnectionStateChange].reason,  # type: ignore[attr-defined]
             self.rows[SyncRun].progress,  # type: ignore[attr-defined]
+            self.rows[AlertRule].name,  # type: ignore[attr-defined]
         ]
 
 
@@ -75,7 +77,12 @@ def make_team(account: AwsAccount, tag: str) -> Team:
     group = account.groups.get()
     member = UserFactory.create(username=f"{tag}-member", groups=[group])
     connection = ConnectionFactory.create(account=account, name=f"{tag}-connection")
+    rule = AlertRule.objects.create(
+        name=f"{tag}-alert-rule", events=["new_group"], email_to=[f"{tag}@example.com"]
+    )
+    rule.accounts.set([account])
     rows: dict[type[Model], Model] = {
+        AlertRule: rule,
         AwsAccount: account,
         Connection: connection,
         ConnectionStateChange: ConnectionStateChangeFactory.create(
@@ -322,7 +329,7 @@ def test_autocomplete_refuses_reverse_relations_instead_of_failing(
     assert response.status_code == 403
 
 
-@pytest.mark.parametrize("model", [AwsAccount, Connection, Endpoint, SyncRun])
+@pytest.mark.parametrize("model", [AwsAccount, Connection, Endpoint, SyncRun, AlertRule])
 def test_staff_still_works_with_their_own_account(
     staff_client: Client, mine: Team, model: type[Model]
 ) -> None:
@@ -511,3 +518,43 @@ def test_superuser_still_grants_accounts_to_groups(mine: Team, theirs: Team) -> 
     form = account_form(theirs.account, groups=[theirs.group.pk, mine.group.pk])
     assert client.post(url, form).status_code == 302
     assert grants(theirs.account) == {theirs.group.name, mine.group.name}
+
+
+def _rule_form(rule: AlertRule, **changes: Any) -> dict[str, Any]:
+    data = {
+        "name": rule.name,
+        "enabled": "on",
+        "events": '["new_group"]',
+        "accounts": [a.pk for a in rule.accounts.all()],
+        "regions": "[]",
+        "categories": "[]",
+        "final_attempts_only": "on",
+        "email_to": '["x@example.com"]',
+        "quiet_period_seconds": "3600",
+        "rate_failures": "0",
+        "rate_minutes": "0",
+    }
+    return {**data, **changes}
+
+
+def test_staff_cannot_widen_an_alert_rule_beyond_their_accounts(
+    staff_client: Client, mine: Team, theirs: Team
+) -> None:
+    rule = mine.rows[AlertRule]
+    assert isinstance(rule, AlertRule)
+    change = reverse("admin:alerts_alertrule_change", args=[rule.pk])
+    assert staff_client.get(change).status_code == 200
+    for accounts in ([mine.account.pk, theirs.account.pk], []):
+        answer = staff_client.post(change, _rule_form(rule, accounts=accounts))
+        assert answer.status_code == 200  # the form again, with its error
+        assert set(rule.accounts.all()) == {mine.account}
+    add = staff_client.post(
+        reverse("admin:alerts_alertrule_add"), _rule_form(rule, name="all accounts", accounts=[])
+    )
+    assert add.status_code == 200 and not AlertRule.objects.filter(name="all accounts").exists()
+    saved = staff_client.post(change, _rule_form(rule, quiet_period_seconds="60"))
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    rule.refresh_from_db()
+    assert rule.quiet_period_seconds == 60 and rule.email_to == ["x@example.com"]
+    page = staff_client.get(change).content.decode()
+    assert "webhook_url" not in page and "signing_secret" not in page

@@ -32,6 +32,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from alerts.forms import ActionLinkForm
 from api.forms import (
     AlertRuleFilterForm,
     ConnectionFilterForm,
@@ -120,6 +121,8 @@ PAGE_FORMS: dict[str, list[type[forms.Form]]] = {
     # Form pages (POST saves); their hostile POSTs are in tests/alerts/test_pages.py.
     "alerts:new": [],
     "alerts:edit": [],
+    # The signed action link's token: tests/alerts/test_action_links.py probes it.
+    "alerts:act": [ActionLinkForm],
     "login": [AuthenticationForm],
     # The REST API reads the same forms as the pages (api/views.py), plus its own.
     "api:attempts": [AttemptFilterForm],
@@ -294,6 +297,15 @@ def test_no_query_string_makes_a_page_fail(
     probe.each_param(params, htmx=name in HTMX_PAGES)
     probe.all_params(params, htmx=True)
     probe.all_params(params, htmx=False)
+    probe.odd_shapes()
+    probe.assert_clean()
+
+
+def test_no_token_makes_an_alert_action_link_fail(root: Client, objects: dict[str, Any]) -> None:
+    """Hostile, cut or forged tokens are a 400 page; a well-signed one for a missing group 404."""
+    probe = Probe(root, reverse("alerts:act"), {400, 404})
+    probe.each_param(params_of("alerts:act"), htmx=False)
+    probe.all_params(params_of("alerts:act"), htmx=False)
     probe.odd_shapes()
     probe.assert_clean()
 

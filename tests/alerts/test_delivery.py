@@ -178,3 +178,26 @@ def test_snoozed_and_muted_groups_raise_nothing(receiver: HttpReceiver) -> None:
         group.save()
     assert raise_pending() == 2
     assert set(Alert.objects.values_list("group", flat=True)) == {expired.pk, plain.pk}
+
+
+def test_a_lease_taken_over_fences_out_the_old_holder(receiver: HttpReceiver) -> None:
+    """A worker whose lease expired mid-send and was taken over may not record its outcome over
+    the new holder's: the lease is the fencing token."""
+    from alerts.delivery import _failed, claim
+
+    _rule(receiver)
+    _opened()
+    raise_pending()
+    delivery = Delivery.objects.get()
+    old = claim(delivery.pk, timezone.now())
+    assert old is not None and claim(delivery.pk, timezone.now()) is None  # held
+    later = timezone.now() + timedelta(seconds=61)
+    new = claim(delivery.pk, later)
+    assert new is not None and new != old
+    _failed(delivery, old, "the old holder's late answer")
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.claimed_until, delivery.attempts) == (
+        DeliveryStatus.SENDING,
+        new,
+        0,
+    )

@@ -90,7 +90,7 @@ def test_no_form_value_makes_the_rule_form_fail(account: AwsAccount) -> None:
     root = Client()
     root.force_login(UserFactory.create(is_superuser=True, is_staff=True))
     fields = ["name", "events", "accounts", "regions", "email_to", "webhook_url"]
-    fields += ["signing_secret", "quiet_period_seconds", "categories"]
+    fields += ["signing_secret", "apprise_url", "quiet_period_seconds", "categories"]
     fields += ["connections", "endpoints", "rate_failures", "rate_minutes"]
     bad = _posts(root, reverse("alerts:new"), fields, {302, 400})
     assert not bad, "\n".join(bad[:40])

@@ -58,10 +58,10 @@ def test_metrics_count_deliveries_by_channel_and_state_and_the_outbox_backlog(
         return {(got["channel"], got[label]): v for got, v in samples[name]}
 
     opened = series("stepscope_alert_deliveries_open", "state")
-    assert len(opened) == 9  # every channel × state, zeros included: bounded, always there
+    assert len(opened) == 12  # every channel × state, zeros included: bounded, always there
     assert {k: v for k, v in opened.items() if v} == {("webhook", "retrying"): 1}
     done = series("stepscope_alert_deliveries_done_in_window", "state")
-    assert len(done) == 6
+    assert len(done) == 8
     assert {k: v for k, v in done.items() if v} == {("webhook", "sent"): 1}
     backlog = {got["source"]: v for got, v in samples["stepscope_alert_outbox_backlog"]}
     assert backlog == {"group_transition": 1, "connection_change": 0, "sync_run": 0}

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 from django.core.validators import EmailValidator, URLValidator
 
+from alerts import apprise_channel
 from alerts.choices import RULE_EVENT_CHOICES, Event
 from alerts.forms import MAX_RATE_MINUTES
 from alerts.models import AlertRule
@@ -32,6 +33,11 @@ class Command(BaseCommand):
         parser.add_argument("--webhook", default="", help="Generic JSON webhook URL.")
         parser.add_argument("--signing-secret-file", default="", help="File with the secret.")
         parser.add_argument("--slack-webhook", default="", help="Slack incoming webhook URL.")
+        parser.add_argument(
+            "--apprise-file",
+            default="",
+            help="A file holding apprise URL(s), comma-separated (a secret: not on the command line).",
+        )
         parser.add_argument("--email", action="append", default=[], help="Repeatable.")
         parser.add_argument("--account", action="append", default=[], help="Account name.")
         parser.add_argument(
@@ -67,8 +73,11 @@ class Command(BaseCommand):
                 EmailValidator()(address)
             except ValidationError:
                 self._fail(f"--email {address!r} is not an e-mail address")
-        if not (opts["webhook"] or opts["slack_webhook"] or opts["email"]):
-            self._fail("give at least one channel: --webhook, --slack-webhook or --email")
+        apprise_urls = self._apprise(opts["apprise_file"])
+        if not (opts["webhook"] or opts["slack_webhook"] or opts["email"] or apprise_urls):
+            self._fail(
+                "give at least one channel: --webhook, --slack-webhook, --email or --apprise-file"
+            )
         secret = self._secret(opts["signing_secret_file"])
         if secret and not opts["webhook"]:
             self._fail("--signing-secret-file signs the --webhook, which is missing")
@@ -84,6 +93,7 @@ class Command(BaseCommand):
         rule.webhook_url = opts["webhook"]
         rule.signing_secret = secret
         rule.slack_webhook_url = opts["slack_webhook"]
+        rule.apprise_url = apprise_urls
         rule.email_to = opts["email"]
         rule.final_attempts_only = not opts["every_attempt"]
         if opts["quiet_period"] is not None:
@@ -140,6 +150,18 @@ class Command(BaseCommand):
         if len(secret) < 16:
             self._fail("--signing-secret-file: the secret must be at least 16 characters")
         return secret
+
+    def _apprise(self, path: str) -> str:
+        if not path:
+            return ""
+        try:
+            urls = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            self._fail(f"--apprise-file {path!r}: {type(exc).__name__}")
+        problem = apprise_channel.problem(urls)
+        if problem:
+            self._fail(f"--apprise-file: {problem}")
+        return urls
 
     def _fail(self, message: str) -> None:
         self.stderr.write(f"add_alert_rule: {message}")
