@@ -56,7 +56,7 @@ class ExecutionFilterForm(_After):
     status = forms.ChoiceField(choices=[("", "Any"), *ExecutionStatus.choices], required=False)
     since = UtcDateTimeField(required=False, label="Started from (UTC)")
     until = UtcDateTimeField(required=False, label="Started before (UTC)")
-    q = forms.CharField(required=False, max_length=200, label="Name or error contains")
+    q = AttemptFilterForm.base_fields["q"]  # the same search, the same bounds
     # The attempts list's own check, so an ARN is valid in the same cases on both.
     clean_connection = AttemptFilterForm.clean_connection
 

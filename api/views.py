@@ -46,6 +46,7 @@ from executions.forms import AttemptFilterForm, Cursor, GroupFilterForm, from_mi
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.presenting import LIST_FIELDS, parsed, parsed_query
 from executions.redaction import Redactor, default_redactor
+from executions.search import search_executions
 from executions.views import (
     MAX_ATTEMPTS_SHOWN,
     PAGE_SIZE,
@@ -180,14 +181,16 @@ def execution_list(request: Request) -> Response:
         "start_date__lt": data.get("until"),
     }
     qs = qs.filter(**{k: v for k, v in exact.items() if v not in (None, "")})
-    if data.get("q"):
-        qs = qs.filter(Q(name__icontains=data["q"]) | Q(error__icontains=data["q"]))
     failed = {
         "connection_arn": data.get("connection"),
         "endpoint_id": data.get("endpoint"),
         "category": data.get("category"),
     }
     failed = {k: v for k, v in failed.items() if v not in (None, "")}
+    if data.get("q"):  # the executions page's search, over the same failing attempts
+        accounts = list(visible_accounts(request.user).values_list("pk", flat=True))
+        attempts = HttpAttempt.objects.failing().filter(account_id__in=accounts, **failed)
+        qs = search_executions(qs, data["q"], attempts)
     if failed:
         failing = HttpAttempt.objects.failing().filter(execution_id=OuterRef("pk"), **failed)
         qs = qs.filter(Exists(failing))

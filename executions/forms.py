@@ -20,6 +20,7 @@ from executions.choices import Category, GroupStatus
 
 # Primary keys are PostgreSQL bigints (DEFAULT_AUTO_FIELD): a larger number names no row.
 from executions.history.events import BIGINT_MAX
+from executions.search import MIN_SEARCH_LENGTH
 
 STATUS = re.compile(r"^(?:[1-5]\d\d|[1-5]xx|none)$")
 CURSOR = re.compile(r"^(-?\d{1,19})_(\d{1,19})$")
@@ -188,9 +189,13 @@ class AttemptFilterForm(forms.Form):
     )
     q = forms.CharField(
         required=False,
+        min_length=MIN_SEARCH_LENGTH,
         max_length=200,
-        label="Error or cause contains",
-        widget=forms.TextInput(attrs={"type": "search"}),
+        label="Search",
+        help_text="Execution name or ARN; attempt error, cause, URL or response.",
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "name, ARN, error, URL, response…"}
+        ),
     )
     sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
     # Executions (one row each, attempts collapsed) by default; "attempts" lists every one.

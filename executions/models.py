@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -119,6 +120,8 @@ class Execution(models.Model):
             ),
             # Retention (executions/retention.py) finds what to prune by stop time.
             models.Index(fields=["stop_date", "id"], name="exec_stop"),
+            # Search by name or ARN (executions/search.py): the name is the ARN's last part.
+            GinIndex(fields=["arn"], opclasses=["gin_trgm_ops"], name="exec_arn_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -279,6 +282,8 @@ class GroupTransition(models.Model):
 # together). Failing attempts are a small share of all attempts: partial indexes keep their
 # lists cheap. (A list, as the migrations' index conditions spell it.)
 FAILING = ~Q(outcome__in=list(NOT_FAILING_OUTCOMES))
+# The attempt columns free-text search reads (executions/search.py), in one trigram index.
+ATTEMPT_TEXT_FIELDS = ("error", "cause", "url", "response_body")
 
 
 class HttpAttemptQuerySet(models.QuerySet["HttpAttempt"]):
@@ -399,6 +404,13 @@ class HttpAttempt(models.Model):
             models.Index(
                 fields=["category", "-occurred_at", "-id"], condition=FAILING, name="att_fail_cat"
             ),
+            # Search (executions/search.py) over the failing attempts' text, as lists show them.
+            GinIndex(
+                fields=list(ATTEMPT_TEXT_FIELDS),
+                opclasses=["gin_trgm_ops"] * len(ATTEMPT_TEXT_FIELDS),
+                condition=FAILING,
+                name="att_fail_text",
+            ),
             models.Index(fields=["failure_group", "-occurred_at"], name="att_group"),
             models.Index(fields=["endpoint", "-occurred_at"], name="att_endpoint_all"),
             models.Index(fields=["connection", "-occurred_at"], name="att_connection_all"),
@@ -441,3 +453,34 @@ class VariableAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.state_name} @ {self.event_id}"
+
+
+class SavedView(models.Model):
+    """A named filter set of the executions page (its query string), one user's or shared.
+
+    A shared view is listed to users who can see one of the accounts it was saved over; opening
+    it runs the filters through the viewer's own visible accounts, so sharing never widens
+    access — a view over accounts someone cannot see shows them nothing of those accounts.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=100)
+    querystring = models.CharField(max_length=2000, blank=True)
+    shared = models.BooleanField(default=False)
+    accounts = models.ManyToManyField(AwsAccount, related_name="+", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="uniq_saved_view_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        query = f"?{self.querystring}" if self.querystring else ""
+        return reverse("executions:list") + query

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from executions import group_notes, views
+from executions import group_notes, saved_views, views
 
 app_name = "executions"
 urlpatterns = [
     path("", views.attempt_list, name="list"),
     path("export.csv", views.export_csv, name="export"),
     path("<int:pk>/", views.execution_detail, name="detail"),
+    path("views/", saved_views.saved_view_list, name="saved_views"),
+    path("views/<int:pk>/delete/", saved_views.saved_view_delete, name="saved_view_delete"),
     path("groups/", views.group_list, name="groups"),
     path("groups/<int:pk>/", views.group_detail, name="group"),
     path(

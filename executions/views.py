@@ -57,6 +57,7 @@ from executions.presenting import (
     redrive_note,
 )
 from executions.redaction import Redactor, default_redactor
+from executions.search import SEARCH_EXACT_COUNT_LIMIT, search_attempts
 from executions.web import bad_filters, can_triage, is_htmx, render_page, visible_accounts
 
 PAGE_SIZE = 50
@@ -136,7 +137,8 @@ def status_q(status: str) -> Q:
 
 
 def filtered_attempts(data: dict[str, Any], choices: FilterChoices) -> QuerySet[HttpAttempt]:
-    qs = HttpAttempt.objects.failing().filter(account_id__in=scoped_account_ids(data, choices))
+    accounts = scoped_account_ids(data, choices)
+    qs = HttpAttempt.objects.failing().filter(account_id__in=accounts)
     exact = {
         "connection_arn": data.get("connection"),
         "endpoint_id": data.get("endpoint"),
@@ -150,7 +152,7 @@ def filtered_attempts(data: dict[str, Any], choices: FilterChoices) -> QuerySet[
     if data.get("status"):
         qs = qs.filter(status_q(data["status"]))
     if data.get("q"):
-        qs = qs.filter(Q(error__icontains=data["q"]) | Q(cause__icontains=data["q"]))
+        qs = search_attempts(qs, data["q"], accounts)
     return qs
 
 
@@ -262,12 +264,15 @@ def attempt_list(request: HttpRequest) -> HttpResponse:
     accounts = scoped_account_ids(data, choices)
     attempts = filtered_attempts(data, choices)
     filters = form.active_filters()
+    # The planner misjudges how many rows a text search matches (a common word matches tens of
+    # thousands), and an exact count reads every match: searches count exactly to fewer.
+    limit = SEARCH_EXACT_COUNT_LIMIT if data.get("q") else None
     if view == "executions":
         page: AttemptPage | ExecutionPage
         page, matching = execution_page(form, accounts, attempts, PAGE_SIZE)
-        total = total_of(matching)
+        total = total_of(matching, limit)
     else:
-        page, total = attempt_page(form), total_of(attempts)
+        page, total = attempt_page(form), total_of(attempts, limit)
     others = {k: v for k, v in filters.items() if k != "view"}
     context = {
         "form": form,
@@ -276,6 +281,7 @@ def attempt_list(request: HttpRequest) -> HttpResponse:
         "total": total,
         "filters": filters,
         "export_query": urlencode(others),
+        "save_query": urlencode(filters),
         "executions_query": urlencode(others),
         "attempts_query": urlencode({**others, "view": "attempts"}),
         "sort_label": SORTS[form.ordering],

@@ -14,6 +14,7 @@ import base64
 import copy
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, NoReturn
@@ -286,3 +287,60 @@ def _refuse(connection: Connection, reason: str) -> NoReturn:
     # Called with _token_lock held, so deauthorize without re-taking it.
     _mark_deauthorized(connection, reason)
     raise ConnectionNotAuthorizedError(reason)
+
+
+# --- stable connection ids ----------------------------------------------------------------------
+
+# Namespace of the sandbox's connection ids (uuid5 of account, region and name).
+_CONNECTION_ID_NAMESPACE = uuid.UUID("6f1d3c2e-5b7a-4e8f-9a0b-51a7d2c3e4f5")
+
+
+class _StableConnectionIds:
+    """Stands in for `moto.events.models.random`: `uuid4()` inside CreateConnection gives an id
+    derived from the connection's account, region and name, every other call moto's own.
+
+    On AWS a connection keeps its ARN for as long as the account keeps it; the sandbox starts
+    empty on every run, so without this each `make demo` would register the same connections
+    under new ARNs and Stepscope would list every connection once per run.
+    """
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def uuid4(self) -> uuid.UUID:
+        key = getattr(self._local, "key", None)
+        return uuid.uuid5(_CONNECTION_ID_NAMESPACE, key) if key else self._real.uuid4()
+
+    def creating(self, account_id: str, region: str, name: str) -> Any:
+        local = self._local
+
+        class _Creating:
+            def __enter__(self) -> None:
+                local.key = f"{account_id}:{region}:{name}"
+
+            def __exit__(self, *exc: object) -> None:
+                local.key = None
+
+        return _Creating()
+
+
+def install_stable_connection_ids() -> None:
+    """Make CreateConnection's ARN a function of account, region and name (idempotent)."""
+    from moto.events import models
+
+    current = getattr(models, "random")  # noqa: B009 -- moto does not export it
+    if isinstance(current, _StableConnectionIds):
+        return
+    ids = _StableConnectionIds(current)
+    setattr(models, "random", ids)  # noqa: B010
+    original = Connection.__init__
+
+    def init(self: Any, name: str, account_id: str, region_name: str, *a: Any, **kw: Any) -> None:
+        with ids.creating(account_id, region_name, name):
+            original(self, name, account_id, region_name, *a, **kw)
+
+    Connection.__init__ = init  # type: ignore[method-assign]

@@ -172,6 +172,7 @@ def install(http_timeout_seconds: float | None = None) -> None:
         _install_error_names()
         _install_executions()
         _install_connections()
+        eventbridge.install_stable_connection_ids()
         _installed = True
 
 

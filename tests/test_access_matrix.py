@@ -69,6 +69,7 @@ LIST_PAGES = {
     "executions:groups",
     "connections:list",
     "alerts:rules",
+    "executions:saved_views",
 }
 # Pages of one object: the value names the object (see `objects` below).
 OBJECT_PAGES = {
@@ -122,6 +123,9 @@ TOKEN_PAGES = {"tokens:list", "tokens:revoke"}
 # Signed links in alert messages: a confirm page for the group the token names, scoped like
 # the group page, needing the group permission (below; tests/alerts/test_action_links.py).
 SIGNED_LINK_PAGES = {"alerts:act": ("group", "executions.change_failuregroup")}
+# POST actions on the user's own rows: someone else's row is a 404 (tests/executions/
+# test_saved_views.py for the saving and sharing).
+OWN_ACTIONS = {"executions:saved_view_delete"}
 ROUTES = all_routes()
 ADMIN = [r for r in ROUTES if r.name.startswith("admin:") and r.name not in PUBLIC]
 
@@ -130,6 +134,7 @@ def test_every_url_is_in_the_matrix() -> None:
     known = PUBLIC | LIST_PAGES | set(OBJECT_PAGES) | set(ACTIONS) | set(FORM_PAGES)
     known |= API_PUBLIC | API_LISTS | set(API_OBJECTS) | set(API_ACTIONS) | TOKEN_PAGES
     known |= set(SIGNED_LINK_PAGES)
+    known |= OWN_ACTIONS
     unclassified = [r for r in ROUTES if r.name not in known and not r.pattern.startswith("admin/")]
     assert not unclassified, (
         "Add these URLs to tests/test_access_matrix.py (who may see them?): "
@@ -227,6 +232,34 @@ def test_list_pages_never_show_hidden_accounts(
     html = body.decode()
     for marker in (hidden["account"].name, hidden["connection"].arn, hidden["execution"].name):
         assert marker not in html, f"{marker} leaked into {name}"
+
+
+def test_a_shared_saved_view_over_a_hidden_account_is_not_listed(
+    viewer_client: Client, hidden: dict[str, Any]
+) -> None:
+    from executions.models import SavedView
+
+    owner = UserFactory.create(is_superuser=True)
+    view = SavedView.objects.create(owner=owner, name=hidden["account"].name, shared=True)
+    view.accounts.set([hidden["account"]])
+    html = viewer_client.get(url_for("executions:saved_views")).content.decode()
+    assert hidden["account"].name not in html
+
+
+@pytest.mark.parametrize("name", sorted(OWN_ACTIONS))
+def test_own_actions_are_the_owners_only(
+    viewer: User, account: AwsAccount, client: Client, name: str
+) -> None:
+    from executions.models import SavedView
+
+    view = SavedView.objects.create(owner=viewer, name="mine")
+    path = url_for(name, view)
+    assert_login_redirect(client.post(path))
+    other = client_for(UserFactory.create(username="someone-else"))
+    assert other.post(path).status_code == 404
+    assert client_for(viewer, csrf=True).post(path).status_code == 403  # no CSRF token
+    assert client_for(viewer).post(path).status_code == 302
+    assert not SavedView.objects.filter(pk=view.pk).exists()
 
 
 def test_superuser_sees_every_account(hidden: dict[str, Any]) -> None:

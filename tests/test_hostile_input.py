@@ -117,6 +117,9 @@ PAGE_FORMS: dict[str, list[type[forms.Form]]] = {
     "connections:detail": [WindowForm],
     "connections:endpoint": [WindowForm],
     "alerts:rules": [],
+    # GET lists; the POST that saves is probed below.
+    "executions:saved_views": [],
+    "executions:saved_view_delete": [],
     "alerts:rule": [],
     # Form pages (POST saves); their hostile POSTs are in tests/alerts/test_pages.py.
     "alerts:new": [],
@@ -459,6 +462,27 @@ def test_no_form_value_makes_a_post_action_fail(
         root, path_of(name, objects), ["next", "status", "account", "hours", "unknown"], {302, 400}
     )
     assert not bad, "\n".join(bad[:40])
+
+
+def test_no_form_value_makes_saving_a_view_fail(root: Client) -> None:
+    path = reverse("executions:saved_views")
+    bad = _posts(root, path, ["name", "querystring", "shared", "unknown"], {302, 400})
+    # A named view whose query string holds each hostile value as a filter value.
+    for param in ("q", "status", "after", "since", "account"):
+        for label, value in hostile_values():
+            body = f"name={param}-{label}&querystring={quote(param + '=', safe='')}{value}"
+            answer = ask(
+                root, "post", path, data=body, content_type="application/x-www-form-urlencoded"
+            )
+            if answer.status not in {302, 400}:
+                bad.append(f"{param} {label}: {answer}")
+    assert not bad, "\n".join(bad[:40])
+
+
+def test_a_hostile_saved_view_id_is_a_404(root: Client) -> None:
+    for pk in ("99999999999999999999", "9223372036854775808", "0"):
+        path = reverse("executions:saved_view_delete", args=[1]).replace("/1/", f"/{pk}/")
+        assert ask(root, "post", path).status == 404, path
 
 
 def test_no_form_value_makes_the_login_fail(settings: Any, superuser: User) -> None:

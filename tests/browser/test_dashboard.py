@@ -88,6 +88,30 @@ def test_filter_by_connection_arn_narrows_the_list(member_page: Any, demo: DemoD
     assert page.errors == []
 
 
+def test_search_by_an_execution_name_finds_it_and_saves_the_view(
+    member_page: Any, demo: DemoData
+) -> None:
+    page = member_page
+    target = demo.failing_execution
+    assert target is not None
+    page.goto(reverse("executions:list"))
+    assert page.locator("table.executions tbody tr").count() > 1
+    page.get_by_label("Search").fill(target.name)
+    page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url(re.compile(r"q="))
+    rows = page.locator("table.executions tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == 1 and target.name in rows.first.inner_text()
+    # The save form carries the search the HTMX swap just applied.
+    page.get_by_label("Save this view as").fill("that one run")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url(re.compile(r"/executions/views/$"))
+    page.get_by_role("link", name="that one run").click()
+    page.locator("table.executions tbody tr").first.wait_for()
+    assert page.locator("table.executions tbody tr").count() == 1
+    assert page.errors == []
+
+
 def test_invalid_filter_shows_what_is_wrong(member_page: Any, demo: DemoData) -> None:
     page = member_page
     page.goto(reverse("executions:list"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -230,3 +231,16 @@ def test_list_connections_filters_by_state(aws: Aws, state: str) -> None:
         aws.events.deauthorize_connection(Name=name)
     listed = aws.events.list_connections(NamePrefix=name, ConnectionState=state)["Connections"]
     assert [c["Name"] for c in listed] == [name]
+
+
+def test_a_connection_keeps_its_arn_when_the_sandbox_starts_again(aws: Aws) -> None:
+    # A fresh sandbox process is an empty moto: deleting the connection stands in for it. The
+    # ARN depends on account, region and name only, so `make demo` run twice registers the
+    # same connections, not a second copy of each (an id still looks like a uuid, as on AWS).
+    name = unique("stable")
+    first = _basic(aws, "pw-1", name=name)
+    aws.events.delete_connection(Name=name)
+    again = _basic(aws, "pw-2", name=name)
+    other = _basic(aws, "pw-1")
+    assert again == first and other != first
+    assert uuid.UUID(first.rsplit("/", 1)[1])
