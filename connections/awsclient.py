@@ -124,6 +124,8 @@ class AwsError(Exception):
         self.code = code
         self.operation = operation
         self.transient = transient
+        # AWS's id of the refused request, when it answered (the operator audit records it).
+        self.request_id = ""
 
     @property
     def about_one_resource(self) -> bool:
@@ -158,9 +160,10 @@ def translate(exc: Exception, operation: str) -> AwsError:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         detail = READABLE.get(code) or str(err.get("Message", "")) or code
         message = f"{operation}: {code}: {detail}" if code else f"{operation}: {detail}"
-        if code in TRANSIENT_CODES or status >= 500:
-            return AwsTransientError(message, code=code, operation=operation)
-        return AwsPermanentError(message, code=code, operation=operation)
+        cls = AwsTransientError if code in TRANSIENT_CODES or status >= 500 else AwsPermanentError
+        error: AwsError = cls(message, code=code, operation=operation)
+        error.request_id = str(exc.response.get("ResponseMetadata", {}).get("RequestId", ""))
+        return error
     if isinstance(exc, EndpointConnectionError):
         return AwsTransientError(
             f"{operation}: cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}",

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "alerts",
     "connections",
     "executions",
+    "operations",
     "api",
 ]
 

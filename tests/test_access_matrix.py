@@ -22,6 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from alerts.models import AlertRule
 from connections.models import AwsAccount
+from operations.models import OperatorAction
 from tests.factories import (
     ConnectionFactory,
     EndpointFactory,
@@ -69,6 +70,7 @@ LIST_PAGES = {
     "executions:groups",
     "connections:list",
     "alerts:rules",
+    "operations:audit",
 }
 # Pages of one object: the value names the object (see `objects` below).
 OBJECT_PAGES = {
@@ -95,7 +97,11 @@ ACTIONS = {
 FORM_PAGES = {
     "alerts:new": (None, "alerts.add_alertrule"),
     "alerts:edit": ("rule", "alerts.change_alertrule"),
+    # The dry run; without an operator role it says what to configure (tested below).
+    "operations:redrive": ("execution", "operations.redrive_execution"),
 }
+# Rows of one user: the actor and admins (the audit permission) read them, within the grant.
+OWN_OBJECT_PAGES = {"operations:action": "action"}
 # The REST API (issue 19): tokens or the session; no credentials → 401 JSON, never a redirect.
 API_PUBLIC = {"api:schema", "api:docs", "api:not_found"}
 API_LISTS = {
@@ -126,6 +132,7 @@ ADMIN = [r for r in ROUTES if r.name.startswith("admin:") and r.name not in PUBL
 def test_every_url_is_in_the_matrix() -> None:
     known = PUBLIC | LIST_PAGES | set(OBJECT_PAGES) | set(ACTIONS) | set(FORM_PAGES)
     known |= API_PUBLIC | API_LISTS | set(API_OBJECTS) | set(API_ACTIONS) | TOKEN_PAGES
+    known |= set(OWN_OBJECT_PAGES)
     unclassified = [r for r in ROUTES if r.name not in known and not r.pattern.startswith("admin/")]
     assert not unclassified, (
         "Add these URLs to tests/test_access_matrix.py (who may see them?): "
@@ -146,7 +153,16 @@ def _objects_in(account: AwsAccount) -> dict[str, Any]:
     # One per account (names are unique): callers that make several object sets share it.
     rule, _ = AlertRule.objects.get_or_create(name=f"rule-{account.name}", events=["new_group"])
     rule.accounts.set([account])
+    action = OperatorAction.objects.create(
+        kind="redrive",
+        username="someone",
+        account=account,
+        execution=attempt.execution,
+        target=attempt.execution.arn,
+        client_token=f"token-{attempt.pk}",
+    )
     return {
+        "action": action,
         "rule": rule,
         "account": account,
         "attempt": attempt,
@@ -335,6 +351,38 @@ def test_a_rule_form_offers_and_accepts_only_visible_accounts(
     saved = client.post(url_for("alerts:new"), {**data, "accounts": [visible["account"].pk]})
     assert saved.status_code == 302
     assert list(AlertRule.objects.get(name="mine").accounts.all()) == [visible["account"]]
+
+
+def test_redrive_without_an_operator_role_says_what_to_configure_and_never_queues(
+    viewers: Any, visible: dict[str, Any]
+) -> None:
+    user = UserFactory.create(groups=[viewers], perms=["operations.redrive_execution"])
+    client = client_for(user)
+    url = url_for("operations:redrive", visible["execution"])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "has no operator role" in page.content.decode()
+    assert client.post(url, {"confirm": "on"}).status_code == 400
+    assert not OperatorAction.objects.filter(user=user).exists()
+
+
+@pytest.mark.parametrize("name", sorted(OWN_OBJECT_PAGES))
+def test_own_rows_are_for_the_actor_and_admins_within_the_grant(
+    client: Client, viewers: Any, visible: dict[str, Any], hidden: dict[str, Any], name: str
+) -> None:
+    actor = UserFactory.create(groups=[viewers])
+    mine = visible[OWN_OBJECT_PAGES[name]]
+    OperatorAction.objects.filter(pk=mine.pk).update(user=actor)
+    assert_login_redirect(client.get(url_for(name, mine)))
+    assert client_for(actor).get(url_for(name, mine)).status_code == 200
+    teammate = client_for(UserFactory.create(groups=[viewers]))
+    assert teammate.get(url_for(name, mine)).status_code == 404
+    auditor = client_for(
+        UserFactory.create(groups=[viewers], perms=["operations.view_operatoraction"])
+    )
+    assert auditor.get(url_for(name, mine)).status_code == 200
+    assert auditor.get(url_for(name, hidden[OWN_OBJECT_PAGES[name]])).status_code == 404
+    assert auditor.get(reverse(name, args=[987654321])).status_code == 404
 
 
 # --- Admin ------------------------------------------------------------------------------------

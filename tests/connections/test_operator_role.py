@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -98,7 +100,7 @@ def test_the_sync_never_uses_the_operator_credentials() -> None:
         operator_access_key_id="AKIAOPERATOR00000001",
         operator_secret_access_key=OPERATOR_SECRET,
     )
-    sfn = AwsApi(account, "eu-west-1").client("stepfunctions")
+    sfn: Any = AwsApi(account, "eu-west-1").client("stepfunctions")
     assert sfn._request_signer._credentials.access_key == "AKIAIOSFODNN7EXAMPLE"
-    operator = OperatorApi(account, "eu-west-1")._sfn
+    operator: Any = OperatorApi(account, "eu-west-1")._sfn
     assert operator._request_signer._credentials.access_key == "AKIAOPERATOR00000001"

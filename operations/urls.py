@@ -1,0 +1,14 @@
+"""URLs of the operations app: redrive, the audit of operator actions."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from operations import views
+
+app_name = "operations"
+urlpatterns = [
+    path("executions/<int:pk>/redrive/", views.redrive, name="redrive"),
+    path("audit/", views.audit, name="audit"),
+    path("audit/<int:pk>/", views.action, name="action"),
+]
