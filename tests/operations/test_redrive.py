@@ -4,11 +4,13 @@ confirmed POST, the task (Celery, eager) with its clientToken, the audit row and
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -27,6 +29,7 @@ from tests.sandbox.support import Aws, http_task, single_state, unique
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REDRIVER = "operations.redrive_execution"
+OPERATOR_CANARY = "operator-canary-9f8e7d6c5b4a"
 
 
 @pytest.fixture
@@ -57,7 +60,7 @@ def account(sync_sandbox: Sandbox, team: Group) -> AwsAccount:
 def with_operator_role(account: AwsAccount) -> None:
     account.operator_auth_mode = OperatorMode.ACCESS_KEYS
     account.operator_access_key_id = "operator-key"
-    account.operator_secret_access_key = "operator-secret-not-real"
+    account.operator_secret_access_key = OPERATOR_CANARY
     account.save()
 
 
@@ -82,8 +85,14 @@ def stored(account: AwsAccount, arn: str) -> Execution:
 
 
 def test_a_confirmed_redrive_is_audited_and_the_execution_read_again(
-    aws: Aws, sync_sandbox: Sandbox, account: AwsAccount, team: Group, eager: None
+    aws: Aws,
+    sync_sandbox: Sandbox,
+    account: AwsAccount,
+    team: Group,
+    eager: None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     execution = stored(account, failed_once(aws, sync_sandbox.partner_url))
     assert execution.status == "FAILED"
     url = reverse("operations:redrive", args=[execution.pk])
@@ -133,6 +142,13 @@ def test_a_confirmed_redrive_is_audited_and_the_execution_read_again(
     assert viewer.get(action.get_absolute_url()).status_code == 404
     auditor = client_of(UserFactory.create(groups=[team], perms=["operations.view_operatoraction"]))
     assert execution.arn in auditor.get(reverse("operations:audit")).content.decode()
+
+    # The operator's secret is in no audit row, page or log line.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT t::text FROM operations_operatoraction t")
+        assert not any(OPERATOR_CANARY in row[0] for row in cursor.fetchall())
+    assert OPERATOR_CANARY not in operator.get(action.get_absolute_url()).content.decode()
+    assert OPERATOR_CANARY not in caplog.text
 
 
 def test_a_redrive_aws_refuses_is_audited_as_refused_with_its_request_id(
