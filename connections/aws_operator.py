@@ -89,6 +89,8 @@ class OperatorApi:
 
     account: AwsAccount
     region: str
+    # The share of each quota these calls may take (a batch passes a smaller one).
+    share: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.account.has_operator_role:
@@ -145,7 +147,7 @@ class OperatorApi:
 
     def _call(self, operation: str, call: Any) -> Any:
         # The account's shared bucket: AWS counts the operator's calls in the same quota.
-        RateLimiter(scope=f"{self.account.pk}", region=self.region).acquire(operation)
+        RateLimiter(f"{self.account.pk}", self.region, self.share).acquire(operation)
         try:
             return call()
         except BOTO_ERRORS as exc:

@@ -325,6 +325,9 @@ STEPSCOPE: dict[str, Any] = {
     # SUCCEEDED executions ingested per state machine and sync: enough for success rates and
     # "last success to this endpoint" without pulling every healthy run.
     "SUCCEEDED_PER_SYNC": env_int("SUCCEEDED_PER_SYNC", 200),
+    # Percent of the account's RedriveExecution quota a redrive batch may use: the rest stays
+    # for the account's own tooling.
+    "REDRIVE_QUOTA_PERCENT": env_int("REDRIVE_QUOTA_PERCENT", 20),
     # Response bodies are cut to this many characters before storage.
     "MAX_RESPONSE_CHARS": env_int("MAX_RESPONSE_CHARS", 16384),
     # Extra regular expressions; a header/query/body key matching one is redacted.

@@ -17,6 +17,7 @@ class ActionOutcome(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     REFUSED = "refused", "Refused by AWS"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
     @property
     def colour(self) -> str:
@@ -29,6 +30,7 @@ OUTCOME_COLOURS = {
     ActionOutcome.SUCCEEDED: "green",
     ActionOutcome.REFUSED: "orange",
     ActionOutcome.FAILED: "red",
+    ActionOutcome.CANCELLED: "grey",
 }
 
 

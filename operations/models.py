@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from connections.models import AwsAccount
-from executions.models import Execution
+from executions.models import Execution, FailureGroup
 from operations.choices import AUDIT_PERMISSION, ActionKind, ActionOutcome
 
 
@@ -30,6 +30,33 @@ class OperatorActionQuerySet(models.QuerySet["OperatorAction"]):
         if user.is_superuser or user.has_perm(AUDIT_PERMISSION):
             return scoped
         return scoped.filter(Q(user=user))
+
+
+class RedriveBatch(models.Model):
+    """The redrive of a failure group's executions: one OperatorAction (PENDING) per eligible
+    execution, written with the batch; the task works through them, so a batch a killed worker
+    left is resumed by its redelivery and each row is redriven once (conditional claim)."""
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(
+        FailureGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Redrive batch {self.pk} by {self.username}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("operations:batch", args=[self.pk])
 
 
 class OperatorAction(models.Model):
@@ -52,6 +79,9 @@ class OperatorAction(models.Model):
         max_length=10, choices=ActionOutcome.choices, default=ActionOutcome.PENDING
     )
     message = models.TextField(blank=True)
+    batch = models.ForeignKey(
+        RedriveBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="actions"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

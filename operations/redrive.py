@@ -81,7 +81,7 @@ def queue_redrive(user: Any, execution: Execution) -> OperatorAction:
     return action
 
 
-def carry_out_redrive(action_id: int, *, last_try: bool = True) -> str:
+def carry_out_redrive(action_id: int, *, last_try: bool = True, share: float = 0.5) -> str:
     """The task's work. Claims the row with a conditional UPDATE (a finished row is left
     alone), calls RedriveExecution with the row's token, records the answer. A transient
     error raises while tries are left (the task retries with the same token)."""
@@ -98,7 +98,7 @@ def carry_out_redrive(action_id: int, *, last_try: bool = True) -> str:
         _finish(action_id, ActionOutcome.FAILED, "The execution is no longer stored.")
         return ActionOutcome.FAILED
     try:
-        api = OperatorApi(operator_account(execution), execution.state_machine.region)
+        api = OperatorApi(operator_account(execution), execution.state_machine.region, share)
         answer = api.redrive(execution.arn, action.client_token)
     except NoOperatorRoleError as exc:
         _finish(action_id, ActionOutcome.FAILED, str(exc))

@@ -39,3 +39,14 @@ def resync_execution(self: Task[Any, Any], execution_id: int) -> dict[str, Any]:
     if summary.get("skipped") == ALREADY_RUNNING:
         raise self.retry(countdown=RESYNC_COUNTDOWN_SECONDS)
     return summary
+
+
+@shared_task(acks_late=True)
+def run_redrive_batch(batch_id: int) -> dict[str, Any]:
+    """Work through a batch's open rows; a redelivery resumes where the killed one stopped."""
+    from operations.batch import run_batch
+
+    redriven = run_batch(batch_id)
+    for execution_id in redriven:
+        resync_execution.delay(execution_id)
+    return {"batch": batch_id, "redriven": len(redriven)}

@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from alerts.models import AlertRule
 from connections.models import AwsAccount
-from operations.models import OperatorAction
+from operations.models import OperatorAction, RedriveBatch
 from tests.factories import (
     ConnectionFactory,
     EndpointFactory,
@@ -99,9 +99,12 @@ FORM_PAGES = {
     "alerts:edit": ("rule", "alerts.change_alertrule"),
     # The dry run; without an operator role it says what to configure (tested below).
     "operations:redrive": ("execution", "operations.redrive_execution"),
+    "operations:group_redrive": ("group", "operations.redrive_execution"),
 }
 # Rows of one user: the actor and admins (the audit permission) read them, within the grant.
-OWN_OBJECT_PAGES = {"operations:action": "action"}
+OWN_OBJECT_PAGES = {"operations:action": "action", "operations:batch": "batch"}
+# POSTs on such rows: the actor (or an auditor) with the permission; others get the 404.
+OWN_ACTIONS = {"operations:batch_cancel": ("batch", "operations.redrive_execution")}
 # The REST API (issue 19): tokens or the session; no credentials → 401 JSON, never a redirect.
 API_PUBLIC = {"api:schema", "api:docs", "api:not_found"}
 API_LISTS = {
@@ -132,7 +135,7 @@ ADMIN = [r for r in ROUTES if r.name.startswith("admin:") and r.name not in PUBL
 def test_every_url_is_in_the_matrix() -> None:
     known = PUBLIC | LIST_PAGES | set(OBJECT_PAGES) | set(ACTIONS) | set(FORM_PAGES)
     known |= API_PUBLIC | API_LISTS | set(API_OBJECTS) | set(API_ACTIONS) | TOKEN_PAGES
-    known |= set(OWN_OBJECT_PAGES)
+    known |= set(OWN_OBJECT_PAGES) | set(OWN_ACTIONS)
     unclassified = [r for r in ROUTES if r.name not in known and not r.pattern.startswith("admin/")]
     assert not unclassified, (
         "Add these URLs to tests/test_access_matrix.py (who may see them?): "
@@ -161,7 +164,9 @@ def _objects_in(account: AwsAccount) -> dict[str, Any]:
         target=attempt.execution.arn,
         client_token=f"token-{attempt.pk}",
     )
+    batch = RedriveBatch.objects.create(account=account, group=group, username="someone")
     return {
+        "batch": batch,
         "action": action,
         "rule": rule,
         "account": account,
@@ -372,7 +377,7 @@ def test_own_rows_are_for_the_actor_and_admins_within_the_grant(
 ) -> None:
     actor = UserFactory.create(groups=[viewers])
     mine = visible[OWN_OBJECT_PAGES[name]]
-    OperatorAction.objects.filter(pk=mine.pk).update(user=actor)
+    type(mine).objects.filter(pk=mine.pk).update(user=actor)
     assert_login_redirect(client.get(url_for(name, mine)))
     assert client_for(actor).get(url_for(name, mine)).status_code == 200
     teammate = client_for(UserFactory.create(groups=[viewers]))
@@ -383,6 +388,28 @@ def test_own_rows_are_for_the_actor_and_admins_within_the_grant(
     assert auditor.get(url_for(name, mine)).status_code == 200
     assert auditor.get(url_for(name, hidden[OWN_OBJECT_PAGES[name]])).status_code == 404
     assert auditor.get(reverse(name, args=[987654321])).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(OWN_ACTIONS))
+def test_own_row_actions_need_the_row_and_the_permission(
+    client: Client, viewers: Any, visible: dict[str, Any], hidden: dict[str, Any], name: str
+) -> None:
+    kind, perm = OWN_ACTIONS[name]
+    mine = visible[kind]
+    actor = UserFactory.create(groups=[viewers], perms=[perm])
+    type(mine).objects.filter(pk=mine.pk).update(user=actor)
+    assert_login_redirect(client.post(url_for(name, mine)))
+    assert client_for(actor, csrf=True).post(url_for(name, mine)).status_code == 403  # CSRF
+    assert client_for(actor).get(url_for(name, mine)).status_code == 405
+    teammate = client_for(UserFactory.create(groups=[viewers], perms=[perm]))
+    assert teammate.post(url_for(name, mine)).status_code == 404
+    unpermitted = UserFactory.create(groups=[viewers], perms=["operations.view_operatoraction"])
+    assert client_for(unpermitted).post(url_for(name, mine)).status_code == 403
+    auditor = client_for(
+        UserFactory.create(groups=[viewers], perms=[perm, "operations.view_operatoraction"])
+    )
+    assert auditor.post(url_for(name, hidden[kind])).status_code == 404
+    assert client_for(actor).post(url_for(name, mine)).status_code == 302
 
 
 # --- Admin ------------------------------------------------------------------------------------

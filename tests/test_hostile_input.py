@@ -126,6 +126,9 @@ PAGE_FORMS: dict[str, list[type[forms.Form]]] = {
     "operations:action": [],
     # The redrive confirmation: hostile POSTs below (test_no_form_value_makes_a_redrive_fail).
     "operations:redrive": [],
+    "operations:group_redrive": [],
+    "operations:batch": [],
+    "operations:batch_cancel": [],
     "login": [AuthenticationForm],
     # The REST API reads the same forms as the pages (api/views.py), plus its own.
     "api:attempts": [AttemptFilterForm],
@@ -470,16 +473,21 @@ def test_no_form_value_makes_a_redrive_fail(
     from operations.redrive import DryRun
 
     monkeypatch.setattr(tasks.redrive_execution, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks.run_redrive_batch, "delay", lambda *args, **kwargs: None)
     account = objects["account"]
-    path = reverse("operations:redrive", args=[objects["execution"].pk])
+    paths = [
+        reverse("operations:redrive", args=[objects["execution"].pk]),
+        reverse("operations:group_redrive", args=[objects["group"].pk]),
+        reverse("operations:batch_cancel", args=[objects["batch"].pk]),
+    ]
     # Without an operator role every POST is refused with the page (400) ...
-    bad = _posts(root, path, ["confirm", "unknown"], {400})
+    bad = [b for path in paths[:2] for b in _posts(root, path, ["confirm", "unknown"], {400})]
     # ... with one, a confirmation queues (302) and anything else is refused (400).
     account.operator_auth_mode = "access_keys"
     account.save(update_fields=["operator_auth_mode"])
     # The page shown again after a refused POST asks AWS for its dry run: not here.
     monkeypatch.setattr(views, "dry_run", lambda execution: DryRun(True, "AWS says REDRIVABLE."))
-    bad += _posts(root, path, ["confirm", "unknown"], {302, 400})
+    bad += [b for path in paths for b in _posts(root, path, ["confirm", "unknown"], {302, 400})]
     assert not bad, "\n".join(bad[:40])
 
 

@@ -1,0 +1,153 @@
+"""Redrive a failure group against the sandbox: the dry run's counts and reasons, the batch
+(Celery, eager) within its quota share, its progress "N redriven · M succeeded", cancelling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from connections.models import AwsAccount
+from dashboard.celery import app as celery_app
+from executions.models import Execution, FailureGroup
+from executions.sync import sync_account_by_id, sync_one_execution
+from operations import tasks
+from operations.batch import run_batch
+from operations.choices import ActionOutcome
+from operations.models import OperatorAction, RedriveBatch
+from sandbox.server import Sandbox
+from tests.aws_sandbox import register
+from tests.factories import (
+    ExecutionFactory,
+    FailureGroupFactory,
+    GroupFactory,
+    HttpAttemptFactory,
+    StateMachineFactory,
+    UserFactory,
+)
+from tests.operations.test_redrive import REDRIVER, with_operator_role
+from tests.sandbox.support import Aws, http_task, single_state, unique
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def eager() -> Iterator[None]:
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def team() -> Group:
+    return GroupFactory.create(name=unique("operators"))
+
+
+def client_of(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_group_is_redriven_in_a_batch_through_to_succeeded(
+    sync_sandbox: Sandbox, team: Group, eager: None
+) -> None:
+    aws = Aws(sync_sandbox.endpoint_url, sync_sandbox.region)
+    account = register(sync_sandbox, name=unique("batch"))
+    account.groups.add(team)
+    # One URL for both (one group): the first two calls fail, the redrives' calls succeed.
+    key = unique("group")
+    call = {
+        "ApiEndpoint": f"{sync_sandbox.partner_url}/sequence?key={key}&statuses=500,500,200,200",
+        "Method": "GET",
+    }
+    machine = aws.state_machine(single_state(http_task(call)))
+    arns = []
+    for _ in range(2):
+        arn = aws.start(machine)
+        assert aws.wait(arn).status == "FAILED"
+        arns.append(arn)
+    sync_account_by_id(account.pk, trigger="test")
+    executions = list(Execution.objects.filter(arn__in=arns))
+    group = FailureGroup.objects.get(attempts__execution=executions[0])
+    assert FailureGroup.objects.get(attempts__execution=executions[1]) == group
+    # A third member of the group, closed 15 days ago: not eligible, and said why.
+    old = ExecutionFactory.create(
+        state_machine=executions[0].state_machine,
+        stop_date=timezone.now() - timedelta(days=15),
+        start_date=timezone.now() - timedelta(days=15, minutes=1),
+    )
+    HttpAttemptFactory.create(execution=old, failure_group=group)
+
+    url = reverse("operations:group_redrive", args=[group.pk])
+    operator = client_of(UserFactory.create(groups=[team], perms=[REDRIVER]))
+    page = operator.get(url).content.decode()
+    assert "data-no-operator-role" in page
+    assert operator.post(url, {"confirm": "on"}).status_code == 400
+    with_operator_role(account)
+    page = operator.get(url).content.decode()
+    assert "<strong data-eligible>2</strong> of 3" in page
+    assert "closed more than 14 days ago" in page
+
+    response = operator.post(url, {"confirm": "on"})
+    assert response.status_code == 302
+    batch = RedriveBatch.objects.get()
+    assert response["Location"] == batch.get_absolute_url()
+    rows = list(batch.actions.order_by("id"))
+    assert [r.outcome for r in rows] == ["succeeded", "succeeded"]
+    assert {r.execution_id for r in rows} == {e.pk for e in executions}
+    assert len({r.client_token for r in rows}) == 2 and all(r.aws_request_id for r in rows)
+    assert batch.finished_at is not None
+    for execution in executions:
+        assert aws.wait(execution.arn).status == "SUCCEEDED"
+        sync_one_execution(execution.pk)
+    page = operator.get(batch.get_absolute_url()).content.decode()
+    assert "<span data-redriven>2</span> redriven · <span data-succeeded>2</span> succeeded" in page
+    assert 'data-polling="true"' not in page
+    # Run again (a redelivery): nothing is open, nothing is redriven twice.
+    assert run_batch(batch.pk) == []
+    for execution in executions:
+        assert aws.sfn.describe_execution(executionArn=execution.arn)["redriveCount"] == 1
+
+
+def test_a_cancelled_batch_redrives_nothing_more(
+    team: Group, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.run_redrive_batch, "delay", queued.append)
+    account: AwsAccount = StateMachineFactory.create().account
+    account.groups.add(team)
+    with_operator_role(account)
+    group = FailureGroupFactory.create(account=account)
+    machine = StateMachineFactory.create(account=account)
+    for _ in range(2):
+        HttpAttemptFactory.create(
+            execution=ExecutionFactory.create(state_machine=machine), failure_group=group
+        )
+    user = UserFactory.create(groups=[team], perms=[REDRIVER])
+    operator = client_of(user)
+    response = operator.post(
+        reverse("operations:group_redrive", args=[group.pk]), {"confirm": "on"}
+    )
+    batch = RedriveBatch.objects.get()
+    assert response["Location"] == batch.get_absolute_url() and queued == [batch.pk]
+    assert 'data-polling="true"' in operator.get(batch.get_absolute_url()).content.decode()
+
+    cancel = reverse("operations:batch_cancel", args=[batch.pk])
+    teammate = client_of(UserFactory.create(groups=[team], perms=[REDRIVER]))
+    assert teammate.post(cancel).status_code == 404  # not theirs
+    assert client_of(UserFactory.create(groups=[team])).post(cancel).status_code == 404
+    assert operator.get(cancel).status_code == 405
+    assert operator.post(cancel).status_code == 302
+    # The queued task then runs: no AWS call (the account's sandbox does not exist).
+    assert run_batch(batch.pk) == []
+    assert set(OperatorAction.objects.values_list("outcome", flat=True)) == {
+        ActionOutcome.CANCELLED
+    }
+    page = operator.get(batch.get_absolute_url()).content.decode()
+    assert "2 cancelled" in page and 'data-polling="true"' not in page
