@@ -302,6 +302,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("ALERT_TICK_SECONDS", 10),
     },
     "prune-old-executions": {"task": "executions.tasks.prune_old_executions", "schedule": 3600},
+    # Redrive batches whose worker was killed (operations/batch.py) are queued again.
+    "resume-redrive-batches": {"task": "operations.tasks.resume_redrive_batches", "schedule": 60},
 }
 
 # --- Email (alerts). Django's SMTP backend; the console backend prints instead.

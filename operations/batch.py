@@ -17,15 +17,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from connections.aws_operator import REDRIVE_WINDOW
+from connections.models import sync_stale_after
 from executions.choices import ExecutionStatus, GroupStatus, StateMachineType
 from executions.models import Execution, FailureGroup
 from operations.choices import ActionKind, ActionOutcome
 from operations.models import OperatorAction, RedriveBatch
-from operations.redrive import carry_out_redrive, redacted_request
+from operations.redrive import carry_out_redrive, claimable, redacted_request
 
 REDRIVABLE = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED)
 MAX_BATCH = 1000
@@ -136,13 +137,18 @@ def run_batch(batch_id: int) -> list[int]:
         if batch.cancelled_at is not None:
             _cancel_open_rows(batch_id)
             break
+        RedriveBatch.objects.filter(pk=batch_id).update(heartbeat_at=timezone.now())
         row = (
-            batch.actions.filter(outcome__in=[ActionOutcome.PENDING, ActionOutcome.RUNNING])
+            batch.actions.filter(claimable(timezone.now()))
             .order_by("id")
             .values("pk", "execution_id")
             .first()
         )
         if row is None:
+            if batch.actions.filter(outcome=ActionOutcome.RUNNING).exists():
+                # A row another task holds (or one not stale yet): the batch stays open and the
+                # beat resumes it once it goes silent.
+                return redriven
             break
         if carry_out_redrive(row["pk"], share=share) == ActionOutcome.SUCCEEDED:
             redriven.append(row["execution_id"])
@@ -204,3 +210,22 @@ def progress(batch: RedriveBatch) -> Progress:
         succeeded=statuses[ExecutionStatus.SUCCEEDED],
         failed_again=sum(statuses[s] for s in REDRIVABLE),
     )
+
+
+def resume_stale_batches() -> list[int]:
+    """Batches whose task went silent (a killed worker: its message waits an hour in Redis),
+    each taken with a conditional UPDATE so two beats queue it once; returns their ids."""
+    stale = timezone.now() - sync_stale_after()
+    resumed = []
+    candidates = RedriveBatch.objects.filter(finished_at__isnull=True).filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, created_at__lt=stale)
+    )
+    for batch_id in candidates.values_list("pk", flat=True)[:100]:
+        taken = (
+            RedriveBatch.objects.filter(pk=batch_id, finished_at__isnull=True)
+            .filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
+            .update(heartbeat_at=timezone.now())
+        )
+        if taken:
+            resumed.append(batch_id)
+    return resumed

@@ -48,6 +48,9 @@ class RedriveBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Renewed by the task before each row; a batch silent for SYNC_STALE_AFTER_SECONDS (its
+    # worker was killed) is queued again by the beat (operations.tasks.resume_redrive_batches).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -79,6 +82,8 @@ class OperatorAction(models.Model):
         max_length=10, choices=ActionOutcome.choices, default=ActionOutcome.PENDING
     )
     message = models.TextField(blank=True)
+    # When a task took the row (RUNNING): another task takes it over only once it is stale.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     batch = models.ForeignKey(
         RedriveBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="actions"
     )

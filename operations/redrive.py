@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from connections.aws import AwsError
 from connections.aws_operator import NoOperatorRoleError, OperatorApi, RedriveCheck
-from connections.models import AwsAccount
+from connections.models import AwsAccount, sync_stale_after
 from executions.choices import StateMachineType
 from executions.models import Execution
 from executions.redaction import default_redactor
@@ -81,15 +83,25 @@ def queue_redrive(user: Any, execution: Execution) -> OperatorAction:
     return action
 
 
+def claimable(now: datetime) -> Q:
+    """Rows a task may take: PENDING, or RUNNING under a task that went silent."""
+    return Q(outcome=ActionOutcome.PENDING) | Q(
+        outcome=ActionOutcome.RUNNING, claimed_at__lt=now - sync_stale_after()
+    )
+
+
 def carry_out_redrive(action_id: int, *, last_try: bool = True, share: float = 0.5) -> str:
     """The task's work. Claims the row with a conditional UPDATE (a finished row is left
-    alone), calls RedriveExecution with the row's token, records the answer. A transient
+    alone, and so is one a live task holds), calls RedriveExecution with the row's token, records the answer. A transient
     error raises while tries are left (the task retries with the same token)."""
-    claimed = OperatorAction.objects.filter(
-        pk=action_id,
-        kind=ActionKind.REDRIVE,
-        outcome__in=[ActionOutcome.PENDING, ActionOutcome.RUNNING],
-    ).update(outcome=ActionOutcome.RUNNING)
+    now = timezone.now()
+    # PENDING, or RUNNING under a task that went silent (killed mid-call): the same token is
+    # sent again, so AWS redrives once. A live task's row is left to it.
+    claimed = (
+        OperatorAction.objects.filter(pk=action_id, kind=ActionKind.REDRIVE)
+        .filter(claimable(now))
+        .update(outcome=ActionOutcome.RUNNING, claimed_at=now)
+    )
     if not claimed:
         return "already finished"
     action = OperatorAction.objects.select_related("execution__state_machine").get(pk=action_id)

@@ -50,3 +50,14 @@ def run_redrive_batch(batch_id: int) -> dict[str, Any]:
     for execution_id in redriven:
         resync_execution.delay(execution_id)
     return {"batch": batch_id, "redriven": len(redriven)}
+
+
+@shared_task(name="operations.tasks.resume_redrive_batches")
+def resume_redrive_batches() -> list[int]:
+    """Beat tick: queue again each batch whose worker went silent."""
+    from operations.batch import resume_stale_batches
+
+    resumed = resume_stale_batches()
+    for batch_id in resumed:
+        run_redrive_batch.delay(batch_id)
+    return resumed

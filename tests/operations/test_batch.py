@@ -151,3 +151,57 @@ def test_a_cancelled_batch_redrives_nothing_more(
     }
     page = operator.get(batch.get_absolute_url()).content.decode()
     assert "2 cancelled" in page and 'data-polling="true"' not in page
+
+
+def test_a_batch_left_by_a_killed_worker_is_resumed_and_redrives_each_once(
+    sync_sandbox: Sandbox, team: Group, eager: None
+) -> None:
+    aws = Aws(sync_sandbox.endpoint_url, sync_sandbox.region)
+    account = register(sync_sandbox, name=unique("resume"))
+    with_operator_role(account)
+    arns = []
+    for _ in range(3):
+        call = {
+            "ApiEndpoint": f"{sync_sandbox.partner_url}/sequence?key={unique('k')}&statuses=500,200",
+            "Method": "GET",
+        }
+        arn = aws.start(aws.state_machine(single_state(http_task(call))))
+        assert aws.wait(arn).status == "FAILED"
+        arns.append(arn)
+    sync_account_by_id(account.pk, trigger="test")
+    long_ago = timezone.now() - timedelta(hours=1)
+    user = UserFactory.create(groups=[team], perms=[REDRIVER])
+    batch = RedriveBatch.objects.create(account=account, username=user.username, user=user)
+    RedriveBatch.objects.filter(pk=batch.pk).update(heartbeat_at=long_ago)
+    # The killed worker had claimed the first row (AWS may or may not have seen the call), the
+    # second was still waiting, and a live task holds the third.
+    states = [
+        (ActionOutcome.RUNNING, long_ago),
+        (ActionOutcome.PENDING, None),
+        (ActionOutcome.RUNNING, timezone.now()),
+    ]
+    for arn, (outcome, claimed_at) in zip(arns, states, strict=True):
+        OperatorAction.objects.create(
+            kind="redrive",
+            user=user,
+            username=user.username,
+            account=account,
+            execution=Execution.objects.get(arn=arn),
+            target=arn,
+            client_token=unique("token"),
+            outcome=outcome,
+            claimed_at=claimed_at,
+            batch=batch,
+        )
+    fresh = RedriveBatch.objects.create(account=account, username=user.username)
+    RedriveBatch.objects.filter(pk=fresh.pk).update(heartbeat_at=timezone.now())
+
+    assert tasks.resume_redrive_batches.apply().get() == [batch.pk]
+    outcomes = list(batch.actions.order_by("id").values_list("outcome", flat=True))
+    assert outcomes == ["succeeded", "succeeded", "running"]
+    counts = [aws.sfn.describe_execution(executionArn=arn)["redriveCount"] for arn in arns]
+    assert counts == [1, 1, 0]
+    batch.refresh_from_db()
+    assert batch.finished_at is None  # the live task's row is still open
+    # Resumed just now: the next tick leaves it alone, and so is the live batch.
+    assert tasks.resume_redrive_batches.apply().get() == []
