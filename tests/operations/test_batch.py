@@ -85,7 +85,11 @@ def test_a_group_is_redriven_in_a_batch_through_to_succeeded(
     HttpAttemptFactory.create(execution=old, failure_group=group)
 
     url = reverse("operations:group_redrive", args=[group.pk])
+    viewer = client_of(UserFactory.create(groups=[team]))
+    assert "data-group-redrive" not in viewer.get(group.get_absolute_url()).content.decode()
+    assert viewer.get(url).status_code == 403
     operator = client_of(UserFactory.create(groups=[team], perms=[REDRIVER]))
+    assert "data-group-redrive" in operator.get(group.get_absolute_url()).content.decode()
     page = operator.get(url).content.decode()
     assert "data-no-operator-role" in page
     assert operator.post(url, {"confirm": "on"}).status_code == 400
