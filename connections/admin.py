@@ -129,6 +129,18 @@ class AwsAccountAdmin(AccountScopedAdmin):
                 ]
             },
         ),
+        (
+            "Operator role (optional, write-only): replay and redrive only, never the sync",
+            {
+                "fields": [
+                    "operator_auth_mode",
+                    "operator_role_arn",
+                    "operator_external_id",
+                    "operator_access_key_id",
+                    "operator_secret_access_key",
+                ]
+            },
+        ),
         ("Access", {"fields": ["groups"]}),
         ("Sync", {"fields": ["sync_status", "last_synced_at", "last_error"]}),
     ]
@@ -164,6 +176,9 @@ class AwsAccountAdmin(AccountScopedAdmin):
                 ("external id", obj.external_id),
                 ("access key id", obj.access_key_id),
                 ("secret access key", obj.secret_access_key),
+                ("operator external id", obj.operator_external_id),
+                ("operator access key id", obj.operator_access_key_id),
+                ("operator secret access key", obj.operator_secret_access_key),
             )
             if value
         ]

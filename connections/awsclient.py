@@ -125,6 +125,8 @@ class AwsError(Exception):
         self.code = code
         self.operation = operation
         self.transient = transient
+        # AWS's id of the refused request, when it answered (the operator audit records it).
+        self.request_id = ""
 
     @property
     def about_one_resource(self) -> bool:
@@ -159,9 +161,10 @@ def translate(exc: Exception, operation: str) -> AwsError:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         detail = READABLE.get(code) or str(err.get("Message", "")) or code
         message = f"{operation}: {code}: {detail}" if code else f"{operation}: {detail}"
-        if code in TRANSIENT_CODES or status >= 500:
-            return AwsTransientError(message, code=code, operation=operation)
-        return AwsPermanentError(message, code=code, operation=operation)
+        cls = AwsTransientError if code in TRANSIENT_CODES or status >= 500 else AwsPermanentError
+        error: AwsError = cls(message, code=code, operation=operation)
+        error.request_id = str(exc.response.get("ResponseMetadata", {}).get("RequestId", ""))
+        return error
     if isinstance(exc, EndpointConnectionError):
         return AwsTransientError(
             f"{operation}: cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}",
@@ -183,7 +186,7 @@ def translate(exc: Exception, operation: str) -> AwsError:
     return AwsPermanentError(f"{operation}: {exc}", code=type(exc).__name__, operation=operation)
 
 
-def _config() -> Config:
+def config() -> Config:
     # Adaptive retries absorb short throttling bursts client-side; our shared rate limiter
     # keeps all workers together under the quota so bursts stay rare.
     return Config(
@@ -196,25 +199,47 @@ def _config() -> Config:
 
 def session_for(account: AwsAccount, region: str) -> boto3.session.Session:
     """A boto3 session with the account's credentials (assume-role, keys or default chain)."""
-    if account.auth_mode == AuthMode.ACCESS_KEYS:
+    return session_with(
+        mode=account.auth_mode,
+        role_arn=account.role_arn,
+        external_id=account.external_id,
+        access_key_id=account.access_key_id,
+        secret_access_key=account.secret_access_key,
+        endpoint_url=account.endpoint_url,
+        region=region,
+    )
+
+
+def session_with(
+    *,
+    mode: str,
+    role_arn: str,
+    external_id: str,
+    access_key_id: str,
+    secret_access_key: str,
+    endpoint_url: str,
+    region: str,
+    session_name: str = "stepscope",
+) -> boto3.session.Session:
+    """A session from one set of credentials: the reader's (`session_for`) or the operator's
+    (connections/aws_operator.py), which must never be mixed up."""
+    if mode == AuthMode.ACCESS_KEYS:
         return boto3.session.Session(
-            aws_access_key_id=account.access_key_id,
-            aws_secret_access_key=account.secret_access_key,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
             region_name=region,
         )
     base = boto3.session.Session(region_name=region)
-    if account.auth_mode != AuthMode.ASSUME_ROLE:
+    if mode != AuthMode.ASSUME_ROLE:
         return base
-    sts = base.client("sts", endpoint_url=account.endpoint_url or None, config=_config())
+    sts = base.client("sts", endpoint_url=endpoint_url or None, config=config())
     try:
-        if account.external_id:
+        if external_id:
             answer = sts.assume_role(
-                RoleArn=account.role_arn,
-                RoleSessionName="stepscope",
-                ExternalId=account.external_id,
+                RoleArn=role_arn, RoleSessionName=session_name, ExternalId=external_id
             )
         else:
-            answer = sts.assume_role(RoleArn=account.role_arn, RoleSessionName="stepscope")
+            answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
     except BOTO_ERRORS as exc:
         raise translate(exc, "AssumeRole") from exc
     creds = answer["Credentials"]
@@ -270,7 +295,7 @@ def cached_client(account: AwsAccount, region: str, service: Service) -> Any:
         service,
         region_name=region,
         endpoint_url=account.endpoint_url or None,
-        config=_config(),
+        config=config(),
     )
     count_throttles_of(client)
     pace_calls_of(client)

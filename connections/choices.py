@@ -13,6 +13,15 @@ class AuthMode(models.TextChoices):
     ACCESS_KEYS = "access_keys", "Access keys"
 
 
+class OperatorMode(models.TextChoices):
+    """How the optional operator role (replay, redrive; never the sync) gets its credentials.
+    No default chain: that would be the reader's own identity, not a separate role."""
+
+    NONE = "", "No operator role"
+    ASSUME_ROLE = "assume_role", "Assume role (role ARN + external id)"
+    ACCESS_KEYS = "access_keys", "Access keys"
+
+
 class SyncStatus(models.TextChoices):
     NEVER = "never", "Never synced"
     QUEUED = "queued", "Queued"

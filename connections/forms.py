@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from connections.arn import role_account
 from connections.aws import available_regions
-from connections.choices import AuthMode
+from connections.choices import AuthMode, OperatorMode
 from connections.models import ACCOUNT_SECRET_FIELDS, AwsAccount
 
 # AWS's own access key ids (long-term AKIA, temporary ASIA) are 20 characters. An endpoint URL
@@ -19,6 +19,9 @@ AWS_ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 AWS_ACCESS_KEY_ID_RULE = (
     "An AWS access key id is AKIA or ASIA followed by 16 capital letters or digits."
 )
+
+
+OPERATOR_SECRET_FIELDS = tuple(n for n in ACCOUNT_SECRET_FIELDS if n.startswith("operator_"))
 
 
 class RegionsField(forms.CharField):
@@ -68,6 +71,24 @@ class AwsAccountForm(forms.ModelForm):  # type: ignore[type-arg]
         strip=True,
         help_text="Write-only. Leave blank to keep the stored value.",
     )
+    operator_external_id = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        strip=True,
+        help_text="Write-only. Leave blank to keep the stored value.",
+    )
+    operator_access_key_id = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        strip=True,
+        help_text="Write-only. Leave blank to keep the stored value.",
+    )
+    operator_secret_access_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        strip=True,
+        help_text="Write-only. Leave blank to keep the stored value.",
+    )
 
     class Meta:
         model = AwsAccount
@@ -80,6 +101,11 @@ class AwsAccountForm(forms.ModelForm):  # type: ignore[type-arg]
             "external_id",
             "access_key_id",
             "secret_access_key",
+            "operator_auth_mode",
+            "operator_role_arn",
+            "operator_external_id",
+            "operator_access_key_id",
+            "operator_secret_access_key",
             "endpoint_url",
             "enabled",
             "sync_interval_seconds",
@@ -103,29 +129,41 @@ class AwsAccountForm(forms.ModelForm):  # type: ignore[type-arg]
             self._check_role(data)
         elif mode == AuthMode.ACCESS_KEYS:
             self._check_keys(data)
+        operator = data.get("operator_auth_mode") or OperatorMode.NONE
+        if operator == OperatorMode.ASSUME_ROLE:
+            self._check_role(data, prefix="operator_")
+        elif operator == OperatorMode.ACCESS_KEYS:
+            self._check_keys(data, prefix="operator_")
+        else:
+            # No operator role: no operator secret kept either (removing the role removes them).
+            for name in ("operator_role_arn", *OPERATOR_SECRET_FIELDS):
+                data[name] = ""
         if data.get("sync_interval_seconds") is not None and data["sync_interval_seconds"] < 10:
             self.add_error("sync_interval_seconds", "Sync at most every 10 seconds.")
         return data
 
-    def _check_role(self, data: dict[str, Any]) -> None:
-        account = role_account(data.get("role_arn") or "")
+    def _check_role(self, data: dict[str, Any], prefix: str = "") -> None:
+        """The reader's role (no prefix) or the operator's (`operator_`): the same rules."""
+        field = f"{prefix}role_arn"
+        account = role_account(data.get(field) or "")
         if not account:
-            self.add_error("role_arn", "Give an IAM role ARN: arn:aws:iam::123456789012:role/Name.")
+            self.add_error(field, "Give an IAM role ARN: arn:aws:iam::123456789012:role/Name.")
         elif data.get("account_id") and account != data["account_id"]:
-            self.add_error("role_arn", "The role ARN names another account than the account id.")
+            self.add_error(field, "The role ARN names another account than the account id.")
 
-    def _check_keys(self, data: dict[str, Any]) -> None:
-        key_id, secret = data.get("access_key_id") or "", data.get("secret_access_key") or ""
+    def _check_keys(self, data: dict[str, Any], prefix: str = "") -> None:
+        key_field, secret_field = f"{prefix}access_key_id", f"{prefix}secret_access_key"
+        key_id, secret = data.get(key_field) or "", data.get(secret_field) or ""
         if data.get("endpoint_url"):
             if not key_id:
-                self.add_error("access_key_id", "Give an access key id (any text for a sandbox).")
+                self.add_error(key_field, "Give an access key id (any text for a sandbox).")
             if not secret:
-                self.add_error("secret_access_key", "Give the secret access key (write-only).")
+                self.add_error(secret_field, "Give the secret access key (write-only).")
             return
         if not AWS_ACCESS_KEY_ID.match(key_id):
-            self.add_error("access_key_id", AWS_ACCESS_KEY_ID_RULE)
+            self.add_error(key_field, AWS_ACCESS_KEY_ID_RULE)
         if len(secret) < 16:
-            self.add_error("secret_access_key", "Give the secret access key (write-only).")
+            self.add_error(secret_field, "Give the secret access key (write-only).")
 
     def save(self, commit: bool = True) -> AwsAccount:
         account: AwsAccount = super().save(commit=False)

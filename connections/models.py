@@ -13,7 +13,13 @@ from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 
-from connections.choices import AuthMode, AuthorizationType, ConnectionState, SyncStatus
+from connections.choices import (
+    AuthMode,
+    AuthorizationType,
+    ConnectionState,
+    OperatorMode,
+    SyncStatus,
+)
 from connections.crypto import EncryptedTextField
 
 if TYPE_CHECKING:
@@ -68,6 +74,15 @@ class AwsAccount(models.Model):
     external_id = EncryptedTextField(blank=True)
     access_key_id = EncryptedTextField(blank=True)
     secret_access_key = EncryptedTextField(blank=True)
+    # The optional operator role: used only for replay and redrive (operations/), never by the
+    # sync, so an account can be read without anyone being able to change anything in it.
+    operator_auth_mode = models.CharField(
+        max_length=20, choices=OperatorMode.choices, default=OperatorMode.NONE, blank=True
+    )
+    operator_role_arn = models.CharField(max_length=2048, blank=True)
+    operator_external_id = EncryptedTextField(blank=True)
+    operator_access_key_id = EncryptedTextField(blank=True)
+    operator_secret_access_key = EncryptedTextField(blank=True)
     endpoint_url = models.URLField(
         blank=True, help_text="Only for the sandbox or VPC endpoints; empty means real AWS."
     )
@@ -139,6 +154,11 @@ class AwsAccount(models.Model):
         return beat
 
     @property
+    def has_operator_role(self) -> bool:
+        """Whether replay and redrive have credentials of their own (no secret is loaded)."""
+        return self.operator_auth_mode != OperatorMode.NONE
+
+    @property
     def has_secret(self) -> bool:
         return bool(self.secret_access_key or self.external_id)
 
@@ -193,7 +213,14 @@ OVERLAP_LOCK_CLASS = 0x5374_6570  # "Step"
 
 
 # The encrypted secrets of an account: never sent to a browser, never loaded for a page.
-ACCOUNT_SECRET_FIELDS = ("external_id", "access_key_id", "secret_access_key")
+ACCOUNT_SECRET_FIELDS = (
+    "external_id",
+    "access_key_id",
+    "secret_access_key",
+    "operator_external_id",
+    "operator_access_key_id",
+    "operator_secret_access_key",
+)
 
 
 RowWithAccount = TypeVar("RowWithAccount", bound=models.Model)

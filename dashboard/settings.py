@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "alerts",
     "connections",
     "executions",
+    "operations",
     "api",
 ]
 
@@ -302,6 +303,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "prune-old-executions": {"task": "executions.tasks.prune_old_executions", "schedule": 3600},
     "prune-old-alerts": {"task": "alerts.tasks.prune_old_alerts", "schedule": 3600},
+    # Redrive batches whose worker was killed (operations/batch.py) are queued again.
+    "resume-redrive-batches": {"task": "operations.tasks.resume_redrive_batches", "schedule": 60},
 }
 
 # --- Email (alerts). Django's SMTP backend; the console backend prints instead.
@@ -325,6 +328,9 @@ STEPSCOPE: dict[str, Any] = {
     # SUCCEEDED executions ingested per state machine and sync: enough for success rates and
     # "last success to this endpoint" without pulling every healthy run.
     "SUCCEEDED_PER_SYNC": env_int("SUCCEEDED_PER_SYNC", 200),
+    # Percent of the account's RedriveExecution quota a redrive batch may use: the rest stays
+    # for the account's own tooling.
+    "REDRIVE_QUOTA_PERCENT": env_int("REDRIVE_QUOTA_PERCENT", 20),
     # Response bodies are cut to this many characters before storage.
     "MAX_RESPONSE_CHARS": env_int("MAX_RESPONSE_CHARS", 16384),
     # Extra regular expressions; a header/query/body key matching one is redacted.

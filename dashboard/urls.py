@@ -15,6 +15,7 @@ urlpatterns = [
     path("executions/", include("executions.urls")),
     path("connections/", include("dashboard.connection_urls")),
     path("alerts/", include("alerts.urls")),
+    path("operations/", include("operations.urls")),
     path("api/", include("api.urls")),
     path("tokens/", include("api.token_urls")),
     path("login/", sso.LoginView.as_view(), name="login"),

@@ -22,6 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from alerts.models import AlertRule
 from connections.models import AwsAccount
+from operations.models import OperatorAction, RedriveBatch
 from tests.factories import (
     ConnectionFactory,
     EndpointFactory,
@@ -70,6 +71,7 @@ LIST_PAGES = {
     "connections:list",
     "alerts:rules",
     "executions:saved_views",
+    "operations:audit",
 }
 # Pages of one object: the value names the object (see `objects` below).
 OBJECT_PAGES = {
@@ -96,7 +98,14 @@ ACTIONS = {
 FORM_PAGES = {
     "alerts:new": (None, "alerts.add_alertrule"),
     "alerts:edit": ("rule", "alerts.change_alertrule"),
+    # The dry run; without an operator role it says what to configure (tested below).
+    "operations:redrive": ("execution", "operations.redrive_execution"),
+    "operations:group_redrive": ("group", "operations.redrive_execution"),
 }
+# Rows of one user: the actor and admins (the audit permission) read them, within the grant.
+OWN_OBJECT_PAGES = {"operations:action": "action", "operations:batch": "batch"}
+# POSTs on such rows: the actor (or an auditor) with the permission; others get the 404.
+OWN_ACTIONS = {"operations:batch_cancel": ("batch", "operations.redrive_execution")}
 # The REST API (issue 19): tokens or the session; no credentials → 401 JSON, never a redirect.
 API_PUBLIC = {"api:schema", "api:docs", "api:not_found"}
 API_LISTS = {
@@ -125,7 +134,7 @@ TOKEN_PAGES = {"tokens:list", "tokens:revoke"}
 SIGNED_LINK_PAGES = {"alerts:act": ("group", "executions.change_failuregroup")}
 # POST actions on the user's own rows: someone else's row is a 404 (tests/executions/
 # test_saved_views.py for the saving and sharing).
-OWN_ACTIONS = {"executions:saved_view_delete"}
+OWN_VIEW_ACTIONS = {"executions:saved_view_delete"}
 ROUTES = all_routes()
 ADMIN = [r for r in ROUTES if r.name.startswith("admin:") and r.name not in PUBLIC]
 
@@ -134,7 +143,8 @@ def test_every_url_is_in_the_matrix() -> None:
     known = PUBLIC | LIST_PAGES | set(OBJECT_PAGES) | set(ACTIONS) | set(FORM_PAGES)
     known |= API_PUBLIC | API_LISTS | set(API_OBJECTS) | set(API_ACTIONS) | TOKEN_PAGES
     known |= set(SIGNED_LINK_PAGES)
-    known |= OWN_ACTIONS
+    known |= OWN_VIEW_ACTIONS
+    known |= set(OWN_OBJECT_PAGES) | set(OWN_ACTIONS)
     unclassified = [r for r in ROUTES if r.name not in known and not r.pattern.startswith("admin/")]
     assert not unclassified, (
         "Add these URLs to tests/test_access_matrix.py (who may see them?): "
@@ -155,7 +165,18 @@ def _objects_in(account: AwsAccount) -> dict[str, Any]:
     # One per account (names are unique): callers that make several object sets share it.
     rule, _ = AlertRule.objects.get_or_create(name=f"rule-{account.name}", events=["new_group"])
     rule.accounts.set([account])
+    action = OperatorAction.objects.create(
+        kind="redrive",
+        username="someone",
+        account=account,
+        execution=attempt.execution,
+        target=attempt.execution.arn,
+        client_token=f"token-{attempt.pk}",
+    )
+    batch = RedriveBatch.objects.create(account=account, group=group, username="someone")
     return {
+        "batch": batch,
+        "action": action,
         "rule": rule,
         "account": account,
         "attempt": attempt,
@@ -246,7 +267,7 @@ def test_a_shared_saved_view_over_a_hidden_account_is_not_listed(
     assert hidden["account"].name not in html
 
 
-@pytest.mark.parametrize("name", sorted(OWN_ACTIONS))
+@pytest.mark.parametrize("name", sorted(OWN_VIEW_ACTIONS))
 def test_own_actions_are_the_owners_only(
     viewer: User, account: AwsAccount, client: Client, name: str
 ) -> None:
@@ -372,6 +393,60 @@ def test_a_rule_form_offers_and_accepts_only_visible_accounts(
     saved = client.post(url_for("alerts:new"), {**data, "accounts": [visible["account"].pk]})
     assert saved.status_code == 302
     assert list(AlertRule.objects.get(name="mine").accounts.all()) == [visible["account"]]
+
+
+def test_redrive_without_an_operator_role_says_what_to_configure_and_never_queues(
+    viewers: Any, visible: dict[str, Any]
+) -> None:
+    user = UserFactory.create(groups=[viewers], perms=["operations.redrive_execution"])
+    client = client_for(user)
+    url = url_for("operations:redrive", visible["execution"])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "has no operator role" in page.content.decode()
+    assert client.post(url, {"confirm": "on"}).status_code == 400
+    assert not OperatorAction.objects.filter(user=user).exists()
+
+
+@pytest.mark.parametrize("name", sorted(OWN_OBJECT_PAGES))
+def test_own_rows_are_for_the_actor_and_admins_within_the_grant(
+    client: Client, viewers: Any, visible: dict[str, Any], hidden: dict[str, Any], name: str
+) -> None:
+    actor = UserFactory.create(groups=[viewers])
+    mine = visible[OWN_OBJECT_PAGES[name]]
+    type(mine).objects.filter(pk=mine.pk).update(user=actor)
+    assert_login_redirect(client.get(url_for(name, mine)))
+    assert client_for(actor).get(url_for(name, mine)).status_code == 200
+    teammate = client_for(UserFactory.create(groups=[viewers]))
+    assert teammate.get(url_for(name, mine)).status_code == 404
+    auditor = client_for(
+        UserFactory.create(groups=[viewers], perms=["operations.view_operatoraction"])
+    )
+    assert auditor.get(url_for(name, mine)).status_code == 200
+    assert auditor.get(url_for(name, hidden[OWN_OBJECT_PAGES[name]])).status_code == 404
+    assert auditor.get(reverse(name, args=[987654321])).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(OWN_ACTIONS))
+def test_own_row_actions_need_the_row_and_the_permission(
+    client: Client, viewers: Any, visible: dict[str, Any], hidden: dict[str, Any], name: str
+) -> None:
+    kind, perm = OWN_ACTIONS[name]
+    mine = visible[kind]
+    actor = UserFactory.create(groups=[viewers], perms=[perm])
+    type(mine).objects.filter(pk=mine.pk).update(user=actor)
+    assert_login_redirect(client.post(url_for(name, mine)))
+    assert client_for(actor, csrf=True).post(url_for(name, mine)).status_code == 403  # CSRF
+    assert client_for(actor).get(url_for(name, mine)).status_code == 405
+    teammate = client_for(UserFactory.create(groups=[viewers], perms=[perm]))
+    assert teammate.post(url_for(name, mine)).status_code == 404
+    unpermitted = UserFactory.create(groups=[viewers], perms=["operations.view_operatoraction"])
+    assert client_for(unpermitted).post(url_for(name, mine)).status_code == 403
+    auditor = client_for(
+        UserFactory.create(groups=[viewers], perms=[perm, "operations.view_operatoraction"])
+    )
+    assert auditor.post(url_for(name, hidden[kind])).status_code == 404
+    assert client_for(actor).post(url_for(name, mine)).status_code == 302
 
 
 # --- Admin ------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from django.urls import NoReverseMatch, resolve, reverse
 from alerts.models import AlertRule
 from connections.choices import AuthMode
 from connections.models import AwsAccount, Connection, ConnectionStateChange, Endpoint, SyncRun
+from operations.models import OperatorAction
 from tests.factories import (
     ConnectionFactory,
     ConnectionStateChangeFactory,
@@ -67,6 +68,7 @@ class Team:
             self.rows[ConnectionStateChange].reason,  # type: ignore[attr-defined]
             self.rows[SyncRun].progress,  # type: ignore[attr-defined]
             self.rows[AlertRule].name,  # type: ignore[attr-defined]
+            self.rows[OperatorAction].target,  # type: ignore[attr-defined]
         ]
 
 
@@ -94,6 +96,14 @@ def make_team(account: AwsAccount, tag: str) -> Team:
         SyncRun: SyncRunFactory.create(account=account, progress=f"{tag}-sync-progress"),
         User: member,
         Group: group,
+        OperatorAction: OperatorAction.objects.create(
+            kind="redrive",
+            user=member,
+            username=member.username,
+            account=account,
+            target=f"arn:aws:states:eu-west-1:{account.account_id}:execution:{tag}-machine:run",
+            client_token=f"{tag}-token",
+        ),
     }
     login = {"username": member.username, "ip_address": "203.0.113.9", "user_agent": f"{tag}-ua"}
     rows[AccessAttempt] = AccessAttempt.objects.create(

@@ -44,6 +44,7 @@ from api.forms import (
 from connections.models import AwsAccount
 from dashboard.forms import SyncFilterForm, WindowForm
 from executions.forms import AttemptFilterForm, GroupFilterForm
+from operations.forms import AuditFilterForm
 from tests.factories import SyncRunFactory, UserFactory
 from tests.test_access_matrix import (
     ACTIONS,
@@ -52,6 +53,7 @@ from tests.test_access_matrix import (
     API_OBJECTS,
     LIST_PAGES,
     OBJECT_PAGES,
+    OWN_OBJECT_PAGES,
     _objects_in,
     all_routes,
 )
@@ -126,6 +128,13 @@ PAGE_FORMS: dict[str, list[type[forms.Form]]] = {
     "alerts:edit": [],
     # The signed action link's token: tests/alerts/test_action_links.py probes it.
     "alerts:act": [ActionLinkForm],
+    "operations:audit": [AuditFilterForm],
+    "operations:action": [],
+    # The redrive confirmation: hostile POSTs below (test_no_form_value_makes_a_redrive_fail).
+    "operations:redrive": [],
+    "operations:group_redrive": [],
+    "operations:batch": [],
+    "operations:batch_cancel": [],
     "login": [AuthenticationForm],
     # The REST API reads the same forms as the pages (api/views.py), plus its own.
     "api:attempts": [AttemptFilterForm],
@@ -272,14 +281,14 @@ def objects(account: AwsAccount) -> dict[str, Any]:
 
 
 def path_of(name: str, objects: dict[str, Any]) -> str:
-    kind = OBJECT_PAGES.get(name) or ACTIONS.get(name, ("",))[0]
+    kind = OBJECT_PAGES.get(name) or OWN_OBJECT_PAGES.get(name) or ACTIONS.get(name, ("",))[0]
     return reverse(name, args=[objects[kind].pk]) if kind else reverse(name)
 
 
 # --- The project's own pages ------------------------------------------------------------------
 
 ROUTES = all_routes()
-OWN_GET_PAGES = sorted(LIST_PAGES | set(OBJECT_PAGES))
+OWN_GET_PAGES = sorted(LIST_PAGES | set(OBJECT_PAGES) | set(OWN_OBJECT_PAGES))
 
 
 def test_every_page_is_covered() -> None:
@@ -406,7 +415,7 @@ ADMIN_OBJECT_VIEWS = ["change", "history", "delete"]
 
 @pytest.mark.parametrize("model", [m for m, _ in ADMINS], ids=lambda m: m._meta.label)
 def test_no_object_id_or_parameter_makes_an_admin_object_page_fail(
-    root: Client, objects: dict[str, Any], model: type[models.Model]
+    root: Client, superuser: User, objects: dict[str, Any], model: type[models.Model]
 ) -> None:
     """Each object view of a real row with hostile parameters; the change view (the others
     look the object up the same way) with each hostile value as the object id."""
@@ -414,9 +423,17 @@ def test_no_object_id_or_parameter_makes_an_admin_object_page_fail(
     base = f"/admin/{opts.app_label}/{opts.model_name}"
     probe = Probe(root, "", ADMIN_ALLOWED, ADMIN_VALUE_LABELS)
     real = model._default_manager.order_by("pk").values_list("pk", flat=True).first()
+    request = RequestFactory().get("/")
+    request.user = superuser
     for view in ADMIN_OBJECT_VIEWS if real is not None else []:
         probe.path = f"{base}/{quote(str(real))}/{view}/"
+        # A view the admin refuses even a superuser (the audit cannot be deleted) is a 403.
+        refused = view == "delete" and not admin.site._registry[model].has_delete_permission(
+            request
+        )
+        probe.allowed = ADMIN_ALLOWED | {403} if refused else ADMIN_ALLOWED
         probe.each_param(["_changelist_filters", "_popup", "_to_field"])
+    probe.allowed = ADMIN_ALLOWED
     for _, object_id in probe.values:
         probe.path = f"{base}/{object_id or '%20'}/change/"
         probe.get("")
@@ -483,6 +500,31 @@ def test_a_hostile_saved_view_id_is_a_404(root: Client) -> None:
     for pk in ("99999999999999999999", "9223372036854775808", "0"):
         path = reverse("executions:saved_view_delete", args=[1]).replace("/1/", f"/{pk}/")
         assert ask(root, "post", path).status == 404, path
+
+
+def test_no_form_value_makes_a_redrive_fail(
+    root: Client, objects: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from operations import tasks, views
+    from operations.redrive import DryRun
+
+    monkeypatch.setattr(tasks.redrive_execution, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks.run_redrive_batch, "delay", lambda *args, **kwargs: None)
+    account = objects["account"]
+    paths = [
+        reverse("operations:redrive", args=[objects["execution"].pk]),
+        reverse("operations:group_redrive", args=[objects["group"].pk]),
+        reverse("operations:batch_cancel", args=[objects["batch"].pk]),
+    ]
+    # Without an operator role every POST is refused with the page (400) ...
+    bad = [b for path in paths[:2] for b in _posts(root, path, ["confirm", "unknown"], {400})]
+    # ... with one, a confirmation queues (302) and anything else is refused (400).
+    account.operator_auth_mode = "access_keys"
+    account.save(update_fields=["operator_auth_mode"])
+    # The page shown again after a refused POST asks AWS for its dry run: not here.
+    monkeypatch.setattr(views, "dry_run", lambda execution: DryRun(True, "AWS says REDRIVABLE."))
+    bad += [b for path in paths for b in _posts(root, path, ["confirm", "unknown"], {302, 400})]
+    assert not bad, "\n".join(bad[:40])
 
 
 def test_no_form_value_makes_the_login_fail(settings: Any, superuser: User) -> None:

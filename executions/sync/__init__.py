@@ -21,7 +21,12 @@ Safety rules that make a killed worker or a lost broker harmless:
 
 from __future__ import annotations
 
-from executions.sync.account import discover_region, sync_account_by_id, sync_machine
+from executions.sync.account import (
+    discover_region,
+    sync_account_by_id,
+    sync_machine,
+    sync_one_execution,
+)
 from executions.sync.readers import ExpressLogReader, StandardReader
 from executions.sync.run import (
     ALREADY_RUNNING,
@@ -46,4 +51,5 @@ __all__ = [
     "finish_sync",
     "sync_account_by_id",
     "sync_machine",
+    "sync_one_execution",
 ]

@@ -18,7 +18,7 @@ from connections.models import AwsAccount
 from executions.choices import StateMachineType
 from executions.classification import last_state_change_id, reclassify_after_state_changes
 from executions.history import http_states_from_definition
-from executions.models import StateMachine
+from executions.models import Execution, StateMachine
 from executions.scrub import rescrub_new_secret_names, secret_names_by_connection
 from executions.sync.machines import discover_machines
 from executions.sync.readers import ExpressLogReader, StandardReader
@@ -90,3 +90,23 @@ def sync_machine(
         StateMachine.objects.filter(pk=machine.pk).update(last_synced_at=timezone.now())
 
     step.carry_out(api, read)
+
+
+def sync_one_execution(execution_id: int, trigger: str = "redrive") -> dict[str, Any]:
+    """Read one Standard execution again (after a redrive) as a run of its own, so it claims
+    the account like any sync. Left RUNNING, the next scheduled sync revisits it until it ends.
+    Another sync holding the account answers ALREADY_RUNNING: the caller tries again later."""
+    execution = (
+        Execution.objects.select_related("state_machine", "account").filter(pk=execution_id).first()
+    )
+    if execution is None or execution.state_machine.type == StateMachineType.EXPRESS:
+        return {"skipped": "no such Standard execution"}
+    run = begin_sync(execution.account, trigger)
+    if run is None:
+        return SyncSummary(execution.account.name, skipped=ALREADY_RUNNING).as_dict()
+    step = SyncStep(run.pk)
+    machine = execution.state_machine
+    api = AwsApi(step.account, machine.region)
+    reader = StandardReader(step, api, machine, http_states_from_definition(machine.definition))
+    step.carry_out(api, lambda: reader.read_one(execution))
+    return finish_sync(run.pk)

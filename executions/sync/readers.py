@@ -367,6 +367,14 @@ class StandardReader(MachineReader):
             "parse_problems": pg_safe(read.problems[:50]),
         }
 
+    def read_one(self, execution: Execution) -> None:
+        """One stored execution read again from AWS (after a redrive): its status now and its
+        history, whatever the listing cursor says (a redriven execution keeps its old start)."""
+        self.listed.add(execution.arn)
+        item = self.api.describe_execution(execution.arn)
+        self._execution(item, execution, self.api.history_pages(execution.arn))
+        self._write_unwritten()
+
     def _revisit_running(self) -> None:
         """Executions stored while RUNNING, older than this listing reached: ask each once."""
         running = (

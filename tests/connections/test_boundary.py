@@ -11,8 +11,13 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("connections", "executions", "dashboard")
-BOUNDARY = {Path("connections/aws.py"), Path("connections/awsclient.py")}
+APPS = ("connections", "executions", "dashboard", "operations")
+# The operator's calls (redrive, replay) are the same boundary with the operator's credentials.
+BOUNDARY = {
+    Path("connections/aws.py"),
+    Path("connections/awsclient.py"),
+    Path("connections/aws_operator.py"),
+}
 # Readers of documents, not of AWS answers: the pure parser's documented input is what the AWS
 # CLI prints (history events, or a whole GetExecutionHistory / FilterLogEvents answer), and
 # classify_history reads files of that format that a user hands it (saved_histories.py).
@@ -46,6 +51,11 @@ AWS_FIELDS = frozenset(
         "startDate",
         "stopDate",
         "redriveCount",
+        "redriveStatus",
+        "redriveStatusReason",
+        "redriveDate",
+        "ResponseMetadata",
+        "RequestId",
         # EventBridge connections
         "Connections",
         "ConnectionArn",

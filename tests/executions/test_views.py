@@ -525,8 +525,9 @@ def test_detail_runs_a_fixed_number_of_queries(
     execution = ExecutionFactory.create(state_machine=machine)
     for i in range(n):
         HttpAttemptFactory.create(execution=execution, attempt_number=i + 1, endpoint=endpoint)
-    # session, user, execution, attempts (+ baseline ids), baselines, assigned variables
-    with django_assert_num_queries(6):
+    # session, user, execution, attempts (+ baseline ids), baselines, assigned variables, and
+    # the user's own and group permissions (whether to offer "Redrive…")
+    with django_assert_num_queries(8):
         viewer_client.get(reverse("executions:detail", args=[execution.pk]))
 
 

@@ -1,0 +1,17 @@
+"""URLs of the operations app: redrive, the audit of operator actions."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from operations import views
+
+app_name = "operations"
+urlpatterns = [
+    path("executions/<int:pk>/redrive/", views.redrive, name="redrive"),
+    path("groups/<int:pk>/redrive/", views.group_redrive, name="group_redrive"),
+    path("batches/<int:pk>/", views.batch, name="batch"),
+    path("batches/<int:pk>/cancel/", views.batch_cancel, name="batch_cancel"),
+    path("audit/", views.audit, name="audit"),
+    path("audit/<int:pk>/", views.action, name="action"),
+]
