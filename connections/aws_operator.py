@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from connections.awsclient import BOTO_ERRORS, AwsError, config, session_with, translate
-from connections.ratelimit import RateLimiter
+from connections.ratelimit import RateLimiter, quota_scope
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -147,7 +147,7 @@ class OperatorApi:
 
     def _call(self, operation: str, call: Any) -> Any:
         # The account's shared bucket: AWS counts the operator's calls in the same quota.
-        RateLimiter(f"{self.account.pk}", self.region, self.share).acquire(operation)
+        RateLimiter(quota_scope(self.account), self.region, self.share).acquire(operation)
         try:
             return call()
         except BOTO_ERRORS as exc:

@@ -217,12 +217,15 @@ class RateLimiter:
 
     scope: str
     region: str
+    # A caller with a share of its own (a redrive batch takes REDRIVE_QUOTA_PERCENT) sets it;
+    # otherwise the configured share of the operation applies.
+    share: float | None = None
 
     def bucket(self, operation: str) -> tuple[float, float]:
         """(size, refill per second) of our share of the quota."""
         size, rate = quota_for(operation, self.region)
         conf = quota_settings()
-        share = conf.share_for(operation)
+        share = conf.share_for(operation) if self.share is None else self.share
         return max(1.0, size * share), rate * share * conf.time_scale
 
     def key(self, operation: str) -> str:
