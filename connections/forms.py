@@ -44,6 +44,16 @@ class RegionsField(forms.CharField):
         return ",".join(value) if isinstance(value, list) else str(value or "")
 
 
+def _write_only() -> forms.CharField:
+    """A secret's input: never rendered back, blank keeps the stored value."""
+    return forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        strip=True,
+        help_text="Write-only. Leave blank to keep the stored value.",
+    )
+
+
 class AwsAccountForm(forms.ModelForm):  # type: ignore[type-arg]
     """Validates an account; secrets are write-only (blank keeps the stored value)."""
 
@@ -53,42 +63,12 @@ class AwsAccountForm(forms.ModelForm):  # type: ignore[type-arg]
         help_text="Only for the sandbox or VPC endpoints; empty means real AWS.",
     )
     regions = RegionsField(help_text="Comma-separated, e.g. eu-west-1,us-east-1.")
-    external_id = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        strip=True,
-        help_text="Write-only. Leave blank to keep the stored value.",
-    )
-    access_key_id = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        strip=True,
-        help_text="Write-only. Leave blank to keep the stored value.",
-    )
-    secret_access_key = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        strip=True,
-        help_text="Write-only. Leave blank to keep the stored value.",
-    )
-    operator_external_id = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        strip=True,
-        help_text="Write-only. Leave blank to keep the stored value.",
-    )
-    operator_access_key_id = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        strip=True,
-        help_text="Write-only. Leave blank to keep the stored value.",
-    )
-    operator_secret_access_key = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        strip=True,
-        help_text="Write-only. Leave blank to keep the stored value.",
-    )
+    external_id = _write_only()
+    access_key_id = _write_only()
+    secret_access_key = _write_only()
+    operator_external_id = _write_only()
+    operator_access_key_id = _write_only()
+    operator_secret_access_key = _write_only()
 
     class Meta:
         model = AwsAccount

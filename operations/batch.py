@@ -10,7 +10,6 @@ next row and marks the rest cancelled.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,7 @@ from executions.choices import ExecutionStatus, GroupStatus, StateMachineType
 from executions.models import Execution, FailureGroup
 from operations.choices import ActionKind, ActionOutcome
 from operations.models import OperatorAction, RedriveBatch
-from operations.redrive import carry_out_redrive, claimable, redacted_request
+from operations.redrive import carry_out_redrive, claimable, redrive_action
 
 REDRIVABLE = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED)
 MAX_BATCH = 1000
@@ -100,22 +99,7 @@ def start_batch(user: Any, group: FailureGroup) -> RedriveBatch:
         batch = RedriveBatch.objects.create(
             account_id=group.account_id, group=group, user=user, username=user.get_username()
         )
-        rows = []
-        for execution in dry.eligible:
-            token = uuid.uuid4().hex
-            rows.append(
-                OperatorAction(
-                    kind=ActionKind.REDRIVE,
-                    user=user,
-                    username=user.get_username(),
-                    account_id=execution.account_id,
-                    execution=execution,
-                    target=execution.arn,
-                    request=redacted_request(execution.arn, token),
-                    client_token=token,
-                    batch=batch,
-                )
-            )
+        rows = [redrive_action(user, execution, batch=batch) for execution in dry.eligible]
         OperatorAction.objects.bulk_create(rows)
         transaction.on_commit(lambda: run_redrive_batch.delay(batch.pk))
     return batch

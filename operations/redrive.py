@@ -63,22 +63,30 @@ def redacted_request(arn: str, client_token: str) -> dict[str, Any]:
     return {"executionArn": redactor.text(arn), "clientToken": client_token}
 
 
+def redrive_action(user: Any, execution: Execution, **extra: Any) -> OperatorAction:
+    """An unsaved PENDING audit row for redriving `execution`, with a client token of its own:
+    AWS treats the same token twice as one redrive, so a retried task cannot redrive twice."""
+    token = uuid.uuid4().hex
+    return OperatorAction(
+        kind=ActionKind.REDRIVE,
+        user=user,
+        username=user.get_username(),
+        account_id=execution.account_id,
+        execution=execution,
+        target=execution.arn,
+        request=redacted_request(execution.arn, token),
+        client_token=token,
+        **extra,
+    )
+
+
 def queue_redrive(user: Any, execution: Execution) -> OperatorAction:
     """The audit row (PENDING) and, once it is committed, the task that redrives."""
     from operations.tasks import redrive_execution
 
-    token = uuid.uuid4().hex
     with transaction.atomic():
-        action = OperatorAction.objects.create(
-            kind=ActionKind.REDRIVE,
-            user=user,
-            username=user.get_username(),
-            account_id=execution.account_id,
-            execution=execution,
-            target=execution.arn,
-            request=redacted_request(execution.arn, token),
-            client_token=token,
-        )
+        action = redrive_action(user, execution)
+        action.save()
         transaction.on_commit(lambda: redrive_execution.delay(action.pk))
     return action
 
