@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
 
@@ -36,6 +36,7 @@ from connections.awsclient import (
     AwsPermanentError,
     AwsTransientError,
     Service,
+    aware,
     cached_client,
     expired_for_now,
     is_expired_token,
@@ -498,15 +499,9 @@ def _connection_summary(item: ConnectionTypeDef) -> ConnectionSummary:
         state=str(item.get("ConnectionState", "")),
         state_reason=str(item.get("StateReason") or ""),
         authorization_type=str(item.get("AuthorizationType", "")),
-        modified_at=_aware(item.get("LastModifiedTime")),
-        authorized_at=_aware(item.get("LastAuthorizedTime")),
+        modified_at=aware(item.get("LastModifiedTime")),
+        authorized_at=aware(item.get("LastAuthorizedTime")),
     )
-
-
-def _aware(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return None
 
 
 # ------------------------------------------------------------------- credential check

@@ -9,11 +9,19 @@ typed boto3 method and answers a frozen dataclass; errors are the same `AwsError
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from connections.awsclient import BOTO_ERRORS, AwsError, config, session_with, translate
+from connections.awsclient import (
+    BOTO_ERRORS,
+    AwsError,
+    aware,
+    config,
+    request_id_of,
+    session_with,
+    translate,
+)
 from connections.ratelimit import RateLimiter, quota_scope
 
 if TYPE_CHECKING:
@@ -89,8 +97,9 @@ class OperatorApi:
 
     account: AwsAccount
     region: str
-    # The share of each quota these calls may take (a batch passes a smaller one).
-    share: float = 0.5
+    # The share of each quota these calls may take: a batch passes its own, else the
+    # configured share of the operation (AWS_QUOTA_SHARE / AWS_QUOTA_SHARES) applies.
+    share: float | None = None
 
     def __post_init__(self) -> None:
         if not self.account.has_operator_role:
@@ -128,11 +137,11 @@ class OperatorApi:
         return RedriveCheck(
             arn=arn,
             status=str(answer.get("status", "")),
-            stop_date=_aware(answer.get("stopDate")),
+            stop_date=aware(answer.get("stopDate")),
             redrive_count=int(answer.get("redriveCount", 0) or 0),
             redrive_status=str(answer.get("redriveStatus", "")),
             redrive_status_reason=str(answer.get("redriveStatusReason", "")),
-            request_id=_request_id(answer),
+            request_id=request_id_of(answer),
         )
 
     def redrive(self, arn: str, client_token: str) -> Redriven:
@@ -142,7 +151,7 @@ class OperatorApi:
             lambda: self._sfn.redrive_execution(executionArn=arn, clientToken=client_token),
         )
         return Redriven(
-            arn=arn, redrive_date=_aware(answer.get("redriveDate")), request_id=_request_id(answer)
+            arn=arn, redrive_date=aware(answer.get("redriveDate")), request_id=request_id_of(answer)
         )
 
     def _call(self, operation: str, call: Any) -> Any:
@@ -152,13 +161,3 @@ class OperatorApi:
             return call()
         except BOTO_ERRORS as exc:
             raise translate(exc, operation) from exc
-
-
-def _request_id(answer: Any) -> str:
-    return str((answer.get("ResponseMetadata") or {}).get("RequestId", ""))
-
-
-def _aware(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
@@ -153,6 +154,18 @@ class AwsPermanentError(AwsError):
         super().__init__(message, code=code, operation=operation, transient=False)
 
 
+def request_id_of(answer: Any) -> str:
+    """AWS's request id of an answer or an error response ("" when it gave none)."""
+    return str((answer.get("ResponseMetadata") or {}).get("RequestId", ""))
+
+
+def aware(value: object) -> datetime | None:
+    """botocore's timestamps, timezone-aware (a naive one is UTC); anything else is None."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return None
+
+
 def translate(exc: Exception, operation: str) -> AwsError:
     """botocore's many exception shapes → one readable AwsError."""
     if isinstance(exc, ClientError):
@@ -163,7 +176,7 @@ def translate(exc: Exception, operation: str) -> AwsError:
         message = f"{operation}: {code}: {detail}" if code else f"{operation}: {detail}"
         cls = AwsTransientError if code in TRANSIENT_CODES or status >= 500 else AwsPermanentError
         error: AwsError = cls(message, code=code, operation=operation)
-        error.request_id = str(exc.response.get("ResponseMetadata", {}).get("RequestId", ""))
+        error.request_id = request_id_of(exc.response)
         return error
     if isinstance(exc, EndpointConnectionError):
         return AwsTransientError(

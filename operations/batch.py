@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from connections.aws_operator import REDRIVE_WINDOW
+from connections.aws_operator import REDRIVABLE_STATUSES, REDRIVE_WINDOW
 from connections.models import sync_stale_after
 from executions.choices import ExecutionStatus, GroupStatus, StateMachineType
 from executions.models import Execution, FailureGroup
@@ -27,7 +27,6 @@ from operations.choices import ActionKind, ActionOutcome
 from operations.models import OperatorAction, RedriveBatch
 from operations.redrive import carry_out_redrive, claimable, redrive_action
 
-REDRIVABLE = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED)
 MAX_BATCH = 1000
 
 
@@ -81,7 +80,7 @@ def group_dry_run(group: FailureGroup) -> GroupDryRun:
 def _why_not(execution: Execution, now: Any, redriven_since: set[int]) -> str:
     if execution.state_machine.type == StateMachineType.EXPRESS:
         return "Express (only Standard executions redrive)"
-    if execution.status not in REDRIVABLE:
+    if execution.status not in REDRIVABLE_STATUSES:
         return f"{execution.get_status_display()} (only failed, timed-out or aborted ones)"
     if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
         return "closed more than 14 days ago"
@@ -192,7 +191,7 @@ def progress(batch: RedriveBatch) -> Progress:
         failed=by_outcome[ActionOutcome.FAILED],
         cancelled=by_outcome[ActionOutcome.CANCELLED],
         succeeded=statuses[ExecutionStatus.SUCCEEDED],
-        failed_again=sum(statuses[s] for s in REDRIVABLE),
+        failed_again=sum(statuses[s] for s in REDRIVABLE_STATUSES),
     )
 
 

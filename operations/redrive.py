@@ -98,7 +98,7 @@ def claimable(now: datetime) -> Q:
     )
 
 
-def carry_out_redrive(action_id: int, *, last_try: bool = True, share: float = 0.5) -> str:
+def carry_out_redrive(action_id: int, *, last_try: bool = True, share: float | None = None) -> str:
     """The task's work. Claims the row with a conditional UPDATE (a finished row is left
     alone, and so is one a live task holds), calls RedriveExecution with the row's token, records the answer. A transient
     error raises while tries are left (the task retries with the same token)."""
