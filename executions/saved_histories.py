@@ -2,7 +2,8 @@
 
 What `manage.py classify_history` runs (issue 5 item 4 gives the contract). The input holds one
 of: a GetExecutionHistory response `{"events": [...]}` (optional `executionArn`,
-`stateMachineArn`, `definition`); a list of such documents (executions of one state machine,
+`stateMachineArn`, `definition`, `connections`: DescribeConnection answers as AWS returns
+them, whose states explain failures through those connections); a list of such documents (executions of one state machine,
 so "last success to this endpoint" carries across them); or a FilterLogEvents response whose
 events carry execution-log JSON in `message`. Calls still in flight are left out: the
 contract's outcomes are succeeded, failed and timed_out only. Pages of one execution as AWS
@@ -21,6 +22,11 @@ are unknown). Query failures (JSONata `States.QueryEvaluationError`, JSONPath `S
 name in `evidence` what failed: `query_language`, `expression`, `location` (JSONata) or `field`
 and `jsonpath` (JSONPath), and where known `jsonata_error` (T1006…), `expected` and `actual`.
 
+A failure through a connection whose given state explains it says so in `evidence.connection_state`
+(`{state, at, reason, inferred}`): FAILED_CONNECTIVITY (network path, not credentials), a
+de-authorization whose reason names KMS (the key policy, not the credentials), or a private
+connection made ACTIVE minutes before a timeout (`seconds_since_change`: still provisioning).
+
 Every attempt is classified by the one recipe ingestion uses (`classify_in_context`), with an
 `InMemoryContext` of every attempt in the input: the result does not depend on the order of
 the documents.
@@ -37,6 +43,7 @@ from typing import Any
 
 from executions.classify import (
     ClassificationContext,
+    ConnectionStateChange,
     InMemoryContext,
     classify_in_context,
     classify_state_error,
@@ -71,7 +78,30 @@ class SavedExecution:
 def classify_file(path: str) -> dict[str, Any]:
     """`{"attempts": [...]}` for the saved histories at `path` ("-": standard input);
     raises InputError when it cannot be read as one of the accepted documents."""
-    return {"attempts": classify_executions(list(executions_in(read(path))))}
+    data = read(path)
+    return {"attempts": classify_executions(list(executions_in(data)), connections_in(data))}
+
+
+def connections_in(data: Any) -> list[tuple[str, ConnectionStateChange]]:
+    """The connection states given with the histories: each document's optional
+    `connections`, a list of DescribeConnection answers (or ListConnections items) as AWS
+    returns them; each is the state it reports, from its LastModifiedTime on."""
+    documents = [data] if isinstance(data, Mapping) else data if isinstance(data, list) else []
+    found: list[tuple[str, ConnectionStateChange]] = []
+    for document in documents:
+        listed = document.get("connections") if isinstance(document, Mapping) else None
+        for item in listed if isinstance(listed, list) else ():
+            if not isinstance(item, Mapping):
+                continue
+            arn, state = item.get("ConnectionArn"), item.get("ConnectionState")
+            at = parse_timestamp(item.get("LastModifiedTime") or item.get("CreationTime"))
+            if isinstance(arn, str) and isinstance(state, str) and at is not None:
+                reason = item.get("StateReason")
+                change = ConnectionStateChange(
+                    at=at, state=state, reason=reason if isinstance(reason, str) else ""
+                )
+                found.append((arn, change))
+    return found
 
 
 # --------------------------------------------------------------------------- reading
@@ -169,11 +199,16 @@ def _ordered(events: Iterable[Any]) -> list[Any]:
 # --------------------------------------------------------------------------- classifying
 
 
-def classify_executions(executions: Iterable[SavedExecution]) -> list[dict[str, Any]]:
+def classify_executions(
+    executions: Iterable[SavedExecution],
+    connections: Iterable[tuple[str, ConnectionStateChange]] = (),
+) -> list[dict[str, Any]]:
     """Attempts of every execution, in order, each classified with everything the input
     tells about its context (whatever the order of the executions)."""
     read = [(execution, _attempts(execution)) for execution in executions]
     context = InMemoryContext(attempt for _, attempts in read for attempt in attempts)
+    for arn, change in connections:
+        context.record(arn, change)
     return [
         _row(execution.arn, attempt, context, execution.http_states)
         for execution, attempts in read
