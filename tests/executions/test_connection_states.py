@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from executions.classify import ClassificationContext, ConnectionStateChange, classify
 from executions.classify.connection_states import PROVISIONING_WINDOW
 from executions.history import http_states_from_definition, parse_history
+from executions.models import HttpAttempt
 from tests.executions.test_classify import FIXTURES
+from tests.factories import ConnectionFactory, ConnectionStateChangeFactory, HttpAttemptFactory
 
 FIXTURE = FIXTURES / "private_and_kms_connections.json"
 
@@ -122,3 +125,37 @@ def test_a_provisioning_timeout_under_a_retry_is_not_told_to_add_one() -> None:
     )
     assert result.subcategory == "private_connection_provisioning"
     assert "add a Retry" not in result.hint and "the state's Retry covers it" in result.hint
+
+
+# --------------------------------------------------------------------------- stored
+
+
+@pytest.mark.django_db
+def test_reclassify_explains_stored_failures_by_the_recorded_connection_states() -> None:
+    now = timezone.now()
+    private = ConnectionFactory.create(
+        state="ACTIVE", private_resources={"api": {"configuration_arn": "x"}}
+    )
+    keyed = ConnectionFactory.create(account=private.account, state="DEAUTHORIZED")
+    ConnectionStateChangeFactory.create(
+        connection=private, state="ACTIVE", changed_at=now - timedelta(minutes=3)
+    )
+    ConnectionStateChangeFactory.create(
+        connection=keyed, state="DEAUTHORIZED", changed_at=now - timedelta(minutes=30),
+        reason="EventBridge could not decrypt the secret: KMS key disabled.",
+    )  # fmt: skip
+    old = {"category": "timeout", "subcategory": "x", "hint": "", "classifier_version": "2000.1"}
+    timeout = HttpAttemptFactory.create(
+        execution__state_machine__account=private.account, connection=private, status_code=None,
+        error="States.Http.Socket", cause="", outcome="failed", occurred_at=now - timedelta(minutes=1),
+        **old,
+    )  # fmt: skip
+    denied = HttpAttemptFactory.create(
+        execution=timeout.execution, connection=keyed, status_code=None, outcome="failed",
+        error="Events.ConnectionResource.InvalidConnectionState", cause="",
+        occurred_at=now - timedelta(minutes=2), **old,
+    )  # fmt: skip
+    call_command("reclassify")
+    rows = HttpAttempt.objects.in_bulk([timeout.pk, denied.pk])
+    assert rows[timeout.pk].subcategory == "private_connection_provisioning"
+    assert rows[denied.pk].subcategory == "connection_kms_key"
