@@ -83,7 +83,8 @@ def map_runs_in(events: Iterable[object], execution_arn: str = "") -> list[MapRu
                 by_event[event_id] = started
         elif kind == "MapRunRedriven":
             details = _details(event, "mapRunRedrivenEventDetails")
-            run = by_arn.get(as_text(details.get("mapRunArn"))) or (runs[-1] if runs else None)
+            arn = as_text(details.get("mapRunArn"))
+            run = (by_arn.get(arn) if arn else None) or (runs[-1] if runs else None)
             if run is not None:
                 run.status, run.error, run.cause, run.ended_at = RUNNING, "", "", None
                 count = as_int(details.get("redriveCount"))

@@ -159,3 +159,19 @@ def test_reclassify_explains_stored_failures_by_the_recorded_connection_states()
     rows = HttpAttempt.objects.in_bulk([timeout.pk, denied.pk])
     assert rows[timeout.pk].subcategory == "private_connection_provisioning"
     assert rows[denied.pk].subcategory == "connection_kms_key"
+
+
+def test_junk_connection_answers_are_ignored(tmp_path: Path) -> None:
+    document = json.loads(FIXTURE.read_text())[0]
+    document["connections"] = [
+        None, "x", {"ConnectionArn": 5}, {"ConnectionArn": "a", "ConnectionState": "ACTIVE"},
+        {"ConnectionArn": "a", "ConnectionState": ["ACTIVE"], "LastModifiedTime": 1},
+        {"ConnectionArn": "a", "ConnectionState": "ACTIVE", "LastModifiedTime": "soon",
+         "StateReason": {"x": 1}},
+    ]  # fmt: skip
+    path = tmp_path / "junk.json"
+    path.write_text(json.dumps(document))
+    (row,) = rows_of(path)
+    assert row["subcategory"] == "task_timeout"
+    path.write_text(json.dumps({**document, "connections": {"not": "a list"}}))
+    assert rows_of(path)[0]["subcategory"] == "task_timeout"

@@ -102,3 +102,18 @@ def test_mixed_failures_and_an_unknown_end_are_said_as_such() -> None:
     assert summary["verdict"] == "mixed"
     assert "2 different ways" in map_run_hint("States.TaskFailed", summary)
     assert "no child execution was given" in map_run_hint(THRESHOLD_ERROR, map_run_failures([]))
+
+
+def test_junk_map_run_events_never_raise() -> None:
+    junk: list[Any] = [
+        None, 7, "MapRunStarted", {"type": "MapRunStarted"},
+        {"type": "MapRunStarted", "mapRunStartedEventDetails": "x"},
+        {"type": "MapRunFailed", "id": "z", "previousEventId": {"a": 1},
+         "mapRunFailedEventDetails": {"error": {"nested": True}, "cause": ["list"]}},
+        {"type": "MapRunRedriven", "mapRunRedrivenEventDetails": {"redriveCount": "many"}},
+        {"type": "MapStateEntered", "stateEnteredEventDetails": {"name": 5}},
+    ]  # fmt: skip
+    runs = map_runs_in(junk)
+    # Two starts; the failure ends the newest, the ARN-less redrive reopens the newest.
+    assert [r.status for r in runs] == ["RUNNING", "RUNNING"]
+    assert all(isinstance(r.error, str) for r in runs)
