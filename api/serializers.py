@@ -121,7 +121,8 @@ class ConnectionSerializer(serializers.ModelSerializer[Connection]):
         model = Connection
         fields: tuple[str, ...] = (
             "id", "arn", "name", "account", "region", "authorization_type", "state",
-            "state_reason", "last_authorized_at", "aws_modified_at", "failures",
+            "state_reason", "last_authorized_at", "aws_modified_at", "aws_created_at",
+            "private_resources", "kms_key_identifier", "failures",
         )  # fmt: skip
 
 

@@ -74,6 +74,7 @@ __all__ = [
     "InvocationParameter",
     "ListedExecution",
     "LogPage",
+    "PrivateResource",
     "StateMachineDetail",
     "StateMachineSummary",
     "available_regions",
@@ -163,6 +164,7 @@ class ConnectionSummary:
     authorization_type: str
     modified_at: datetime | None
     authorized_at: datetime | None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -175,12 +177,26 @@ class InvocationParameter:
 
 
 @dataclass(frozen=True)
+class PrivateResource:
+    """A VPC Lattice resource configuration a connection reaches a private endpoint through
+    (`ConnectivityParameters.ResourceParameters` of DescribeConnection)."""
+
+    configuration_arn: str
+    association_arn: str  # the service network resource association EventBridge made
+
+
+@dataclass(frozen=True)
 class ConnectionDetail:
-    """What DescribeConnection says a connection adds to a call."""
+    """What DescribeConnection says a connection adds to a call, and how it reaches it."""
 
     parameters: tuple[InvocationParameter, ...]
     api_key_name: str | None  # the header of an API_KEY connection
     sends_authorization: bool  # BASIC and OAUTH connections send an Authorization header
+    # InvocationConnectivityParameters: the API itself is private (None: a public API).
+    private_api: PrivateResource | None = None
+    # AuthParameters.ConnectivityParameters: the OAuth authorization endpoint is private.
+    private_auth: PrivateResource | None = None
+    kms_key_identifier: str = ""  # a customer-managed key for the connection's secret
 
 
 @dataclass(frozen=True)
@@ -396,6 +412,9 @@ class AwsApi:
             parameters=tuple(parameters),
             api_key_name=None if api_key is None else str(api_key.get("ApiKeyName", "")),
             sends_authorization="BasicAuthParameters" in auth or "OAuthParameters" in auth,
+            private_api=_private_resource(answer.get("InvocationConnectivityParameters")),
+            private_auth=_private_resource(auth.get("ConnectivityParameters")),
+            kms_key_identifier=str(answer.get("KmsKeyIdentifier") or ""),
         )
 
     # ---------------------------------------------------------------------------- STS
@@ -501,7 +520,22 @@ def _connection_summary(item: ConnectionTypeDef) -> ConnectionSummary:
         authorization_type=str(item.get("AuthorizationType", "")),
         modified_at=aware(item.get("LastModifiedTime")),
         authorized_at=aware(item.get("LastAuthorizedTime")),
+        created_at=aware(item.get("CreationTime")),
     )
+
+
+def _private_resource(connectivity: object) -> PrivateResource | None:
+    # Absent, or a shape we do not know: a public endpoint as far as we can tell.
+    if not isinstance(connectivity, dict):
+        return None
+    resource = connectivity.get("ResourceParameters")
+    if not isinstance(resource, dict):
+        return None
+    configuration = str(resource.get("ResourceConfigurationArn") or "")
+    association = str(resource.get("ResourceAssociationArn") or "")
+    if not (configuration or association):
+        return None
+    return PrivateResource(configuration_arn=configuration, association_arn=association)
 
 
 # ------------------------------------------------------------------- credential check

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from connections.aws import AwsApi, AwsError, ConnectionSummary
+from connections.aws import AwsApi, AwsError, ConnectionDetail, ConnectionSummary
 from connections.choices import ConnectionState
 from connections.models import AwsAccount, Connection, ConnectionStateChange, owned_elsewhere
 from connections.unreadable import CONNECTION, GONE_CODES, Unreadable, unreadable
@@ -65,19 +65,29 @@ def _upsert(
     report: OnUnreadable,
 ) -> Connection:
     arn, name, modified = item.arn, item.name, item.modified_at
-    names = None
+    detail = None
     if (
         existing is None
         or (modified and existing.aws_modified_at != modified)
-        # Described before secrecy was recorded: once more, so non-secret ones show again.
+        # Described before secrecy (or connectivity and KMS key) was recorded: once more.
         or "secret" not in (existing.invocation_parameter_names or {})
+        or existing.described_at is None
     ):
-        names = _readable_parameter_names(api, name, arn, report)
+        detail = _readable_detail(api, name, arn, report)
     with transaction.atomic():
         conn = existing or Connection(arn=arn, account=account, region=api.region)
         changed_state = conn.state != item.state or conn.state_reason != item.state_reason
-        if names is not None:
-            conn.invocation_parameter_names = names
+        if detail is not None:
+            conn.invocation_parameter_names = parameter_names(detail)
+            conn.private_resources = private_resources(detail)
+            conn.kms_key_identifier = detail.kms_key_identifier[:2048]
+            conn.described_at = timezone.now()
+        # A private connection provisions for minutes after each create or update, in the
+        # state it had (ACTIVE): the change is dated, so the classifier can say so (#15 item 6).
+        changed_state = changed_state or bool(
+            conn.private_resources and modified and conn.aws_modified_at != modified
+        )
+        conn.aws_created_at = item.created_at or conn.aws_created_at
         conn.name = name[:128]
         conn.authorization_type = item.authorization_type
         conn.state = item.state
@@ -101,13 +111,13 @@ def _record_change(conn: Connection, modified: datetime | None) -> None:
     )
 
 
-def _readable_parameter_names(
+def _readable_detail(
     api: AwsApi, name: str, arn: str, report: OnUnreadable
-) -> dict[str, list[str]] | None:
-    """The parameter names, or None (kept as stored) when this connection cannot be described;
-    raises ConnectionGoneError when it no longer exists."""
+) -> ConnectionDetail | None:
+    """DescribeConnection, or None (what is stored is kept) when this connection cannot be
+    described; raises ConnectionGoneError when it no longer exists."""
     try:
-        return _parameter_names(api, name)
+        return api.describe_connection(name)
     except AwsError as exc:
         if not exc.about_one_resource:
             raise
@@ -123,10 +133,18 @@ def _readable_parameter_names(
         return None
 
 
-def _parameter_names(api: AwsApi, name: str) -> dict[str, list[str]]:
+def private_resources(detail: ConnectionDetail) -> dict[str, dict[str, str]]:
+    """The VPC Lattice resources of a private API / private OAuth endpoint, as stored."""
+    return {
+        kind: {"configuration_arn": r.configuration_arn, "association_arn": r.association_arn}
+        for kind, r in (("api", detail.private_api), ("auth", detail.private_auth))
+        if r is not None
+    }
+
+
+def parameter_names(detail: ConnectionDetail) -> dict[str, list[str]]:
     """Names (never values) of the headers/query/body parameters the connection injects, and
     which of them carry secret values (the redactor hides those in its calls)."""
-    detail = api.describe_connection(name)
     names: dict[str, list[str]] = {"headers": [], "query": [], "body": [], "secret": []}
     for parameter in detail.parameters:
         names[parameter.kind].append(parameter.key)

@@ -251,6 +251,14 @@ class Connection(models.Model):
     # {"headers": [...], "query": [...], "body": [...], "secret": [...]}, where "secret" lists
     # those whose values are secret (IsValueSecret, the API-key header, Authorization).
     invocation_parameter_names = models.JSONField(default=dict, blank=True)
+    # How it reaches a private endpoint through VPC Lattice (DescribeConnection's
+    # ConnectivityParameters): {"api": {...}, "auth": {...}}, each {"configuration_arn",
+    # "association_arn"}; "api" when the API is private, "auth" when the OAuth endpoint is.
+    private_resources = models.JSONField(default=dict, blank=True)
+    kms_key_identifier = models.CharField(max_length=2048, blank=True)
+    aws_created_at = models.DateTimeField(null=True, blank=True)
+    # When DescribeConnection was last read; None: never (rows older than these fields).
+    described_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
 
@@ -269,10 +277,23 @@ class Connection(models.Model):
         return ConnectionState(self.state).colour if self.state in ConnectionState else "grey"
 
     @property
+    def private_api(self) -> dict[str, str]:
+        return _resource(self.private_resources, "api")
+
+    @property
+    def private_auth(self) -> dict[str, str]:
+        return _resource(self.private_resources, "auth")
+
+    @property
     def secret_parameter_names(self) -> list[str]:
         """Names whose values the redactor must hide in this connection's calls, whatever they
         look like. Stored before secrecy was recorded: every injected name, to be safe."""
         return secret_parameter_names(self.invocation_parameter_names)
+
+
+def _resource(resources: Any, kind: str) -> dict[str, str]:
+    found = resources.get(kind) if isinstance(resources, dict) else None
+    return found if isinstance(found, dict) else {}
 
 
 def secret_parameter_names(names: Any) -> list[str]:

@@ -29,7 +29,7 @@ from executions.classify import (
     classify_in_context,
     classify_state_error,
 )
-from executions.classify.sources import INVALID_CONNECTION_STATE
+from executions.classify.sources import INVALID_CONNECTION_STATE, NEEDS_CONNECTION_STATES
 from executions.grouping import FailureGroups, refresh_account_groups, refresh_groups
 from executions.history import HttpStateInfo, ParsedAttempt, http_states_from_definition
 from executions.models import HttpAttempt, StateMachine
@@ -238,7 +238,8 @@ def reclassify_after_run(account: AwsAccount, above_id: int) -> int:
 
 def reclassify_after_state_changes(account: AwsAccount, since_id: int) -> int:
     """After DescribeConnection recorded state changes (ids above `since_id`): reclassify the
-    InvalidConnectionState failures of those connections from the earliest change on."""
+    failures of those connections the states can explain (de-authorized, FAILED_CONNECTIVITY,
+    a private connection provisioning) from the earliest change on."""
     changes = ConnectionStateChange.objects.filter(
         pk__gt=since_id, connection__account=account
     ).values_list("connection__arn", "changed_at")
@@ -252,7 +253,9 @@ def reclassify_after_state_changes(account: AwsAccount, since_id: int) -> int:
         condition |= Q(connection_arn=arn, occurred_at__gte=at)
     rows = list(
         _with_relations(
-            HttpAttempt.objects.filter(condition, account=account, error=INVALID_CONNECTION_STATE)
+            HttpAttempt.objects.filter(
+                condition, account=account, error__in=NEEDS_CONNECTION_STATES
+            )
         ).order_by("id")
     )
     if not rows:

@@ -2,7 +2,8 @@
 
 What `manage.py classify_history` runs (issue 5 item 4 gives the contract). The input holds one
 of: a GetExecutionHistory response `{"events": [...]}` (optional `executionArn`,
-`stateMachineArn`, `definition`); a list of such documents (executions of one state machine,
+`stateMachineArn`, `definition`, `connections`: DescribeConnection answers as AWS returns
+them, whose states explain failures through those connections); a list of such documents (executions of one state machine,
 so "last success to this endpoint" carries across them); or a FilterLogEvents response whose
 events carry execution-log JSON in `message`. Calls still in flight are left out: the
 contract's outcomes are succeeded, failed and timed_out only. Pages of one execution as AWS
@@ -21,6 +22,17 @@ are unknown). Query failures (JSONata `States.QueryEvaluationError`, JSONPath `S
 name in `evidence` what failed: `query_language`, `expression`, `location` (JSONata) or `field`
 and `jsonpath` (JSONPath), and where known `jsonata_error` (T1006…), `expected` and `actual`.
 
+A failure through a connection whose given state explains it says so in `evidence.connection_state`
+(`{state, at, reason, inferred}`): FAILED_CONNECTIVITY (network path, not credentials), a
+de-authorization whose reason names KMS (the key policy, not the credentials), or a private
+connection made ACTIVE minutes before a timeout (`seconds_since_change`: still provisioning).
+
+Each attempt's `map_run` is the Map Run ARN of a Distributed Map child execution ("" for
+others). When the input holds a Distributed Map parent (MapRunStarted, MapRunFailed,
+MapRunRedriven), the result adds `map_runs`: per run `{map_run_arn, parent_execution_arn,
+map_state, status, error, cause, redrive_count, children, failing_children, failures (grouped by
+method, endpoint, category, subcategory), verdict (endpoint | items | mixed | null), hint}`.
+
 Every attempt is classified by the one recipe ingestion uses (`classify_in_context`), with an
 `InMemoryContext` of every attempt in the input: the result does not depend on the order of
 the documents.
@@ -32,14 +44,18 @@ import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from executions.classify import (
     ClassificationContext,
+    ConnectionStateChange,
     InMemoryContext,
     classify_in_context,
     classify_state_error,
+    map_run_failures,
+    map_run_hint,
 )
 from executions.classify.endpoint_templates import endpoint_template
 from executions.history import (
@@ -50,8 +66,10 @@ from executions.history import (
     as_int,
     http_states_from_definition,
     join_pages,
+    map_runs_in,
     normalize_log_event,
     parse_timestamp,
+    run_of_child,
 )
 
 SHAPE_HELP = 'expected {"events": [...]} or a list of such documents'
@@ -71,7 +89,76 @@ class SavedExecution:
 def classify_file(path: str) -> dict[str, Any]:
     """`{"attempts": [...]}` for the saved histories at `path` ("-": standard input);
     raises InputError when it cannot be read as one of the accepted documents."""
-    return {"attempts": classify_executions(list(executions_in(read(path))))}
+    data = read(path)
+    executions = list(executions_in(data))
+    result: dict[str, Any] = {"attempts": classify_executions(executions, connections_in(data))}
+    runs = map_run_report(executions, result["attempts"])
+    if runs:
+        result["map_runs"] = runs
+    return result
+
+
+def map_run_report(
+    executions: Iterable[SavedExecution], rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The Map Runs the parents' histories started, each with its children's failures together;
+    sets each child attempt's `map_run`. Empty when the input has no Map Run and no child."""
+    executions = list(executions)
+    runs = [run for e in executions for run in map_runs_in(e.events, e.arn)]
+    started = {e.arn: _started_at(e.events) for e in executions}
+    children: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        arn = row["execution_arn"]
+        run = run_of_child(arn, started.get(arn), runs)
+        if run is not None:
+            row["map_run"] = run.arn
+            children.setdefault(id(run), []).append(row)
+    report = []
+    for run in runs:
+        summary = map_run_failures(children.get(id(run), []))
+        report.append(
+            {
+                "map_run_arn": run.arn,
+                "parent_execution_arn": run.parent_execution_arn,
+                "map_state": run.map_state,
+                "status": run.status,
+                "error": run.error,
+                "cause": run.cause,
+                "redrive_count": run.redrive_count,
+                **summary,
+                "hint": map_run_hint(run.error, summary, run.map_state),
+            }
+        )
+    return report
+
+
+def _started_at(events: list[Mapping[str, Any]]) -> datetime | None:
+    for event in events[:1]:
+        if isinstance(event, Mapping) and event.get("type") == "ExecutionStarted":
+            return parse_timestamp(event.get("timestamp"))
+    return None
+
+
+def connections_in(data: Any) -> list[tuple[str, ConnectionStateChange]]:
+    """The connection states given with the histories: each document's optional
+    `connections`, a list of DescribeConnection answers (or ListConnections items) as AWS
+    returns them; each is the state it reports, from its LastModifiedTime on."""
+    documents = [data] if isinstance(data, Mapping) else data if isinstance(data, list) else []
+    found: list[tuple[str, ConnectionStateChange]] = []
+    for document in documents:
+        listed = document.get("connections") if isinstance(document, Mapping) else None
+        for item in listed if isinstance(listed, list) else ():
+            if not isinstance(item, Mapping):
+                continue
+            arn, state = item.get("ConnectionArn"), item.get("ConnectionState")
+            at = parse_timestamp(item.get("LastModifiedTime") or item.get("CreationTime"))
+            if isinstance(arn, str) and isinstance(state, str) and at is not None:
+                reason = item.get("StateReason")
+                change = ConnectionStateChange(
+                    at=at, state=state, reason=reason if isinstance(reason, str) else ""
+                )
+                found.append((arn, change))
+    return found
 
 
 # --------------------------------------------------------------------------- reading
@@ -169,11 +256,16 @@ def _ordered(events: Iterable[Any]) -> list[Any]:
 # --------------------------------------------------------------------------- classifying
 
 
-def classify_executions(executions: Iterable[SavedExecution]) -> list[dict[str, Any]]:
+def classify_executions(
+    executions: Iterable[SavedExecution],
+    connections: Iterable[tuple[str, ConnectionStateChange]] = (),
+) -> list[dict[str, Any]]:
     """Attempts of every execution, in order, each classified with everything the input
     tells about its context (whatever the order of the executions)."""
     read = [(execution, _attempts(execution)) for execution in executions]
     context = InMemoryContext(attempt for _, attempts in read for attempt in attempts)
+    for arn, change in connections:
+        context.record(arn, change)
     return [
         _row(execution.arn, attempt, context, execution.http_states)
         for execution, attempts in read
@@ -219,6 +311,7 @@ def _row(
         "state_error": _state_error(attempt, http_states.get(attempt.state_name)),
         "variable_sources": dict(attempt.variable_sources),
         "problems": list(attempt.problems),
+        "map_run": "",  # the Map Run of a child execution (map_run_report sets it)
     }
 
 

@@ -193,7 +193,8 @@ def describe_short(connection: Connection) -> dict[str, Any]:
 
 
 def list_item(connection: Connection) -> dict[str, Any]:
-    item = describe_short(connection)
+    # The method, not describe_short above: sandbox.connectivity settles the state in it.
+    item = dict(connection.describe_short())
     item.update({"Name": connection.name, "AuthorizationType": connection.authorization_type})
     if state_reason(connection):
         item["StateReason"] = state_reason(connection)

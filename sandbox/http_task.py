@@ -17,7 +17,8 @@ from typing import Any, Final, cast
 
 import moto
 
-from sandbox import eventbridge, executions, http_call, redrive, test_state
+from sandbox import connectivity, eventbridge, executions, http_call, redrive, test_state
+from sandbox.connectivity import invalid_connection_state, usable_connection
 from sandbox.http_call import HttpCall, HttpTaskError
 
 MOTO_VERSION: Final = "5.2.1"
@@ -347,38 +348,6 @@ def _usable_connection(env: Any, connection_arn: str) -> Any:
     )
 
 
-def usable_connection(connection_arn: str, denied: bool) -> Any:
-    """The connection a task may use, or the HttpTaskError AWS reports (also for TestState)."""
-    if denied:
-        raise HttpTaskError(
-            "Events.ConnectionResource.AccessDenied",
-            "The execution role is not authorized to retrieve the credentials of connection "
-            f"'{connection_arn}' (events:RetrieveConnectionCredentials, "
-            "secretsmanager:GetSecretValue, secretsmanager:DescribeSecret).",
-        )
-    connection = eventbridge.find(connection_arn)
-    if connection is None:
-        raise HttpTaskError(
-            "Events.ConnectionResource.ResourceNotFound",
-            f"Connection resource '{connection_arn}' does not exist.",
-        )
-    if connection.state == "AUTHORIZING":
-        raise HttpTaskError(
-            "Events.ConnectionResource.AuthInProgress",
-            "Connection resource is being authorized. Try again later.",
-        )
-    if connection.state not in eventbridge.USABLE_STATES:
-        raise invalid_connection_state()
-    return connection
-
-
-def invalid_connection_state() -> HttpTaskError:
-    return HttpTaskError(
-        "Events.ConnectionResource.InvalidConnectionState",
-        eventbridge.CONNECTION_NOT_AUTHORIZED_CAUSE,
-    )
-
-
 def _tag(resource_arn: str, key: str) -> str | None:
     from moto.stepfunctions.responses import get_backend
 
@@ -588,6 +557,7 @@ def _install_connections() -> None:
     _patch(EventsHandler, "list_connections", list_connections)
     _patch(EventsHandler, "update_connection", update_connection)
     _patch(EventsHandler, "deauthorize_connection", deauthorize_connection)
+    connectivity.install()  # private (VPC Lattice) and KMS-keyed connections, on top of these
 
 
 def _named_connection(handler: Any) -> Any:

@@ -22,7 +22,7 @@ from moto.core.exceptions import AWSError
 from moto.stepfunctions.exceptions import InvalidExecutionInput
 from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError, extract_json
 
-from sandbox import eventbridge, http_call
+from sandbox import connectivity, eventbridge, http_call
 from sandbox.http_call import HttpCall, HttpTaskError
 
 HTTP_RESOURCE: Final = "arn:aws:states:::http:invoke"
@@ -268,11 +268,11 @@ def _invoke(
     connection = None
     connection_arn = http_task.connection_arn_of(parameters)
     if connection_arn:
-        connection = http_task.usable_connection(connection_arn, denied=False)
+        connection = connectivity.usable_connection(connection_arn, denied=False)
         try:
             auth = eventbridge.auth_headers(connection, region)
         except eventbridge.ConnectionNotAuthorizedError as exc:
-            raise http_task.invalid_connection_state() from exc
+            raise connectivity.invalid_connection_state() from exc
         call = call.with_connection(eventbridge.invocation_parameters(connection), auth)
         if not reveal:
             secrets.extend(_secret_values(connection, auth))

@@ -12,7 +12,8 @@ the attempt), `engine` (classify), `sources` (classify_in_context: the one recip
 the context from a ContextSource; InMemoryContext is one, the database-backed one lives in
 executions/stored_context.py), `trackers` (streaming last success, de-authorization
 inference), `grouping` (fingerprint),
-`titles` (a group's title in words).
+`titles` (a group's title in words), `map_runs` (a Map Run's children's failures together, and
+what States.ExceedToleratedFailureThreshold means).
 Import from this package, not from the modules.
 """
 
@@ -37,6 +38,7 @@ from executions.classify.engine import (
 )
 from executions.classify.grouping import fingerprint
 from executions.classify.hints import CONNECTION_SECRET_ARN
+from executions.classify.map_runs import THRESHOLD_ERROR, map_run_failures, map_run_hint
 from executions.classify.rules import CATEGORIES, RULES, RULES_VERSION, Rule
 from executions.classify.sources import (
     ContextSource,
@@ -58,6 +60,7 @@ __all__ = [
     "NEAR_TIMEOUT_CAP_MS",
     "RULES",
     "RULES_VERSION",
+    "THRESHOLD_ERROR",
     "Classification",
     "ClassificationContext",
     "ConnectionStateChange",
@@ -76,6 +79,8 @@ __all__ = [
     "fingerprint",
     "group_title",
     "is_forbidden_header",
+    "map_run_failures",
+    "map_run_hint",
     "needs_connection_states",
     "needs_last_success",
     "with_recorded",

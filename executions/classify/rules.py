@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from connections.deauthorization import INVALID_STATE
 from executions.classify import checks, hints, query
+from executions.classify import connection_states as conn
 from executions.classify.facts import Facts
 from executions.history import OUTCOME_IN_PROGRESS, OUTCOME_SUCCEEDED
 
-RULES_VERSION = "2026.12.2"
+RULES_VERSION = "2026.12.3"
 CATEGORIES = (
     "timeout",
     "auth",
@@ -118,12 +119,22 @@ RULES: tuple[Rule, ...] = (
          outcomes=frozenset({OUTCOME_IN_PROGRESS}), decided_by=("outcome",)),
     Rule("timeout.execution", "timeout", "execution_timeout", hints.execution_timeout,
          check=checks.execution_timed_out, decided_by=("closed_event",)),
+    # Before the plain timeouts: a private connection just created or updated (issue 15 item 6).
+    Rule("network.private_provisioning", "network", "private_connection_provisioning",
+         conn.provisioning_hint, errors=conn.PROVISIONING_ERRORS, check=conn.provisioning),
     Rule("timeout.task", "timeout", "task_timeout", hints.task_timeout,
          check=checks.task_timed_out),
     Rule("timeout.http_cap", "timeout", "http_60s_limit", hints.cap,
          errors=frozenset({"States.Http.Socket"}), check=checks.near_cap),
     Rule("network.socket", "network", "socket", hints.socket,
          errors=frozenset({"States.Http.Socket"})),
+    # The connection's recorded state tells a network path from credentials and a KMS key.
+    Rule("network.failed_connectivity", "network", "connection_failed_connectivity",
+         conn.failed_connectivity_hint, check=conn.failed_connectivity,
+         errors=frozenset({INVALID_STATE, _CONNECTION + "InvalidPrivateConnectionState"})),
+    Rule("permissions.connection_kms", "permissions", "connection_kms_key",
+         conn.kms_deauthorized_hint, errors=frozenset({INVALID_STATE}),
+         check=conn.kms_deauthorized),
     Rule("auth.deauthorized", "auth", "connection_deauthorized", hints.deauthorized,
          errors=frozenset({INVALID_STATE})),
     Rule("network.private_connection", "network", "private_connection_not_active", hints.private,

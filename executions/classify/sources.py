@@ -22,6 +22,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Protocol
 
+from executions.classify.connection_states import PROVISIONING_ERRORS
 from executions.classify.context import (
     ClassificationContext,
     ConnectionStateChange,
@@ -69,10 +70,20 @@ def classify_in_context(
     return classify(attempt, context)
 
 
+# The errors whose class the connection's states can change: de-authorized (by a 401/407 or a
+# KMS key) or FAILED_CONNECTIVITY, and timeouts of a private connection still provisioning.
+NEEDS_CONNECTION_STATES = frozenset(
+    {
+        INVALID_CONNECTION_STATE,
+        "Events.ConnectionResource.InvalidPrivateConnectionState",
+        *PROVISIONING_ERRORS,
+    }
+)
+
+
 def needs_connection_states(attempt: ParsedAttempt) -> bool:
-    """Whether the connection's states can change this attempt's class (only the
-    de-authorized rule reads them, and it matches this one error)."""
-    return attempt.error == INVALID_CONNECTION_STATE
+    """Whether the connection's states can change this attempt's class."""
+    return attempt.error in NEEDS_CONNECTION_STATES and bool(attempt.connection_arn)
 
 
 def attempt_time(attempt: ParsedAttempt) -> datetime | None:
@@ -97,7 +108,12 @@ class InMemoryContext:
         self._sorted: set[tuple[str, str]] = set()
         self._shapes: dict[tuple[str, str], dict[int, RequestShape]] = {}
         self._deauthorizations = DeauthorizationTracker()
+        self._recorded: dict[str, list[ConnectionStateChange]] = {}
         self.observe_all(attempts)
+
+    def record(self, connection_arn: str, change: ConnectionStateChange) -> None:
+        """A state DescribeConnection reported (a saved answer given with the histories)."""
+        self._recorded.setdefault(connection_arn, []).append(change)
 
     def observe_all(self, attempts: Iterable[ParsedAttempt]) -> None:
         for attempt in attempts:
@@ -145,9 +161,12 @@ class InMemoryContext:
         self._sorted.clear()
         self._shapes.clear()
         self._deauthorizations = DeauthorizationTracker()
+        self._recorded.clear()
 
     def connection_states(self, connection_arn: str) -> Sequence[ConnectionStateChange]:
-        return sorted(self._deauthorizations.changes_for(connection_arn), key=_change_time)
+        inferred = self._deauthorizations.changes_for(connection_arn)
+        recorded = self._recorded.get(connection_arn)
+        return with_recorded(recorded, inferred) if recorded else sorted(inferred, key=_change_time)
 
 
 # A C-level key: it runs for every sort and bisect of the successes.

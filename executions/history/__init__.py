@@ -15,7 +15,8 @@ definition), `attempts` (ParsedAttempt and the event readers that fill it), `ent
 parser keeps open), `parser` (HistoryParser), `summary` (what the events say of the execution
 itself: its status, times, own error, newest event id; log records regrouped per execution),
 `pages` (saved GetExecutionHistory pages joined back into one history per execution),
-`variables` (what states assigned, and which variable a request came from). Import
+`variables` (what states assigned, and which variable a request came from), `map_runs`
+(a Distributed Map parent's Map Runs, and which run a child execution belongs to). Import
 from this package, not from the modules.
 """
 
@@ -48,6 +49,7 @@ from executions.history.events import (
     parse_timestamp,
     status_from_error,
 )
+from executions.history.map_runs import MapRun, map_run_key, map_runs_in, run_of_child
 from executions.history.pages import join_pages
 from executions.history.parser import (
     MAX_PROBLEMS,
@@ -85,6 +87,7 @@ __all__ = [
     "HttpStateInfo",
     "LogEventsByExecution",
     "LoggedExecution",
+    "MapRun",
     "ParsedAttempt",
     "Retrier",
     "VariableTracker",
@@ -95,9 +98,12 @@ __all__ = [
     "is_failing_outcome",
     "is_http_resource",
     "join_pages",
+    "map_run_key",
+    "map_runs_in",
     "normalize_log_event",
     "parse_history",
     "parse_timestamp",
+    "run_of_child",
     "status_from_error",
     "summarize_logged",
 ]
