@@ -98,13 +98,34 @@ def dry_run_of(executions: QuerySet[Execution], redriven_since: set[int]) -> Gro
     dry = GroupDryRun()
     found = list(_first_batch(executions.select_related("state_machine")))
     dry.truncated = len(found) > MAX_BATCH
-    for execution in found[:MAX_BATCH]:
-        reason = _why_not(execution, now, redriven_since)
+    found = found[:MAX_BATCH]
+    refused = _refusals(found)
+    for execution in found:
+        reason = _why_not(execution, now, redriven_since) or refused.get(execution.pk, "")
         if reason:
             dry.not_eligible[reason] += 1
         else:
             dry.eligible.append(execution)
     return dry
+
+
+def _refusals(executions: list[Execution]) -> dict[int, str]:
+    """AWS's NOT_REDRIVABLE answers that still hold: the execution's last redrive was refused
+    and it has not run since (a stop date after the refusal means it was redriven elsewhere).
+    Stored answers only: asking DescribeExecution of each would spend the quota up front."""
+    stops = {e.pk: e.stop_date for e in executions}
+    last: dict[int, tuple[str, str, Any]] = {}
+    rows = OperatorAction.objects.filter(kind=ActionKind.REDRIVE, execution_id__in=list(stops))
+    for row in rows.order_by("created_at", "id").values_list(
+        "execution_id", "outcome", "message", "created_at"
+    ):
+        last[row[0]] = row[1:]
+    reasons = {}
+    for pk, (outcome, message, at) in last.items():
+        stop = stops.get(pk)
+        if outcome == ActionOutcome.REFUSED and (stop is None or stop <= at):
+            reasons[pk] = f"NOT_REDRIVABLE, AWS answered: {message[:200]}"
+    return reasons
 
 
 def _why_not(execution: Execution, now: Any, redriven_since: set[int]) -> str:

@@ -4,15 +4,19 @@ and the figures "N redriven · M succeeded" on the batch and on the group page."
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
-from urllib.parse import urlencode
+from html import unescape
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from dashboard.celery import app as celery_app
 from executions.choices import GroupStatus, StateMachineType
@@ -54,6 +58,12 @@ def test_the_executions_of_a_filter_are_redriven_in_a_batch_that_records_it(
     sync_sandbox: Sandbox, eager: None
 ) -> None:
     team: Group = GroupFactory.create(name=unique("operators"))
+    # The sandbox is the session's: the sync registers other tests' executions too, so the
+    # filter also narrows to failures since this test began.
+    now = timezone.now()
+    begun = now.replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep((begun - now).total_seconds())  # the filter has whole seconds
+    since = begun.strftime("%Y-%m-%dT%H:%M:%S")
     aws = Aws(sync_sandbox.endpoint_url, sync_sandbox.region)
     account = register(sync_sandbox, name=unique("filter"))
     account.groups.add(team)
@@ -73,7 +83,9 @@ def test_the_executions_of_a_filter_are_redriven_in_a_batch_that_records_it(
         status=GroupStatus.RESOLVED,
         status_changed_at=timezone.now() - timedelta(hours=1),
     )
-    HttpAttemptFactory.create(execution=third, failure_group=resolved, key_event_id=10**6)
+    HttpAttemptFactory.create(
+        execution=third, failure_group=resolved, key_event_id=10**6, occurred_at=timezone.now()
+    )
     OperatorAction.objects.create(
         kind="redrive",
         username="earlier",
@@ -84,12 +96,25 @@ def test_the_executions_of_a_filter_are_redriven_in_a_batch_that_records_it(
         outcome=ActionOutcome.SUCCEEDED,
     )
     express = StateMachineFactory.create(account=account, type=StateMachineType.EXPRESS)
-    ExecutionFactory.create(state_machine=express)
-    ExecutionFactory.create(
+    old = ExecutionFactory.create(
         state_machine=StateMachineFactory.create(account=account),
         start_date=timezone.now() - timedelta(days=15, minutes=1),
         stop_date=timezone.now() - timedelta(days=15),
     )
+    # One AWS refused to redrive (NOT_REDRIVABLE, as the batch recorded its answer).
+    refused = ExecutionFactory.create(state_machine=StateMachineFactory.create(account=account))
+    OperatorAction.objects.create(
+        kind="redrive",
+        username="earlier",
+        account=account,
+        execution=refused,
+        target=refused.arn,
+        client_token=unique("token"),
+        outcome=ActionOutcome.REFUSED,
+        message="Execution failed before entering a state and cannot be redriven",
+    )
+    for execution in (ExecutionFactory.create(state_machine=express), old, refused):
+        HttpAttemptFactory.create(execution=execution, occurred_at=timezone.now())
     # A second account the user sees: a filter over both cannot be one batch.
     elsewhere = AwsAccountFactory.create()
     elsewhere.groups.add(team)
@@ -97,11 +122,13 @@ def test_the_executions_of_a_filter_are_redriven_in_a_batch_that_records_it(
 
     viewer = client_of(UserFactory.create(groups=[team]))
     operator = client_of(UserFactory.create(groups=[team], perms=[REDRIVER]))
-    query = urlencode({"account": account.pk})
+    filters = {"account": str(account.pk), "since": since}
+    query = urlencode(filters)
     listing = reverse("executions:list") + f"?{query}"
     assert "data-filter-redrive" not in viewer.get(listing).content.decode()
-    assert f"/operations/executions/redrive/?{query}" in operator.get(listing).content.decode()
     url = reverse("operations:filter_redrive")
+    link = escape(f"{url}?{query}")
+    assert f'href="{link}" data-filter-redrive' in operator.get(listing).content.decode()
     assert viewer.get(f"{url}?{query}").status_code == 403
     assert "data-several-accounts" in operator.get(url).content.decode()
     assert operator.post(url, {"confirm": "on"}).status_code == 400
@@ -111,8 +138,10 @@ def test_the_executions_of_a_filter_are_redriven_in_a_batch_that_records_it(
     assert operator.post(f"{url}?{query}", {"confirm": "on"}).status_code == 400
     with_operator_role(account)
     page = operator.get(f"{url}?{query}").content.decode()
-    assert "<strong data-eligible>2</strong> of 5" in page
+    assert "<strong data-eligible>2</strong> of 6" in page
     for reason in (
+        "NOT_REDRIVABLE, AWS answered: Execution failed before entering a state and cannot be"
+        " redriven",
         "Express (only Standard executions redrive)",
         "closed more than 14 days ago",
         "already redriven since the group was resolved",
@@ -125,7 +154,7 @@ def test_the_executions_of_a_filter_are_redriven_in_a_batch_that_records_it(
     assert response.status_code == 302
     batch = RedriveBatch.objects.get()
     assert response["Location"] == batch.get_absolute_url()
-    assert batch.filters == {"account": str(account.pk)} and batch.group is None
+    assert batch.filters == filters and batch.group is None
     rows = list(batch.actions.order_by("id"))
     assert {r.execution_id for r in rows} == {first.pk, second.pk}
     assert [r.outcome for r in rows] == ["succeeded", "succeeded"]
@@ -134,7 +163,11 @@ def test_the_executions_of_a_filter_are_redriven_in_a_batch_that_records_it(
         sync_one_execution(execution.pk)
     page = operator.get(batch.get_absolute_url()).content.decode()
     assert "<span data-redriven>2</span> redriven · <span data-succeeded>2</span> succeeded" in page
-    assert f'href="{reverse("executions:list")}?{query}" data-batch-filter' in page
+    # Back to the filter it was started from (jsonb keeps the keys in an order of its own).
+    back = re.search(r'href="([^"]+)" data-batch-filter', page)
+    assert back is not None
+    path, _, back_query = unescape(back.group(1)).partition("?")
+    assert path == reverse("executions:list") and dict(parse_qsl(back_query)) == filters
     assert 'data-polling="true"' not in page
     assert aws.sfn.describe_execution(executionArn=third.arn)["redriveCount"] == 0
 
