@@ -91,6 +91,8 @@ T = TypeVar("T")
 STATE_MACHINES_PER_PAGE = 1000
 EXECUTIONS_PER_PAGE = 1000
 EVENTS_PER_PAGE = 1000
+# Reading on after a redrive: its new events are usually a few dozen.
+READ_ON_PAGE = 100
 LOG_EVENTS_PER_PAGE = 10000
 CONNECTIONS_PER_PAGE = 100
 
@@ -350,6 +352,36 @@ class AwsApi:
 
         return self._pages("GetExecutionHistory", fetch, skip_seen=True)
 
+    def history_after(self, execution_arn: str, after_event_id: int) -> HistoryPage:
+        """The events newer than `after_event_id`, oldest first, as one page. GetExecutionHistory
+        cannot start at an id, so it is read newest first (reverseOrder) in READ_ON_PAGE pages
+        until a page reaches the stored id: a redrive's few events cost one small call instead
+        of the whole history again."""
+        newer: list[dict[str, Any]] = []
+
+        def fetch(token: str | None) -> tuple[HistoryPage, str | None]:
+            params: GetExecutionHistoryInputTypeDef = {
+                "executionArn": execution_arn,
+                "maxResults": READ_ON_PAGE,
+                "reverseOrder": True,
+                "includeExecutionData": True,
+            }
+            if token:
+                params["nextToken"] = token
+            sfn = self.client("stepfunctions")
+            answer = self._call("GetExecutionHistory", sfn.get_execution_history, **params)
+            events = cast(list[dict[str, Any]], answer.get("events", []))
+            page = HistoryPage(events=events, next_token=answer.get("nextToken"))
+            return page, page.next_token
+
+        for page in self._pages("GetExecutionHistory", fetch, skip_seen=True):
+            fresh = [e for e in page.events if _event_id(e) > after_event_id]
+            newer.extend(fresh)
+            if len(fresh) < len(page.events):
+                break  # this page reached the stored events: no older page is asked for
+        newer.sort(key=_event_id)
+        return HistoryPage(events=newer, next_token=None)
+
     # ------------------------------------------------------------------ CloudWatch Logs
 
     def log_pages(self, log_group_name: str, start_ms: int) -> Iterator[LogPage]:
@@ -487,6 +519,11 @@ class AwsApi:
             if not next_token:
                 return
             token = next_token
+
+
+def _event_id(event: dict[str, Any]) -> int:
+    value = event.get("id")
+    return value if isinstance(value, int) else 0
 
 
 def _state_machine_detail(

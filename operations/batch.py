@@ -16,13 +16,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from connections.aws_operator import REDRIVABLE_STATUSES, REDRIVE_WINDOW
 from connections.models import sync_stale_after
 from executions.choices import ExecutionStatus, GroupStatus, StateMachineType
-from executions.models import Execution, FailureGroup
+from executions.models import Execution, FailureGroup, HttpAttempt
 from operations.choices import ActionKind, ActionOutcome
 from operations.models import OperatorAction, RedriveBatch
 from operations.redrive import carry_out_redrive, claimable, redrive_action
@@ -32,8 +32,11 @@ MAX_BATCH = 1000
 
 @dataclass
 class GroupDryRun:
+    """The dry run of a group's or a filter's executions (the first MAX_BATCH, oldest first)."""
+
     eligible: list[Execution] = field(default_factory=list)
     not_eligible: Counter[str] = field(default_factory=Counter)
+    truncated: bool = False  # more executions matched than one batch takes
 
     @property
     def reasons(self) -> list[tuple[str, int]]:
@@ -44,18 +47,16 @@ class GroupDryRun:
     def total(self) -> int:
         return len(self.eligible) + sum(self.not_eligible.values())
 
+    @property
+    def account_ids(self) -> set[int]:
+        return {e.account_id for e in self.eligible}
+
 
 def group_executions(group: FailureGroup) -> QuerySet[Execution]:
-    return (
-        Execution.objects.filter(attempts__failure_group=group)
-        .select_related("state_machine")
-        .distinct()
-        .order_by("start_date", "id")
-    )
+    return Execution.objects.filter(attempts__failure_group=group).distinct()
 
 
 def group_dry_run(group: FailureGroup) -> GroupDryRun:
-    now = timezone.now()
     resolved_at = group.status_changed_at if group.status == GroupStatus.RESOLVED else None
     redriven_since: set[int] = set()
     if resolved_at is not None:
@@ -67,14 +68,64 @@ def group_dry_run(group: FailureGroup) -> GroupDryRun:
                 execution__attempts__failure_group=group,
             ).values_list("execution_id", flat=True)
         )
+    return dry_run_of(group_executions(group), redriven_since)
+
+
+def filter_dry_run(executions: QuerySet[Execution]) -> GroupDryRun:
+    """The executions a filter of the failing-executions page matches. "Already redriven since
+    the group was resolved" asks of each execution's own groups: one that is resolved, and a
+    redrive of the execution that succeeded after it was."""
+    ids = list(_first_batch(executions).values_list("pk", flat=True))
+    redriven_since = set(
+        OperatorAction.objects.filter(
+            kind=ActionKind.REDRIVE,
+            outcome=ActionOutcome.SUCCEEDED,
+            execution_id__in=ids[:MAX_BATCH],
+            execution__attempts__failure_group__status=GroupStatus.RESOLVED,
+            created_at__gte=F("execution__attempts__failure_group__status_changed_at"),
+        ).values_list("execution_id", flat=True)
+    )
+    return dry_run_of(Execution.objects.filter(pk__in=ids), redriven_since)
+
+
+def _first_batch(executions: QuerySet[Execution]) -> QuerySet[Execution]:
+    # One more than a batch takes, to say that some were left out.
+    return executions.order_by("start_date", "id")[: MAX_BATCH + 1]
+
+
+def dry_run_of(executions: QuerySet[Execution], redriven_since: set[int]) -> GroupDryRun:
+    now = timezone.now()
     dry = GroupDryRun()
-    for execution in group_executions(group)[:MAX_BATCH]:
-        reason = _why_not(execution, now, redriven_since)
+    found = list(_first_batch(executions.select_related("state_machine")))
+    dry.truncated = len(found) > MAX_BATCH
+    found = found[:MAX_BATCH]
+    refused = _refusals(found)
+    for execution in found:
+        reason = _why_not(execution, now, redriven_since) or refused.get(execution.pk, "")
         if reason:
             dry.not_eligible[reason] += 1
         else:
             dry.eligible.append(execution)
     return dry
+
+
+def _refusals(executions: list[Execution]) -> dict[int, str]:
+    """AWS's NOT_REDRIVABLE answers that still hold: the execution's last redrive was refused
+    and it has not run since (a stop date after the refusal means it was redriven elsewhere).
+    Stored answers only: asking DescribeExecution of each would spend the quota up front."""
+    stops = {e.pk: e.stop_date for e in executions}
+    last: dict[int, tuple[str, str, Any]] = {}
+    rows = OperatorAction.objects.filter(kind=ActionKind.REDRIVE, execution_id__in=list(stops))
+    for row in rows.order_by("created_at", "id").values_list(
+        "execution_id", "outcome", "message", "created_at"
+    ):
+        last[row[0]] = row[1:]
+    reasons = {}
+    for pk, (outcome, message, at) in last.items():
+        stop = stops.get(pk)
+        if outcome == ActionOutcome.REFUSED and (stop is None or stop <= at):
+            reasons[pk] = f"NOT_REDRIVABLE, AWS answered: {message[:200]}"
+    return reasons
 
 
 def _why_not(execution: Execution, now: Any, redriven_since: set[int]) -> str:
@@ -91,12 +142,25 @@ def _why_not(execution: Execution, now: Any, redriven_since: set[int]) -> str:
 
 def start_batch(user: Any, group: FailureGroup) -> RedriveBatch:
     """The batch and one PENDING row per eligible execution, then (on commit) its task."""
+    dry = group_dry_run(group)
+    return _create_batch(user, group.account_id, dry, group=group)
+
+
+def start_filter_batch(
+    user: Any, account_id: int, filters: dict[str, str], executions: QuerySet[Execution]
+) -> RedriveBatch:
+    """The batch of a filter's executions (dry run again at confirmation: what matches now),
+    recording the filter; the caller has checked that they are all in `account_id`."""
+    dry = filter_dry_run(executions.filter(account_id=account_id))
+    return _create_batch(user, account_id, dry, filters=filters)
+
+
+def _create_batch(user: Any, account_id: int, dry: GroupDryRun, **fields: Any) -> RedriveBatch:
     from operations.tasks import run_redrive_batch
 
-    dry = group_dry_run(group)
     with transaction.atomic():
         batch = RedriveBatch.objects.create(
-            account_id=group.account_id, group=group, user=user, username=user.get_username()
+            account_id=account_id, user=user, username=user.get_username(), **fields
         )
         rows = [redrive_action(user, execution, batch=batch) for execution in dry.eligible]
         OperatorAction.objects.bulk_create(rows)
@@ -170,28 +234,55 @@ class Progress:
     cancelled: int
     succeeded: int  # redriven executions that then succeeded (as last read)
     failed_again: int
+    running: int = 0  # redriven executions still running (as last read)
 
     @property
     def done(self) -> bool:
         return self.open == 0
 
+    @property
+    def settled(self) -> bool:
+        """Nothing left to change the figures: no row open, no redriven execution running.
+        The pages poll until then."""
+        return self.open == 0 and self.running == 0
+
 
 def progress(batch: RedriveBatch) -> Progress:
-    by_outcome = Counter(batch.actions.values_list("outcome", flat=True))
+    return _progress_of(batch.actions.all())
+
+
+def group_progress(group: FailureGroup) -> Progress:
+    """The figures of every redrive of the group's executions (one alone, the group's batches,
+    a filter's): a semi-join on the group's attempts, then two grouped counts."""
+    members = HttpAttempt.objects.filter(failure_group_id=group.pk).values("execution_id")
+    return _progress_of(
+        OperatorAction.objects.filter(kind=ActionKind.REDRIVE, execution_id__in=members)
+    )
+
+
+def _progress_of(actions: QuerySet[OperatorAction]) -> Progress:
+    by_outcome = Counter(dict(actions.order_by().values_list("outcome").annotate(n=Count("id"))))
+    # Each execution once, whatever the number of its redrives: its status as last read.
     statuses = Counter(
-        batch.actions.filter(outcome=ActionOutcome.SUCCEEDED).values_list(
-            "execution__status", flat=True
+        dict(
+            Execution.objects.filter(
+                pk__in=actions.filter(outcome=ActionOutcome.SUCCEEDED).values("execution_id")
+            )
+            .order_by()
+            .values_list("status")
+            .annotate(n=Count("id"))
         )
     )
     return Progress(
         total=sum(by_outcome.values()),
         open=by_outcome[ActionOutcome.PENDING] + by_outcome[ActionOutcome.RUNNING],
-        redriven=by_outcome[ActionOutcome.SUCCEEDED],
+        redriven=sum(statuses.values()),
         refused=by_outcome[ActionOutcome.REFUSED],
         failed=by_outcome[ActionOutcome.FAILED],
         cancelled=by_outcome[ActionOutcome.CANCELLED],
         succeeded=statuses[ExecutionStatus.SUCCEEDED],
         failed_again=sum(statuses[s] for s in REDRIVABLE_STATUSES),
+        running=statuses[ExecutionStatus.RUNNING],
     )
 
 

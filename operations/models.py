@@ -9,6 +9,7 @@ same token and AWS redrives once.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import models
@@ -33,7 +34,7 @@ class OperatorActionQuerySet(models.QuerySet["OperatorAction"]):
 
 
 class RedriveBatch(models.Model):
-    """The redrive of a failure group's executions: one OperatorAction (PENDING) per eligible
+    """The redrive of a failure group's executions, or of a filter's: one OperatorAction (PENDING) per eligible
     execution, written with the batch; the task works through them, so a batch a killed worker
     left is resumed by its redelivery and each row is redriven once (conditional claim)."""
 
@@ -45,6 +46,9 @@ class RedriveBatch(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     username = models.CharField(max_length=150)
+    # A batch of the failing-executions page: the filter it was started from (query-string
+    # names and values, as the page's "Redrive these" link sent them); empty for a group's.
+    filters = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -60,6 +64,10 @@ class RedriveBatch(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("operations:batch", args=[self.pk])
+
+    @property
+    def filter_query(self) -> str:
+        return urlencode(self.filters) if isinstance(self.filters, dict) else ""
 
 
 class OperatorAction(models.Model):

@@ -7,6 +7,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from connections.aws import AwsTransientError
+from executions.choices import ExecutionStatus
 
 REDRIVE_TRIES = 3
 RESYNC_TRIES = 10
@@ -32,11 +33,16 @@ def redrive_execution(self: Task[Any, Any], action_id: int) -> str:
 
 @shared_task(bind=True, acks_late=True, max_retries=RESYNC_TRIES)
 def resync_execution(self: Task[Any, Any], execution_id: int) -> dict[str, Any]:
-    """Read one execution again; while another sync holds the account, try again later."""
+    """Read one execution again; while another sync holds the account, or while the redriven
+    execution still runs (only its status is stored then), try again later. Out of tries, the
+    scheduled sync's visit of RUNNING executions reads it on in the same way."""
+    from executions.models import Execution
     from executions.sync import ALREADY_RUNNING, sync_one_execution
 
     summary = sync_one_execution(execution_id, trigger="redrive")
-    if summary.get("skipped") == ALREADY_RUNNING:
+    busy = summary.get("skipped") == ALREADY_RUNNING
+    running = Execution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).exists()
+    if (busy or running) and self.request.retries < RESYNC_TRIES:
         raise self.retry(countdown=RESYNC_COUNTDOWN_SECONDS)
     return summary
 

@@ -6,6 +6,8 @@ accounts the user sees: an execution outside them is a 404 before any permission
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -13,9 +15,20 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_http_methods, require_POST
 
 from connections.models import AwsAccount, with_account_but_no_secrets
+from executions.execution_list import failing_executions
+from executions.forms import AttemptFilterForm
 from executions.models import Execution, FailureGroup
-from executions.web import bad_filters, is_htmx, render_page
-from operations.batch import cancel_batch, group_dry_run, progress, start_batch
+from executions.views import filter_choices, filtered_attempts, scoped_account_ids
+from executions.web import bad_filters, is_htmx, render_page, visible_accounts
+from operations.batch import (
+    cancel_batch,
+    filter_dry_run,
+    group_dry_run,
+    group_progress,
+    progress,
+    start_batch,
+    start_filter_batch,
+)
 from operations.choices import AUDIT_PERMISSION, REDRIVE_PERMISSION
 from operations.forms import AuditFilterForm, RedriveConfirmForm
 from operations.models import OperatorAction, RedriveBatch
@@ -95,6 +108,14 @@ def group_redrive(request: HttpRequest, pk: int) -> HttpResponse:
     return render_page(request, "operations/group_redrive.html", context, status=status)
 
 
+@login_required
+def group_progress_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The group page's redrive figures (HTMX): whoever sees the group sees them."""
+    group = get_object_or_404(FailureGroup.objects.visible_to(request.user), pk=pk)
+    context = {"group": group, "progress": group_progress(group)}
+    return render_page(request, "operations/partials/group_progress.html", context)
+
+
 def _readable_batch(request: HttpRequest, pk: int) -> RedriveBatch:
     """A batch is readable like its rows: by the one who started it, and by auditors."""
     batches = RedriveBatch.objects.filter(
@@ -122,3 +143,43 @@ def batch_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("Cancelling needs the redrive permission.")
     cancel_batch(row)
     return HttpResponseRedirect(row.get_absolute_url())
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def filter_redrive(request: HttpRequest) -> HttpResponse:
+    """Redrive the executions the failing-executions page's filter (its query string) matches:
+    the dry run, then the confirmed batch, which records the filter. One account a batch: each
+    has its own operator role and RedriveExecution quota."""
+    if not request.user.has_perm(REDRIVE_PERMISSION):
+        raise PermissionDenied("Redriving needs the redrive permission.")
+    choices = filter_choices(request.user)
+    filter_form = AttemptFilterForm(request.GET, choices=choices)
+    if not filter_form.is_valid():
+        return bad_filters(request, filter_form)
+    data = filter_form.cleaned_data
+    matching = failing_executions(
+        data, scoped_account_ids(data, choices), filtered_attempts(data, choices)
+    )
+    dry = filter_dry_run(matching)
+    accounts = dry.account_ids
+    account = None
+    if len(accounts) == 1:
+        account = visible_accounts(request.user).get(pk=accounts.pop())
+    filters = {k: v for k, v in filter_form.active_filters().items() if k not in ("view", "sort")}
+    form = RedriveConfirmForm(request.POST if request.method == "POST" else None)
+    ready = account is not None and account.has_operator_role
+    if request.method == "POST" and ready and form.is_valid():
+        assert account is not None
+        batch = start_filter_batch(request.user, account.pk, filters, matching)
+        return HttpResponseRedirect(batch.get_absolute_url())
+    context = {
+        "dry": dry,
+        "form": form,
+        "account": account,
+        "several_accounts": len(dry.account_ids) > 1,
+        "filters": filters,
+        "filter_query": urlencode(filters),
+    }
+    status = 400 if request.method == "POST" else 200
+    return render_page(request, "operations/filter_redrive.html", context, status=status)

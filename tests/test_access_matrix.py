@@ -80,6 +80,8 @@ OBJECT_PAGES = {
     "connections:detail": "connection",
     "connections:endpoint": "endpoint",
     "alerts:rule": "rule",
+    # The group page's redrive figures (HTMX): whoever sees the group.
+    "operations:group_progress": "group",
 }
 # POST actions: (object, permission that allows it).
 ACTIONS = {
@@ -101,6 +103,8 @@ FORM_PAGES = {
     # The dry run; without an operator role it says what to configure (tested below).
     "operations:redrive": ("execution", "operations.redrive_execution"),
     "operations:group_redrive": ("group", "operations.redrive_execution"),
+    # The executions page's filter in the query string; scoped to the visible accounts (below).
+    "operations:filter_redrive": (None, "operations.redrive_execution"),
 }
 # Rows of one user: the actor and admins (the audit permission) read them, within the grant.
 OWN_OBJECT_PAGES = {"operations:action": "action", "operations:batch": "batch"}
@@ -405,6 +409,29 @@ def test_redrive_without_an_operator_role_says_what_to_configure_and_never_queue
     assert page.status_code == 200
     assert "has no operator role" in page.content.decode()
     assert client.post(url, {"confirm": "on"}).status_code == 400
+    assert not OperatorAction.objects.filter(user=user).exists()
+
+
+def test_filter_redrive_stays_within_the_grant_and_says_what_to_configure(
+    viewers: Any, visible: dict[str, Any], hidden: dict[str, Any]
+) -> None:
+    user = UserFactory.create(groups=[viewers], perms=["operations.redrive_execution"])
+    client = client_for(user)
+    url = reverse("operations:filter_redrive")
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "<strong data-eligible>1</strong> of 1" in page.content.decode()
+    assert "has no operator role" in page.content.decode()
+    assert client.post(url, {"confirm": "on"}).status_code == 400
+    # A hidden account matches nothing (as on the executions page); nothing to confirm.
+    hidden_query = f"{url}?account={hidden['account'].pk}"
+    assert "<strong data-eligible>0</strong> of 0" in client.get(hidden_query).content.decode()
+    assert client.post(hidden_query, {"confirm": "on"}).status_code == 400
+    # A filter that is not one is the filter's 400: never a 500.
+    for query in ("status=abc", "since=yesterday", "endpoint=x"):
+        assert client.get(f"{url}?{query}").status_code == 400, query
+        assert client.post(f"{url}?{query}", {"confirm": "on"}).status_code == 400, query
+    assert not RedriveBatch.objects.filter(user=user).exists()
     assert not OperatorAction.objects.filter(user=user).exists()
 
 

@@ -62,6 +62,23 @@ class ReadExecution:
     assignments: list[Assignment] = field(default_factory=list)  # what states assigned
 
 
+# What reading a stored execution again needs of its row (no deferred field loaded one by one).
+READ_AGAIN_FIELDS = (
+    "pk", "arn", "status", "redrive_count", "history_complete", "has_failed_attempt",
+    "source", "last_event_id", "parse_problems",
+)  # fmt: skip
+
+
+def reads_on(stored: Execution) -> bool:
+    """Whether the stored history is whole up to `last_event_id`, so AWS need only be asked
+    for the events after it."""
+    return (
+        stored.source == HistorySource.HISTORY
+        and stored.history_complete
+        and stored.last_event_id > 0
+    )
+
+
 class MachineReader:
     """What both readers share: the step they count in, the machine and its HTTP states."""
 
@@ -128,6 +145,8 @@ class StandardReader(MachineReader):
                         continue
                     if self.unreadable_histories:
                         self._save_listed(item, stored)
+                    elif stored is not None and reads_on(stored):
+                        self._read_again(item, stored)  # redriven: only its new events
                     else:
                         ahead.append((item, stored, prefetch.open(item.arn)))
                     if len(ahead) >= prefetch.depth:
@@ -154,7 +173,7 @@ class StandardReader(MachineReader):
             known = {
                 e.arn: e
                 for e in Execution.objects.filter(arn__in=[i.arn for i in items]).only(
-                    "pk", "arn", "status", "redrive_count", "history_complete", "has_failed_attempt"
+                    *READ_AGAIN_FIELDS
                 )
             }
             for item in items:
@@ -183,11 +202,15 @@ class StandardReader(MachineReader):
         return True
 
     def _execution(
-        self, item: ListedExecution, stored: Execution | None, pages: Iterable[HistoryPage]
+        self,
+        item: ListedExecution,
+        stored: Execution | None,
+        pages: Iterable[HistoryPage],
+        read_on_from: int = 0,
     ) -> None:
         arn = item.arn
         try:
-            self._ingest(item, stored, pages)
+            self._ingest(item, stored, pages, read_on_from)
         except AwsError as exc:
             if exc.about_one_resource and exc.code != "ExecutionDoesNotExist":
                 self._history_unreadable(exc)  # the machine's key or policy: all its histories
@@ -204,12 +227,18 @@ class StandardReader(MachineReader):
             self.sync.execution_failed(arn, exc)
 
     def _ingest(
-        self, item: ListedExecution, stored: Execution | None, pages: Iterable[HistoryPage]
+        self,
+        item: ListedExecution,
+        stored: Execution | None,
+        pages: Iterable[HistoryPage],
+        read_on_from: int = 0,
     ) -> None:
         is_new = stored is None
         parser = HistoryParser(self.states)
         attempts: list[ParsedAttempt] = []
-        summary = ExecutionSummary()
+        # Read on: the events before `read_on_from` are stored; the execution's own error is
+        # the new events' (a redrive that succeeded has none).
+        summary = ExecutionSummary(last_event_id=read_on_from)
         for page in pages:
             self.sync.beat()
             events = page.events
@@ -223,9 +252,10 @@ class StandardReader(MachineReader):
                 self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
                 attempts = []
         attempts.extend(parser.finish())
-        read = ReadExecution(
-            item, summary, list(parser.problems), attempts, parser.variables.assignments
-        )
+        problems = list(parser.problems)
+        if read_on_from and stored is not None:
+            problems = [*stored.parse_problems, *problems]
+        read = ReadExecution(item, summary, problems, attempts, parser.variables.assignments)
         if stored is None:  # new, and nothing of it streamed: batched with its neighbours
             self.unwritten.append(read)
             if len(self.unwritten) >= WRITE_BATCH:
@@ -372,17 +402,40 @@ class StandardReader(MachineReader):
         history, whatever the listing cursor says (a redriven execution keeps its old start)."""
         self.listed.add(execution.arn)
         item = self.api.describe_execution(execution.arn)
-        self._execution(item, execution, self.api.history_pages(execution.arn))
+        self._read_again(item, execution)
         self._write_unwritten()
+
+    def _read_again(self, item: ListedExecution, stored: Execution) -> None:
+        """A stored execution whose status moved on. Stored whole (terminal, every attempt
+        closed), it is read on from its stored event id: a redrive appends ExecutionRedriven and
+        what follows to the same history, so the stored events are not asked for again. While it
+        still runs only its status is stored, so the id stays at a point where nothing was open
+        (an attempt begun but not finished would be cut in two by a later read-on)."""
+        if not reads_on(stored):
+            self._execution(item, stored, self.api.history_pages(item.arn))
+            return
+        if item.status not in TERMINAL_STATUSES:
+            self._save_running(item, stored)
+            return
+        after = stored.last_event_id
+        self._execution(item, stored, self._newer_pages(item.arn, after), read_on_from=after)
+
+    def _newer_pages(self, arn: str, after: int) -> Iterator[HistoryPage]:
+        # Lazy, so an AWS error is raised inside _execution's handling like a full read's.
+        yield self.api.history_after(arn, after)
+
+    def _save_running(self, item: ListedExecution, stored: Execution) -> None:
+        Execution.objects.filter(pk=stored.pk).update(
+            status=item.status, stop_date=item.stop_date, redrive_count=item.redrive_count
+        )
+        self.sync.summary.executions_updated += 1
 
     def _revisit_running(self) -> None:
         """Executions stored while RUNNING, older than this listing reached: ask each once."""
         running = (
             Execution.objects.filter(state_machine=self.machine, status=ExecutionStatus.RUNNING)
             .exclude(arn__in=self.listed)
-            .only("pk", "arn", "status", "redrive_count", "history_complete", "has_failed_attempt")[
-                :200
-            ]
+            .only(*READ_AGAIN_FIELDS)[:200]
         )
         for execution in running:
             # Status and times are all it needs (the boundary asks for METADATA_ONLY).
@@ -393,7 +446,7 @@ class StandardReader(MachineReader):
                 if self.unreadable_histories:
                     self._save_listed(item, execution)
                 else:
-                    self._execution(item, execution, self.api.history_pages(execution.arn))
+                    self._read_again(item, execution)
 
 
 class ExpressLogReader(MachineReader):

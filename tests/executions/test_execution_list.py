@@ -122,8 +122,9 @@ def test_the_executions_page_runs_a_fixed_number_of_queries(
         HttpAttemptFactory.create(execution=ex, connection=conn, key_event_id=1)
         HttpAttemptFactory.create(execution=ex, connection=conn, key_event_id=2)
     # session, user, accounts, state machines, endpoints, connections, executions, attempts
-    # per state, newest failure per execution, the planner's estimate, the capped total
-    with django_assert_num_queries(11):
+    # per state, newest failure per execution, the planner's estimate, the capped total, and
+    # the user's own and group permissions (whether to offer "Redrive these…")
+    with django_assert_num_queries(13):
         viewer_client.get(LIST, {"connection": conn.arn})
 
 

@@ -269,8 +269,9 @@ def test_list_runs_a_fixed_number_of_queries(
     conn = ConnectionFactory.create(account=account)
     failures(account, n, connection=conn, endpoint=EndpointFactory.create(account=account))
     # session, user, accounts, state machines, endpoints, connections, page ids, page rows,
-    # the planner's estimate and the (capped) exact total
-    with django_assert_num_queries(10):
+    # the planner's estimate and the (capped) exact total, and the user's own and group
+    # permissions (whether to offer "Redrive these…")
+    with django_assert_num_queries(12):
         viewer_client.get(LIST, {**ATTEMPTS, "connection": conn.arn, "category": "server_error"})
 
 
@@ -287,7 +288,7 @@ def test_list_over_several_accounts_runs_the_same_queries(
     second = AwsAccountFactory.create(groups=[viewers])
     failures(account, n)
     failures(second, n)
-    with django_assert_num_queries(10):  # as above: 8, then the estimate and the total
+    with django_assert_num_queries(12):  # as above: 8, the estimate, the total, permissions
         response = viewer_client.get(LIST, ATTEMPTS)
     assert len(rows(response)) == min(2 * n, 50)
 
