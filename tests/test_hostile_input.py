@@ -135,6 +135,10 @@ PAGE_FORMS: dict[str, list[type[forms.Form]]] = {
     "operations:group_redrive": [],
     "operations:batch": [],
     "operations:batch_cancel": [],
+    # The group page's redrive figures (HTMX): no parameters.
+    "operations:group_progress": [],
+    # Redrive the failing-executions page's filter: its query string is that page's filter.
+    "operations:filter_redrive": [AttemptFilterForm],
     "login": [AuthenticationForm],
     # The REST API reads the same forms as the pages (api/views.py), plus its own.
     "api:attempts": [AttemptFilterForm],
