@@ -45,7 +45,11 @@ def test_a_failure_group_is_redriven_from_its_page_through_to_succeeded(
     account.groups.add(team)
     with_operator_role(account)
     url = f"{sync_sandbox.partner_url}/sequence?key={unique('fix')}&statuses=500,500,200"
-    call = http_task({"ApiEndpoint": url, "Method": "GET"})
+    # Its own connection, so its group is its own: the sandbox is the session's, and other
+    # suites' 500s from /sequence would otherwise join the group (and the dry run's count).
+    basic = {"BasicAuthParameters": {"Username": "u", "Password": unique("p")}}
+    own = {"ConnectionArn": aws.connection(auth=basic)}
+    call = http_task({"ApiEndpoint": url, "Method": "GET", "Authentication": own})
     del call["End"]
     definition = {
         "StartAt": "Call",
