@@ -25,7 +25,8 @@ from tests.operations.test_redrive import REDRIVER, with_operator_role
 from tests.sandbox.support import Aws, http_task, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-WAIT_AFTER_CALL_SECONDS = 4
+# Long enough that a loaded machine still finds both running when the batch page first draws.
+WAIT_AFTER_CALL_SECONDS = 8
 
 
 @pytest.fixture

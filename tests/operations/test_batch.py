@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -62,10 +63,14 @@ def test_a_group_is_redriven_in_a_batch_through_to_succeeded(
     account.groups.add(team)
     # One URL for both (one group): the first two calls fail, the redrives' calls succeed.
     key = unique("group")
-    call = {
+    call: dict[str, Any] = {
         "ApiEndpoint": f"{sync_sandbox.partner_url}/sequence?key={key}&statuses=500,500,200,200",
         "Method": "GET",
     }
+    # Its own connection, so its group is its own: the sandbox is the session's, and other
+    # suites' 500s from /sequence would otherwise join the group (and the dry run's count).
+    basic = {"BasicAuthParameters": {"Username": "u", "Password": unique("p")}}
+    call["Authentication"] = {"ConnectionArn": aws.connection(auth=basic)}
     machine = aws.state_machine(single_state(http_task(call)))
     arns = []
     for _ in range(2):

@@ -119,12 +119,17 @@ def test_the_time_scale_speeds_the_refill(sandbox: Sandbox, quota_url: str) -> N
     region = "eu-north-1"
     logs = _client(sandbox, "logs", region, "AKIAQUOTATEST0000003")
     started = time.monotonic()
-    for _ in range(30):  # 5 in the bucket, 250/s refill: 25 more within ~0.1 s
+    answered = 0
+    while answered < 30:  # 5 in the bucket, 250/s refill: 25 more within ~0.1 s
         try:
             logs.filter_log_events(logGroupName="/stepscope/quota-test")
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ThrottlingException":
+                # A loaded machine can bunch calls: a throttled one is tried again, so the
+                # figure below is about the refill, not about how many calls were lost.
                 time.sleep(0.01)
+                continue
+        answered += 1
     elapsed = time.monotonic() - started
     row = _row(quota_url, region, "FilterLogEvents")
     assert row["answered"] == 30
