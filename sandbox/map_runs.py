@@ -103,13 +103,15 @@ def _install_children() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (
         DistributedItemProcessorWorker,
     )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.eval.event import event_detail
     from moto.stepfunctions.parser.asl.eval.event.event_manager import (
         EventHistoryContext,
         EventManager,
     )
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramStopped
 
+    # A TypedDict of every event's details, all required: built here with the one each needs.
+    EventDetails: Any = event_detail.EventDetails  # noqa: N806
     original = DistributedItemProcessorWorker._eval_job
 
     def eval_job(self: Any, env: Any, job: Any) -> None:
@@ -146,7 +148,7 @@ def _install_children() -> None:
         finally:
             _close(one, env, HistoryEventType, EventDetails, ProgramError, ProgramStopped)
 
-    DistributedItemProcessorWorker._eval_job = eval_job
+    setattr(DistributedItemProcessorWorker, "_eval_job", eval_job)  # noqa: B010
 
 
 def _close(
@@ -210,7 +212,9 @@ def _install_threshold() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
         DistributedIterationComponent,
     )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.eval.event import event_detail
+
+    EventDetails: Any = event_detail.EventDetails  # noqa: N806 (see _install_children)
 
     original = DistributedIterationComponent._map_run
 
@@ -236,7 +240,7 @@ def _install_threshold() -> None:
             )
         )
 
-    DistributedIterationComponent._map_run = map_run
+    setattr(DistributedIterationComponent, "_map_run", map_run)  # noqa: B010
 
 
 def _exceeds(failed: int, total: int, eval_input: Any) -> bool:
