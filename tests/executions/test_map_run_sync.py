@@ -1,0 +1,119 @@
+"""Distributed Map Runs through a real sandbox sync over HTTP (issue 15 item 5): the parent's
+MapRunStarted / MapRunFailed are stored as a MapRun, its child executions (never returned by
+ListExecutions of the machine) are found through the run's own listing, read, and linked to
+the parent and the run; the parent's page shows the children's failures together."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from executions.models import Execution, HttpAttempt, MapRun
+from executions.sync import sync_account_by_id
+from sandbox.server import Sandbox
+from tests.aws_sandbox import register, sandbox_client
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+API_KEY = {"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "map-run-key"}}
+
+
+def _distributed_map(sfn: Any, connection_arn: str, machine: str) -> str:
+    call = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::http:invoke",
+        "Parameters": {
+            "ApiEndpoint.$": "$.url",
+            "Method": "GET",
+            "InvocationConfig": {"ConnectionArn": connection_arn},
+        },
+        "End": True,
+    }
+    definition = {
+        "StartAt": "FanOut",
+        "States": {
+            "FanOut": {
+                "Type": "Map",
+                "Label": "orders",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Push",
+                    "States": {"Push": call},
+                },
+                "End": True,
+            }
+        },
+    }
+    return str(
+        sfn.create_state_machine(
+            name=machine,
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/sandbox",
+        )["stateMachineArn"]
+    )
+
+
+def _run(sfn: Any, machine_arn: str, urls: list[str]) -> str:
+    items = json.dumps({"items": [{"url": url} for url in urls]})
+    arn = str(sfn.start_execution(stateMachineArn=machine_arn, input=items)["executionArn"])
+    for _ in range(400):
+        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            return arn
+        time.sleep(0.05)
+    raise AssertionError("the parent execution did not finish")
+
+
+def test_sync_links_a_distributed_map_parent_its_map_run_and_children(
+    sync_sandbox: Sandbox, admin_client: Client
+) -> None:
+    events, sfn = (
+        sandbox_client(sync_sandbox, "events"),
+        sandbox_client(sync_sandbox, "stepfunctions"),
+    )
+    suffix = uuid.uuid4().hex[:6]
+    connection_arn = events.create_connection(
+        Name=f"maprun-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
+    )["ConnectionArn"]
+    machine = f"maprun-{suffix}"
+    machine_arn = _distributed_map(sfn, connection_arn, machine)
+    broken = f"{sync_sandbox.partner_url}/status/503"
+    parent_arn = _run(sfn, machine_arn, [broken, broken, f"{sync_sandbox.partner_url}/status/200"])
+
+    account = register(sync_sandbox, name=f"maprun-{suffix}")
+    sync_account_by_id(account.pk, trigger="test")
+
+    parent = Execution.objects.get(arn=parent_arn)
+    assert parent.status == "FAILED"
+    assert parent.error == "States.ExceedToleratedFailureThreshold"
+    run = MapRun.objects.get(parent_execution=parent)
+    assert run.arn.startswith(f"arn:aws:states:us-east-1:123456789012:mapRun:{machine}/orders:")
+    assert (run.label, run.map_state, run.status) == ("orders", "FanOut", "FAILED")
+    assert run.error == "States.ExceedToleratedFailureThreshold"
+    assert run.tolerated_failure_count == 0  # from DescribeMapRun
+    assert run.execution_counts["total"] == 3
+
+    children = Execution.objects.filter(map_run=run)
+    assert children.count() == 3
+    assert all(c.parent_execution_id == parent.pk for c in children)
+    assert all(f":execution:{machine}/orders:" in c.arn for c in children)
+    assert sorted(c.status for c in children) == ["FAILED", "FAILED", "SUCCEEDED"]
+    failed = HttpAttempt.objects.filter(execution__map_run=run, status_code=503)
+    assert failed.count() >= 2  # each failing child's call, stored like any execution's
+
+    page = admin_client.get(parent.get_absolute_url())
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Map Run" in text and "orders" in text
+    assert "2 of 3" in text  # the children's failures together
+    assert "the endpoint is the problem, not the items" in text
+
+    child = children.filter(status="FAILED").first()
+    assert child is not None
+    child_page = admin_client.get(child.get_absolute_url()).content.decode()
+    assert parent.get_absolute_url() in child_page  # a child links to its parent
