@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from executions.models import Execution, HttpAttempt, MapRun
 from executions.sync import sync_account_by_id
@@ -112,6 +113,11 @@ def test_sync_links_a_distributed_map_parent_its_map_run_and_children(
     assert "Map Run" in text and "orders" in text
     assert "2 of 3" in text  # the children's failures together
     assert "the endpoint is the problem, not the items" in text
+
+    group_id = failed.values_list("failure_group_id", flat=True).first()
+    assert group_id is not None
+    group_page = admin_client.get(reverse("executions:group", args=[group_id])).content.decode()
+    assert "Per Map Run" in group_page and parent.name in group_page
 
     child = children.filter(status="FAILED").first()
     assert child is not None
