@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
+import requests
 from django.test import Client
 from django.urls import reverse
 
@@ -123,3 +124,39 @@ def test_sync_links_a_distributed_map_parent_its_map_run_and_children(
     assert child is not None
     child_page = admin_client.get(child.get_absolute_url()).content.decode()
     assert parent.get_absolute_url() in child_page  # a child links to its parent
+
+
+def test_a_map_run_aws_will_not_let_us_read_costs_only_itself(
+    sync_sandbox: Sandbox, admin_client: Client
+) -> None:
+    events, sfn = (
+        sandbox_client(sync_sandbox, "events"),
+        sandbox_client(sync_sandbox, "stepfunctions"),
+    )
+    suffix = uuid.uuid4().hex[:6]
+    connection_arn = events.create_connection(
+        Name=f"maprun-deny-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
+    )["ConnectionArn"]
+    ok = f"{sync_sandbox.partner_url}/status/200"
+    denied_parent = _run(sfn, _distributed_map(sfn, connection_arn, f"denied-{suffix}"), [ok])
+    readable_parent = _run(sfn, _distributed_map(sfn, connection_arn, f"readable-{suffix}"), [ok])
+    denied_run = sfn.list_map_runs(executionArn=denied_parent)["mapRuns"][0]["mapRunArn"]
+
+    url = f"{sync_sandbox.endpoint_url}/_sandbox/faults"
+    requests.post(url, json={"resources": {denied_run: "access_denied"}}, timeout=5)
+    try:
+        account = register(sync_sandbox, name=f"maprun-deny-{suffix}")
+        sync_account_by_id(account.pk, trigger="test")
+    finally:
+        requests.delete(url, timeout=5)
+
+    denied = MapRun.objects.get(arn=denied_run)
+    assert "DescribeMapRun: AccessDeniedException" in denied.read_problem
+    assert denied.status == "SUCCEEDED"  # what the parent's history said is kept
+    assert not Execution.objects.filter(map_run=denied).exists()
+    readable = MapRun.objects.get(parent_execution__arn=readable_parent)
+    assert readable.read_problem == ""
+    assert Execution.objects.filter(map_run=readable, status="SUCCEEDED").count() == 1
+
+    page = admin_client.get(Execution.objects.get(arn=denied_parent).get_absolute_url())
+    assert "could not read this Map Run from AWS" in page.content.decode()
