@@ -160,3 +160,31 @@ def test_a_map_run_aws_will_not_let_us_read_costs_only_itself(
 
     page = admin_client.get(Execution.objects.get(arn=denied_parent).get_absolute_url())
     assert "could not read this Map Run from AWS" in page.content.decode()
+
+
+def test_children_of_two_parents_with_the_same_label_link_to_their_own_run(
+    sync_sandbox: Sandbox,
+) -> None:
+    events, sfn = (
+        sandbox_client(sync_sandbox, "events"),
+        sandbox_client(sync_sandbox, "stepfunctions"),
+    )
+    suffix = uuid.uuid4().hex[:6]
+    connection_arn = events.create_connection(
+        Name=f"maprun-two-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
+    )["ConnectionArn"]
+    machine_arn = _distributed_map(sfn, connection_arn, f"two-{suffix}")
+    ok = f"{sync_sandbox.partner_url}/status/200"
+    first = _run(sfn, machine_arn, [ok])
+    second = _run(sfn, machine_arn, [ok, ok])
+
+    account = register(sync_sandbox, name=f"maprun-two-{suffix}")
+    sync_account_by_id(account.pk, trigger="test")
+
+    for parent_arn, n in ((first, 1), (second, 2)):
+        parent = Execution.objects.get(arn=parent_arn)
+        run = MapRun.objects.get(parent_execution=parent)
+        assert run.label == "orders"
+        children = Execution.objects.filter(map_run=run)
+        assert children.count() == n
+        assert set(children.values_list("parent_execution_id", flat=True)) == {parent.pk}
