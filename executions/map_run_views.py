@@ -79,3 +79,29 @@ def group_map_runs(group: FailureGroup) -> list[dict[str, Any]]:
         .annotate(failures=Count("id"), children=Count("execution_id", distinct=True))
         .order_by("-failures", "execution__map_run_id")[:GROUP_RUNS_SHOWN]
     )
+
+
+def map_run_rows(execution: Execution) -> list[dict[str, Any]]:
+    """The same sections as plain rows, for the API."""
+    rows = []
+    for section in map_run_sections(execution):
+        run: MapRun = section["run"]
+        summary = section["summary"]
+        rows.append(
+            {
+                **{f: getattr(run, f) for f in MAP_RUN_FIELDS},
+                "children": summary["children"],
+                "failing_children": section["failing_children"],
+                "verdict": summary["verdict"],
+                "failures": summary["failures"],
+                "hint": section["hint"],
+            }
+        )
+    return rows
+
+
+MAP_RUN_FIELDS = (
+    "id", "arn", "label", "map_state", "status", "error", "cause", "redrive_count", "started_at",
+    "stopped_at", "tolerated_failure_percentage", "tolerated_failure_count", "execution_counts",
+    "read_problem",
+)  # fmt: skip

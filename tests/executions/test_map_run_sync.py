@@ -125,6 +125,14 @@ def test_sync_links_a_distributed_map_parent_its_map_run_and_children(
     child_page = admin_client.get(child.get_absolute_url()).content.decode()
     assert parent.get_absolute_url() in child_page  # a child links to its parent
 
+    api = admin_client.get(reverse("api:execution", args=[parent.pk])).json()
+    [api_run] = api["map_runs"]
+    assert (api_run["arn"], api_run["children"], api_run["failing_children"]) == (run.arn, 3, 2)
+    assert api_run["verdict"] == "endpoint"
+    assert api_run["failures"][0]["children"] == 2
+    api_child = admin_client.get(reverse("api:execution", args=[child.pk])).json()
+    assert (api_child["parent_execution"], api_child["map_run"]) == (parent.pk, run.pk)
+
 
 def test_a_map_run_aws_will_not_let_us_read_costs_only_itself(
     sync_sandbox: Sandbox, admin_client: Client
