@@ -76,16 +76,57 @@ class ExecutionSerializer(serializers.ModelSerializer[Execution]):
         fields: tuple[str, ...] = (
             "id", "arn", "name", "account", "state_machine", "status", "start_date",
             "stop_date", "error", "redrive_count", "source", "has_failed_attempt",
+            "parent_execution", "map_run",
         )  # fmt: skip
+
+
+class MapRunFailureSerializer(serializers.Serializer[Any]):
+    method = serializers.CharField()
+    endpoint = serializers.CharField()
+    category = serializers.CharField()
+    subcategory = serializers.CharField()
+    children = serializers.IntegerField(help_text="Child executions that ended this way.")
+
+
+class MapRunSerializer(serializers.Serializer[Any]):
+    """A Map Run the execution started, with its children's failures together."""
+
+    id = serializers.IntegerField()
+    arn = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not the form label
+    map_state = serializers.CharField()
+    status = serializers.CharField()
+    error = serializers.CharField(help_text="Redacted.")
+    cause = serializers.CharField(help_text="Redacted.")
+    redrive_count = serializers.IntegerField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    stopped_at = serializers.DateTimeField(allow_null=True)
+    tolerated_failure_percentage = serializers.FloatField(allow_null=True)
+    tolerated_failure_count = serializers.IntegerField(allow_null=True)
+    execution_counts = serializers.DictField(child=serializers.IntegerField())
+    read_problem = serializers.CharField()
+    children = serializers.IntegerField()
+    failing_children = serializers.IntegerField()
+    verdict = serializers.ChoiceField(
+        choices=["endpoint", "items", "mixed"],
+        allow_null=True,
+        help_text="endpoint: all failed the same way at one endpoint; items: the items' own "
+        "requests (client-side); mixed: several ways.",
+    )
+    failures = MapRunFailureSerializer(many=True)
+    hint = serializers.CharField()
 
 
 class ExecutionDetailSerializer(ExecutionSerializer):
     cause = serializers.CharField(help_text="Redacted.")
     attempts = AttemptDetailSerializer(many=True)
     attempts_truncated = serializers.BooleanField()
+    map_runs = MapRunSerializer(many=True)
 
     class Meta(ExecutionSerializer.Meta):
-        fields = (*ExecutionSerializer.Meta.fields, "cause", "attempts", "attempts_truncated")
+        fields = (
+            *ExecutionSerializer.Meta.fields, "cause", "attempts", "attempts_truncated", "map_runs"
+        )  # fmt: skip
 
 
 class ExecutionPage(PageSerializer):

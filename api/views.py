@@ -43,6 +43,7 @@ from dashboard.connection_views import cascade, endpoints_of, latency
 from dashboard.forms import WindowForm
 from executions.choices import GroupStatus
 from executions.forms import AttemptFilterForm, Cursor, GroupFilterForm, from_micros, to_micros
+from executions.map_run_views import map_run_rows
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.presenting import LIST_FIELDS, parsed, parsed_query
 from executions.redaction import Redactor, default_redactor
@@ -217,6 +218,7 @@ def execution_detail(request: Request, pk: int) -> Response:
             many=True,
         ).data,
         attempts_truncated=len(attempts) > MAX_ATTEMPTS_SHOWN,
+        map_runs=s.MapRunSerializer(map_run_rows(execution), many=True).data,
     )
     return Response(body)
 

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_stepfunctions.type_defs import (
         DescribeStateMachineOutputTypeDef,
+        ExecutionListItemTypeDef,
         GetExecutionHistoryInputTypeDef,
         ListExecutionsInputTypeDef,
         ListStateMachinesInputTypeDef,
@@ -296,17 +297,7 @@ class AwsApi:
                 params["nextToken"] = token
             sfn = self.client("stepfunctions")
             answer = self._call("ListExecutions", sfn.list_executions, **params)
-            executions = [
-                ListedExecution(
-                    arn=str(item["executionArn"]),
-                    name=str(item.get("name", "")),
-                    status=str(item.get("status", "")),
-                    start_date=item["startDate"],
-                    stop_date=item.get("stopDate"),
-                    redrive_count=int(item.get("redriveCount", 0) or 0),
-                )
-                for item in answer.get("executions", [])
-            ]
+            executions = [listed_execution(item) for item in answer.get("executions", [])]
             return executions, answer.get("nextToken")
 
         return self._pages("ListExecutions", fetch)
@@ -519,6 +510,18 @@ class AwsApi:
             if not next_token:
                 return
             token = next_token
+
+
+def listed_execution(item: ExecutionListItemTypeDef) -> ListedExecution:
+    """One ListExecutions entry (of a state machine or of a Map Run)."""
+    return ListedExecution(
+        arn=str(item["executionArn"]),
+        name=str(item.get("name", "")),
+        status=str(item.get("status", "")),
+        start_date=item["startDate"],
+        stop_date=item.get("stopDate"),
+        redrive_count=int(item.get("redriveCount", 0) or 0),
+    )
 
 
 def _event_id(event: dict[str, Any]) -> int:

@@ -105,6 +105,13 @@ class Execution(models.Model):
     history_complete = models.BooleanField(default=False)
     parse_problems = models.JSONField(default=list, blank=True)
     synced_at = models.DateTimeField(auto_now=True)
+    # A Distributed Map's child execution: the parent that ran it and the Map Run it belongs to.
+    parent_execution = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+    map_run = models.ForeignKey(
+        "MapRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
 
     objects = ExecutionQuerySet.as_manager()
 
@@ -133,6 +140,41 @@ class Execution(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def status_colour(self) -> str:
+        return ExecutionStatus(self.status).colour
+
+
+class MapRun(models.Model):
+    """One Map Run of a Distributed Map state: started by a parent execution, its items run as
+    child executions (Execution.map_run). Status and times come from the parent's history;
+    the tolerated failure figures and counts from DescribeMapRun, when AWS let us read it."""
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="map_runs")
+    parent_execution = models.ForeignKey(
+        Execution, on_delete=models.CASCADE, related_name="map_runs"
+    )
+    arn = models.CharField(max_length=2048, unique=True)
+    label = models.CharField(max_length=256)  # the Map state's Label, named in children's ARNs
+    map_state = models.CharField(max_length=80, blank=True)
+    status = models.CharField(max_length=16, choices=ExecutionStatus.choices)
+    error = models.CharField(max_length=256, blank=True)
+    cause = models.TextField(blank=True)
+    redrive_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    tolerated_failure_percentage = models.FloatField(null=True, blank=True)
+    tolerated_failure_count = models.PositiveIntegerField(null=True, blank=True)
+    # DescribeMapRun's executionCounts ({total, failed, succeeded…}); {} when not read.
+    execution_counts = models.JSONField(default=dict, blank=True)
+    read_problem = models.TextField(blank=True)  # why DescribeMapRun / its listing failed
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return self.label or self.arn
 
     @property
     def status_colour(self) -> str:

@@ -42,6 +42,7 @@ from executions.forms import (
 from executions.group_notes import notes_form
 from executions.grouping import WORSE_FACTOR, failures_last_hour
 from executions.history.variables import MAX_ASSIGNMENTS
+from executions.map_run_views import group_map_runs, map_run_sections
 from executions.models import Execution, FailureGroup, HttpAttempt, StateMachine
 from executions.presenting import (
     LIST_FIELDS,
@@ -342,7 +343,9 @@ def _with_connection(
 def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     execution = get_object_or_404(
         with_account_but_no_secrets(
-            Execution.objects.visible_to(request.user).select_related("state_machine")
+            Execution.objects.visible_to(request.user).select_related(
+                "state_machine", "parent_execution", "map_run"
+            )
         ),
         pk=pk,
     )  # fmt: skip
@@ -373,6 +376,7 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "lanes": attempt_lanes(attempts),
         "duration": execution_duration(execution),
         "assignments": assignment_views(execution, redactor, MAX_ASSIGNMENTS),
+        "map_runs": map_run_sections(execution),
     }
     return render_page(request, "executions/detail.html", context)
 
@@ -501,6 +505,7 @@ def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "now": timezone.now(),
         "statuses": GroupStatus,
         "notes_form": notes_form(group),
+        "map_runs": group_map_runs(group),
     }
     return render_page(request, "executions/group.html", context)
 

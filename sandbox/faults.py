@@ -17,7 +17,8 @@ DescribeConnection answers `ResourceNotFoundException`, as when it is deleted in
 key the reader may not use, or one disabled; DescribeStateMachine, DescribeExecution and
 DescribeStateMachineForExecution answer `KmsAccessDeniedException` / `KmsInvalidStateException`
 unless asked for `includedData=METADATA_ONLY`, GetExecutionHistory always), `access_denied` (a state
-machine ARN: DescribeStateMachine answers `AccessDeniedException`, as an IAM deny on that ARN).
+machine ARN: DescribeStateMachine answers `AccessDeniedException`, as an IAM deny on that ARN; a
+Map Run ARN: DescribeMapRun and the run's ListExecutions answer it).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ RESOURCE_MEMBERS = {
     "DescribeExecution": "executionArn",
     "DescribeStateMachineForExecution": "executionArn",
     "GetExecutionHistory": "executionArn",
+    "DescribeMapRun": "mapRunArn",
+    "ListExecutions": "mapRunArn",  # a Map Run's children (by machine: not a resource fault)
 }
 # These have a metadata-only answer that needs no decryption.
 METADATA_ONLY_OPERATIONS = frozenset(
@@ -188,7 +191,7 @@ def _applies(kind: str, operation: str, body: dict[str, Any]) -> bool:
     if kind == VANISHED:
         return operation == "DescribeConnection"
     if kind == ACCESS_DENIED:
-        return operation == "DescribeStateMachine"
+        return operation in ("DescribeStateMachine", "DescribeMapRun", "ListExecutions")
     # KMS: everything that needs the decrypted definition or history; metadata answers do not.
     if operation == "DescribeConnection":
         return False

@@ -17,7 +17,7 @@ from typing import Any, Final, cast
 
 import moto
 
-from sandbox import connectivity, eventbridge, executions, http_call, redrive, test_state
+from sandbox import connectivity, eventbridge, executions, http_call, map_runs, redrive, test_state
 from sandbox.connectivity import invalid_connection_state, usable_connection
 from sandbox.http_call import HttpCall, HttpTaskError
 
@@ -50,6 +50,10 @@ _MOTO_INTERNALS: Final[dict[str, tuple[str, ...]]] = {
         "StatesErrorNameType.StatesALL",
     ),
     "moto.stepfunctions.parser.asl.eval.environment": ("Environment.is_running",),
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor."
+    "distributed_item_processor_worker": ("DistributedItemProcessorWorker._eval_job",),
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration."
+    "distributed_iteration_component": ("DistributedIterationComponent._map_run",),
     "moto.stepfunctions.parser.asl.eval.event.event_manager": (
         "EventManager.add_event",
         "EventManager.get_event_history",
@@ -516,6 +520,7 @@ def _install_executions() -> None:
     # moto routes neither TestState nor RedriveExecution (nor DescribeExecution's redrive fields).
     test_state.install(StepFunctionResponse)
     redrive.install(StepFunctionResponse)
+    map_runs.install(StepFunctionResponse)  # Distributed Map children (after redrive: it wraps)
 
 
 def _install_connections() -> None:

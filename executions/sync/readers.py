@@ -29,11 +29,15 @@ from executions.history import (
     HistoryParser,
     HttpStateInfo,
     LogEventsByExecution,
+    MapRun,
     ParsedAttempt,
     is_failing_outcome,
+    map_runs_in,
     summarize_logged,
 )
 from executions.models import Execution, StateMachine
+from executions.models import MapRun as MapRunRow
+from executions.sync import map_runs
 from executions.sync.prefetch import HistoryPrefetcher, HistoryStream
 from executions.sync.run import ClaimLostError
 from executions.sync.step import SyncStep, reconnect_if_broken
@@ -60,6 +64,7 @@ class ReadExecution:
     problems: list[str]
     attempts: list[ParsedAttempt]
     assignments: list[Assignment] = field(default_factory=list)  # what states assigned
+    map_runs: list[MapRun] = field(default_factory=list)  # the Distributed Map runs it started
 
 
 # What reading a stored execution again needs of its row (no deferred field loaded one by one).
@@ -125,6 +130,10 @@ class StandardReader(MachineReader):
         # Set when a history of this machine could not be read (a KMS key the reader may not use,
         # a policy denying its histories): the others share the cause, so they are not asked for.
         self.unreadable_histories = False
+        # Map Runs stored in this sync whose children are still to be listed, and the run each
+        # child was listed under.
+        self.new_runs: list[MapRunRow] = []
+        self.child_links: dict[str, MapRunRow] = {}
 
     def run(self) -> None:
         cursor = self.machine.newest_start_seen
@@ -160,6 +169,7 @@ class StandardReader(MachineReader):
             self._write_unwritten()
             raise
         self._write_unwritten()
+        map_runs.read_children(self)
         self._revisit_running()
         if not self.failed and newest is not None:
             StateMachine.objects.filter(pk=self.machine.pk).update(newest_start_seen=newest)
@@ -239,10 +249,12 @@ class StandardReader(MachineReader):
         # Read on: the events before `read_on_from` are stored; the execution's own error is
         # the new events' (a redrive that succeeded has none).
         summary = ExecutionSummary(last_event_id=read_on_from)
+        map_events: list[Any] = []
         for page in pages:
             self.sync.beat()
             events = page.events
             summary = summary.after(events)
+            map_events.extend(map_runs.map_events(events))
             attempts.extend(parser.feed(events))
             # Stream: write what closed on this page instead of holding the history.
             if len(attempts) >= STREAM_BATCH:
@@ -256,6 +268,7 @@ class StandardReader(MachineReader):
         if read_on_from and stored is not None:
             problems = [*stored.parse_problems, *problems]
         read = ReadExecution(item, summary, problems, attempts, parser.variables.assignments)
+        read.map_runs = map_runs_in(map_events, item.arn)
         if stored is None:  # new, and nothing of it streamed: batched with its neighbours
             self.unwritten.append(read)
             if len(self.unwritten) >= WRITE_BATCH:
@@ -308,6 +321,9 @@ class StandardReader(MachineReader):
                 "start_date": item.start_date,
                 "source": HistorySource.LISTING,
                 "history_complete": False,
+                **map_runs.links_for(
+                    self.sync.account.pk, item.arn, item.start_date, self.child_links
+                ),
             },
         )
         self.sync.summary.executions_added += int(created)
@@ -317,6 +333,7 @@ class StandardReader(MachineReader):
             execution = self._save_execution(read, stored, complete=True)
             self.sync.writer.write(execution, read.attempts, self.states, fresh_execution=is_new)
             self.sync.writer.write_assignments(execution, read.assignments)
+            self._record_map_runs(execution, read)
         if is_new:
             self.sync.summary.executions_added += 1
         else:
@@ -327,6 +344,7 @@ class StandardReader(MachineReader):
         batch, self.unwritten = self.unwritten, []
         if not batch:
             return
+        runs_before = len(self.new_runs)
         try:
             with transaction.atomic():
                 executions = Execution.objects.bulk_create(
@@ -345,6 +363,7 @@ class StandardReader(MachineReader):
                 )
                 for execution, read in zip(executions, batch, strict=True):
                     self.sync.writer.write_assignments(execution, read.assignments)
+                    self._record_map_runs(execution, read)
         except Exception as exc:
             # Rolled back as a whole: an endpoint or group created in it is gone too. Nothing is
             # lost yet, so the run's errors get only what the one-by-one writes refuse.
@@ -355,6 +374,7 @@ class StandardReader(MachineReader):
                 exc,
             )
             self.sync.writer.forget_uncommitted()
+            del self.new_runs[runs_before:]  # rolled back with the batch
             reconnect_if_broken()
             for read in batch:
                 try:
@@ -364,6 +384,11 @@ class StandardReader(MachineReader):
                     self.sync.execution_failed(read.item.arn, exc)
             return
         self.sync.summary.executions_added += len(batch)
+
+    def _record_map_runs(self, execution: Execution, read: ReadExecution) -> None:
+        if read.map_runs:
+            redactor = self.sync.writer.account_redactor()
+            self.new_runs.extend(map_runs.record_map_runs(execution, read.map_runs, redactor))
 
     def _save_execution(
         self, read: ReadExecution, stored: Execution | None, *, complete: bool
@@ -395,6 +420,7 @@ class StandardReader(MachineReader):
             "history_complete": complete and item.status in TERMINAL_STATUSES,
             "has_failed_attempt": failed,
             "parse_problems": pg_safe(read.problems[:50]),
+            **map_runs.links_for(self.sync.account.pk, item.arn, item.start_date, self.child_links),
         }
 
     def read_one(self, execution: Execution) -> None:
@@ -429,6 +455,27 @@ class StandardReader(MachineReader):
             status=item.status, stop_date=item.stop_date, redrive_count=item.redrive_count
         )
         self.sync.summary.executions_updated += 1
+
+    def read_child(self, item: ListedExecution, run: MapRunRow) -> None:
+        """A child execution listed under its Map Run (executions/sync/map_runs.py): linked,
+        and read like a listed execution of the machine."""
+        if item.arn in self.listed:
+            return
+        self.listed.add(item.arn)
+        self.child_links[item.arn] = run
+        stored = Execution.objects.filter(arn=item.arn).only(*READ_AGAIN_FIELDS).first()
+        if stored is not None:
+            Execution.objects.filter(pk=stored.pk, map_run__isnull=True).update(
+                map_run=run, parent_execution_id=run.parent_execution_id
+            )
+        if not self._wants_history(item, stored):
+            return
+        if self.unreadable_histories:
+            self._save_listed(item, stored)
+        elif stored is not None and reads_on(stored):
+            self._read_again(item, stored)
+        else:
+            self._execution(item, stored, self.api.history_pages(item.arn))
 
     def _revisit_running(self) -> None:
         """Executions stored while RUNNING, older than this listing reached: ask each once."""

@@ -526,9 +526,9 @@ def test_detail_runs_a_fixed_number_of_queries(
     execution = ExecutionFactory.create(state_machine=machine)
     for i in range(n):
         HttpAttemptFactory.create(execution=execution, attempt_number=i + 1, endpoint=endpoint)
-    # session, user, execution, attempts (+ baseline ids), baselines, assigned variables, and
-    # the user's own and group permissions (whether to offer "Redrive…")
-    with django_assert_num_queries(8):
+    # session, user, execution, attempts (+ baseline ids), baselines, assigned variables, the
+    # Map Runs it started (none), and the user's own and group permissions ("Redrive…")
+    with django_assert_num_queries(9):
         viewer_client.get(reverse("executions:detail", args=[execution.pk]))
 
 
@@ -596,8 +596,9 @@ def test_group_detail_runs_a_fixed_number_of_queries(
         account=account, connection=ConnectionFactory.create(account=account)
     )
     failures(account, n, failure_group=group, connection=group.connection)
-    # session, user, group, recent failures, sparkline, affected count, 2 permission lookups
-    with django_assert_num_queries(8):
+    # session, user, group, recent failures, sparkline, affected count, failures per Map Run,
+    # 2 permission lookups
+    with django_assert_num_queries(9):
         viewer_client.get(reverse("executions:group", args=[group.pk]))
 
 
@@ -613,7 +614,7 @@ def test_invalid_connection_state_group_links_to_the_connections_cascade(
         last_seen_at=timezone.now() - timedelta(days=3),
     )
     # The link costs no query: the group's connection is already loaded.
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = viewer_client.get(reverse("executions:group", args=[group.pk]))
     html = response.content.decode()
     assert f"{reverse('connections:detail', args=[conn.pk])}?window=7d#cascade" in html
