@@ -14,6 +14,7 @@ its answer is shown once in that response and only the redacted form is stored.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,7 @@ INSPECTION_LEVEL = "TRACE"
 REFUSAL_CODES = frozenset(
     {"AccessDeniedException", "ValidationException", "InvalidDefinition", "InvalidExecutionInput"}
 )
-NESTED_STATES = ("Branches", "ItemProcessor", "Iterator")
+log = logging.getLogger(__name__)
 
 
 class ReplayProblemError(Exception):
@@ -316,6 +317,8 @@ def _answered(action: OperatorAction, redactor: Redactor, result: TestStateResul
         summary += f" ({result.error})"
     if result.next_state:
         summary += f" → {result.next_state}"
+    # Only the summary is logged (error names and state names): never the answer itself.
+    log.info("Replay %s of %s: %s", action.pk, action.target, summary)
     stored = as_dict(result, redactor)
     revealed = as_dict(result) if action.kind == ActionKind.REVEAL else None
     return _finish(
