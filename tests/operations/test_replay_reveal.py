@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -69,23 +70,18 @@ def rows_with(canary: str) -> list[str]:
 def redis_with(canary: str) -> list[str]:
     """Every key of Redis's database (the broker, the result backend, the rate limiter, the
     cache), names and values, scanned for `canary`."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client: Any = redis.Redis.from_url(settings.REDIS_URL)
+    readers: dict[str, Any] = {
+        "string": lambda k: [client.get(k) or b""],
+        "hash": lambda k: [*client.hkeys(k), *client.hvals(k)],
+        "list": lambda k: client.lrange(k, 0, -1),
+        "set": lambda k: list(client.smembers(k)),
+        "zset": lambda k: client.zrange(k, 0, -1),
+    }
     found = []
     for key in client.scan_iter(count=1000):
-        kind = client.type(key).decode()
-        if kind == "string":
-            values = [client.get(key) or b""]
-        elif kind == "hash":
-            values = [*client.hkeys(key), *client.hvals(key)]
-        elif kind == "list":
-            values = client.lrange(key, 0, -1)
-        elif kind == "set":
-            values = list(client.smembers(key))
-        elif kind == "zset":
-            values = [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
-        else:
-            values = []
-        if any(canary.encode() in v for v in [key, *values]):
+        read = readers.get(client.type(key).decode(), lambda k: [])
+        if any(canary.encode() in bytes(v) for v in [key, *read(key)]):
             found.append(key.decode(errors="replace"))
     return found
 
