@@ -303,6 +303,7 @@ class OperatorApi:
         *,
         role_arn: str = "",
         variables: str = "",
+        context: str = "",
         inspection_level: str = "TRACE",
         reveal_secrets: bool = False,
         mock: dict[str, Any] | None = None,
@@ -320,6 +321,8 @@ class OperatorApi:
             params["roleArn"] = role_arn
         if variables:
             params["variables"] = variables
+        if context:
+            params["context"] = context
         if mock is not None:
             params["mock"] = mock
         answer = self._call("TestState", lambda: self._sfn_test_state.test_state(**params))

@@ -54,6 +54,7 @@ class Plan:
     state_input: Any
     role_arn: str
     redactor: Redactor = field(repr=False)
+    attempt: HttpAttempt | None = field(default=None, repr=False)
 
     @property
     def arguments_key(self) -> str:
@@ -159,6 +160,7 @@ def read_plan(attempt: HttpAttempt) -> Plan:
         state_input=state_input,
         role_arn=detail.role_arn,
         redactor=redactor_for(attempt, definition),
+        attempt=attempt,
     )
 
 
@@ -185,6 +187,32 @@ def restored(edited: Any, original: Any, redactor: Redactor) -> Any:
             for i, value in enumerate(edited)
         ]
     return edited
+
+
+def context_of(attempt: HttpAttempt, state: dict[str, Any]) -> str:
+    """TestState's `context` when the state reads `$$` (the context object), as the execution
+    had it; "" otherwise (AWS then makes one up)."""
+    if "$$" not in json.dumps(state):
+        return ""
+    execution = attempt.execution
+    machine = execution.state_machine
+    entered = attempt.scheduled_at or attempt.occurred_at
+    return json.dumps(
+        {
+            "Execution": {
+                "Id": execution.arn,
+                "Name": execution.name,
+                "StartTime": execution.start_date.isoformat(),
+                "RedriveCount": execution.redrive_count,
+            },
+            "State": {
+                "Name": attempt.state_name,
+                "EnteredTime": entered.isoformat() if entered else "",
+                "RetryCount": max(0, attempt.attempt_number - 1),
+            },
+            "StateMachine": {"Id": machine.arn, "Name": machine.name},
+        }
+    )
 
 
 def mock_of(attempt: HttpAttempt) -> dict[str, Any] | None:
@@ -214,6 +242,7 @@ def shown_request(
 ) -> dict[str, Any]:
     """The TestState request as the page shows it and the audit keeps it: redacted."""
     redactor = plan.redactor
+    context = context_of(plan.attempt, plan.state) if plan.attempt else ""
     shown: dict[str, Any] = {
         "stateName": plan.state_name or plan.state.get("Comment", "") or "(nested state)",
         "definition": redactor.value(plan.definition if plan.state_name else plan.state),
@@ -227,6 +256,8 @@ def shown_request(
         shown["arguments"] = edits.arguments
     if plan.role_arn:
         shown["roleArn"] = plan.role_arn
+    if context:
+        shown["context"] = json.loads(context)
     if mock is not None:
         shown["mock"] = mock
     return shown
@@ -294,6 +325,7 @@ def carry_out_replay(
             state_name,
             json.dumps(state_input),
             role_arn=plan.role_arn,
+            context=context_of(attempt, json.loads(definition)),
             inspection_level=INSPECTION_LEVEL,
             reveal_secrets=action.kind == ActionKind.REVEAL,
             mock=action.request.get("mock"),

@@ -53,7 +53,12 @@ def order_call(partner_url: str, connection: str, **extra: object) -> dict[str, 
     }
 
 
-def failed_order(sandbox: Sandbox, account: AwsAccount, **state_fields: object) -> Failed:
+def failed_order(
+    sandbox: Sandbox,
+    account: AwsAccount,
+    call: dict[str, object] | None = None,
+    **state_fields: object,
+) -> Failed:
     aws = Aws(sandbox.endpoint_url, sandbox.region)
     connection = aws.connection(
         "BASIC",
@@ -65,7 +70,7 @@ def failed_order(sandbox: Sandbox, account: AwsAccount, **state_fields: object) 
         },
     )
     definition = single_state(
-        http_task(order_call(sandbox.partner_url, connection), **state_fields)
+        http_task(order_call(sandbox.partner_url, connection, **(call or {})), **state_fields)
     )
     machine = aws.sfn.create_state_machine(
         name=unique("orders"), definition=json.dumps(definition), roleArn=reveal_role(sandbox)

@@ -142,6 +142,24 @@ def test_a_mock_replay_runs_retry_and_catch_on_the_stored_failure_without_a_call
     assert action.result["request"] is None
 
 
+def test_a_state_reading_the_context_object_gets_the_executions(
+    sync_sandbox: Sandbox, account: AwsAccount, team: Group, eager: None
+) -> None:
+    body = {"customerId.$": "$.customer", "amount.$": "$.amount", "run.$": "$$.Execution.Name"}
+    failed = failed_order(sync_sandbox, account, call={"RequestBody": body})
+    with_operator_role(account)
+    operator = client_of(UserFactory.create(groups=[team], perms=[REPLAYER]))
+    url = reverse("operations:replay", args=[failed.attempt.pk])
+    page = operator.get(url).content.decode()
+
+    operator.post(url, {"confirm": "on", "state_input": _field(page, "state_input")})
+
+    action = OperatorAction.objects.get()
+    assert action.request["context"]["Execution"]["Name"] == failed.attempt.execution.name
+    sent = json.loads(action.result["request"]["body"])
+    assert sent["run"] == failed.attempt.execution.name
+
+
 def test_restored_takes_each_value_left_as_shown_from_awss_copy() -> None:
     redactor = default_redactor()
     original = {"apiToken": "tok-123456789", "order": {"id": 1, "password": "pw-secret-1"}}
