@@ -125,6 +125,7 @@ class StateMachineDetail:
     log_group_arn: str
     kms_key_id: str  # the customer-managed KMS key, or ""
     definition_error: AwsError | None = None
+    role_arn: str = ""  # the execution role: TestState runs the state with it (replay)
 
 
 @dataclass(frozen=True)
@@ -548,6 +549,7 @@ def _state_machine_detail(
         log_group_arn=str(log_group),
         kms_key_id=str(encryption.get("kmsKeyId") or "") if customer_key else "",
         definition_error=error,
+        role_arn=str(answer.get("roleArn") or ""),
     )
 
 

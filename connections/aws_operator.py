@@ -8,6 +8,7 @@ typed boto3 method and answers a frozen dataclass; errors are the same `AwsError
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -25,6 +26,7 @@ from connections.awsclient import (
 from connections.ratelimit import RateLimiter, quota_scope
 
 if TYPE_CHECKING:
+    from boto3.session import Session
     from mypy_boto3_stepfunctions import SFNClient
 
     from connections.models import AwsAccount
@@ -35,6 +37,9 @@ __all__ = [
     "OperatorApi",
     "RedriveCheck",
     "Redriven",
+    "SentRequest",
+    "TestStateResult",
+    "TestedResponse",
 ]
 
 # AWS redrives an execution at most 14 days after it closed (reference §7).
@@ -91,6 +96,126 @@ class Redriven:
     request_id: str
 
 
+@dataclass(frozen=True)
+class SentRequest:
+    """TRACE's `request`: what AWS sent to the partner (after the connection merged its part)."""
+
+    protocol: str
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: str
+
+
+@dataclass(frozen=True)
+class TestedResponse:
+    """TRACE's `response`: what the partner answered. `status` is None when AWS's string was
+    not a number."""
+
+    protocol: str
+    status: int | None
+    status_message: str
+    headers: tuple[tuple[str, str], ...]
+    body: str
+
+
+@dataclass(frozen=True)
+class TestStateResult:
+    """TestState's answer, parsed from AWS's string forms (reference §5)."""
+
+    __test__ = False  # not a pytest class, whatever its name says
+
+    status: str  # SUCCEEDED, FAILED, RETRIABLE, CAUGHT_ERROR
+    output: str
+    error: str
+    cause: str
+    next_state: str
+    request: SentRequest | None
+    response: TestedResponse | None
+    # errorDetails: retryIndex / retryBackoffIntervalSeconds / catchIndex, as ints.
+    error_details: tuple[tuple[str, int], ...]
+    request_id: str
+
+
+# One header of TestState's "[k: v, k: v]" string: a token, ": ", then the value. A value may
+# itself hold ", " (a Date header); a piece that does not start with a token and ": " belongs to
+# the value before it.
+_HEADER_START = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+): ?(.*)$", re.DOTALL)
+
+
+def parse_header_string(text: object) -> tuple[tuple[str, str], ...]:
+    """TestState's headers (one string, "[k: v, k: v]") as (name, value) pairs, in order."""
+    if not isinstance(text, str):
+        return ()
+    inner = text.strip()
+    if inner.startswith("[") and inner.endswith("]"):
+        inner = inner[1:-1]
+    pairs: list[list[str]] = []
+    for piece in inner.split(", ") if inner else []:
+        match = _HEADER_START.match(piece)
+        if match:
+            pairs.append([match.group(1), match.group(2)])
+        elif pairs:
+            pairs[-1][1] += ", " + piece
+        else:
+            pairs.append(["", piece])
+    return tuple((name, value) for name, value in pairs)
+
+
+def _text(data: Any, key: str) -> str:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _sent_request(data: Any) -> SentRequest | None:
+    if not isinstance(data, dict):
+        return None
+    return SentRequest(
+        protocol=_text(data, "protocol"),
+        method=_text(data, "method"),
+        url=_text(data, "url"),
+        headers=parse_header_string(data.get("headers")),
+        body=_text(data, "body"),
+    )
+
+
+def _tested_response(data: Any) -> TestedResponse | None:
+    if not isinstance(data, dict):
+        return None
+    code = _text(data, "statusCode").strip()
+    return TestedResponse(
+        protocol=_text(data, "protocol"),
+        status=int(code) if code.isdigit() and len(code) <= 3 else None,
+        status_message=_text(data, "statusMessage"),
+        headers=parse_header_string(data.get("headers")),
+        body=_text(data, "body"),
+    )
+
+
+def _error_details(data: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(data, dict):
+        return ()
+    return tuple((str(k), int(v)) for k, v in data.items() if isinstance(v, int | float) and v == v)
+
+
+def parse_test_state(answer: Any) -> TestStateResult:
+    """TestState's answer dict → TestStateResult; a field of the wrong type reads as empty."""
+    inspection = answer.get("inspectionData") or {}
+    if not isinstance(inspection, dict):
+        inspection = {}
+    return TestStateResult(
+        status=_text(answer, "status"),
+        output=_text(answer, "output"),
+        error=_text(answer, "error"),
+        cause=_text(answer, "cause"),
+        next_state=_text(answer, "nextState"),
+        request=_sent_request(inspection.get("request")),
+        response=_tested_response(inspection.get("response")),
+        error_details=_error_details(inspection.get("errorDetails")),
+        request_id=request_id_of(answer),
+    )
+
+
 @dataclass
 class OperatorApi:
     """The operator role's Step Functions client for one account and region."""
@@ -106,9 +231,9 @@ class OperatorApi:
             raise NoOperatorRoleError(self.account.name)
 
     @cached_property
-    def _sfn(self) -> SFNClient:
+    def _session(self) -> Session:
         account = self.account
-        session = session_with(
+        return session_with(
             mode=account.operator_auth_mode,
             role_arn=account.operator_role_arn,
             external_id=account.operator_external_id,
@@ -118,7 +243,11 @@ class OperatorApi:
             region=self.region,
             session_name="stepscope-operator",
         )
-        return session.client(
+
+    @cached_property
+    def _sfn(self) -> SFNClient:
+        account = self.account
+        return self._session.client(
             "stepfunctions",
             region_name=self.region,
             endpoint_url=account.endpoint_url or None,
@@ -153,6 +282,51 @@ class OperatorApi:
         return Redriven(
             arn=arn, redrive_date=aware(answer.get("redriveDate")), request_id=request_id_of(answer)
         )
+
+    @cached_property
+    def _sfn_test_state(self) -> SFNClient:
+        # TestState runs up to 5 minutes; its host prefix `sync-` cannot go in front of a
+        # custom endpoint such as the sandbox (reference §5).
+        account = self.account
+        return self._session.client(
+            "stepfunctions",
+            region_name=self.region,
+            endpoint_url=account.endpoint_url or None,
+            config=config(inject_host_prefix=not account.endpoint_url, read_timeout=330),
+        )
+
+    def test_state(
+        self,
+        definition: str,
+        state_name: str,
+        state_input: str,
+        *,
+        role_arn: str = "",
+        variables: str = "",
+        context: str = "",
+        inspection_level: str = "TRACE",
+        reveal_secrets: bool = False,
+        mock: dict[str, Any] | None = None,
+    ) -> TestStateResult:
+        """TestState of one state of `definition`. With `reveal_secrets` the answer holds what
+        the connection injected: the caller must redact it before anything keeps it."""
+        params: dict[str, Any] = {
+            "definition": definition,
+            "stateName": state_name,
+            "input": state_input,
+            "inspectionLevel": inspection_level,
+            "revealSecrets": reveal_secrets,
+        }
+        if role_arn:
+            params["roleArn"] = role_arn
+        if variables:
+            params["variables"] = variables
+        if context:
+            params["context"] = context
+        if mock is not None:
+            params["mock"] = mock
+        answer = self._call("TestState", lambda: self._sfn_test_state.test_state(**params))
+        return parse_test_state(answer)
 
     def _call(self, operation: str, call: Any) -> Any:
         # The account's shared bucket: AWS counts the operator's calls in the same quota.

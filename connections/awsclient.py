@@ -199,14 +199,15 @@ def translate(exc: Exception, operation: str) -> AwsError:
     return AwsPermanentError(f"{operation}: {exc}", code=type(exc).__name__, operation=operation)
 
 
-def config() -> Config:
+def config(*, inject_host_prefix: bool = True, read_timeout: int = 60) -> Config:
     # Adaptive retries absorb short throttling bursts client-side; our shared rate limiter
     # keeps all workers together under the quota so bursts stay rare.
     return Config(
         retries={"mode": "adaptive", "max_attempts": 8},
         connect_timeout=10,
-        read_timeout=60,
+        read_timeout=read_timeout,
         user_agent_extra="stepscope",
+        inject_host_prefix=inject_host_prefix,
     )
 
 

@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from connections.models import AwsAccount
-from executions.models import Execution, FailureGroup
+from executions.models import Execution, FailureGroup, HttpAttempt
 from operations.choices import AUDIT_PERMISSION, ActionKind, ActionOutcome
 
 
@@ -95,6 +95,12 @@ class OperatorAction(models.Model):
     batch = models.ForeignKey(
         RedriveBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="actions"
     )
+    # A replay: the attempt replayed, and TestState's answer with every secret redacted
+    # (operations/replay_result.py). A revealed answer is never stored, only this form.
+    attempt = models.ForeignKey(
+        HttpAttempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    result = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -118,6 +124,10 @@ class OperatorAction(models.Model):
     @property
     def outcome_colour(self) -> str:
         return ActionOutcome(self.outcome).colour
+
+    @property
+    def is_replay(self) -> bool:
+        return self.kind in (ActionKind.REPLAY, ActionKind.REVEAL)
 
     @property
     def is_open(self) -> bool:

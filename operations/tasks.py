@@ -67,3 +67,19 @@ def resume_redrive_batches() -> list[int]:
     for batch_id in resumed:
         run_redrive_batch.delay(batch_id)
     return resumed
+
+
+REPLAY_TRIES = 2
+
+
+@shared_task(bind=True, acks_late=True, max_retries=REPLAY_TRIES - 1)
+def replay_attempt(self: Task[Any, Any], action_id: int) -> str:
+    """TestState for one replay's audit row. Revealing replays never come here: their answer
+    must not pass through the broker or the result backend (they run in the request)."""
+    from operations.replay import carry_out_replay
+
+    try:
+        replayed = carry_out_replay(action_id, last_try=self.request.retries >= REPLAY_TRIES - 1)
+    except AwsTransientError as exc:
+        raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+    return replayed.outcome

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from operations import views
+from operations import replay_views, views
 
 app_name = "operations"
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("executions/redrive/", views.filter_redrive, name="filter_redrive"),
     path("batches/<int:pk>/", views.batch, name="batch"),
     path("batches/<int:pk>/cancel/", views.batch_cancel, name="batch_cancel"),
+    path("attempts/<int:pk>/replay/", replay_views.replay, name="replay"),
     path("audit/", views.audit, name="audit"),
     path("audit/<int:pk>/", views.action, name="action"),
 ]

@@ -33,6 +33,7 @@ from operations.choices import AUDIT_PERMISSION, REDRIVE_PERMISSION
 from operations.forms import AuditFilterForm, RedriveConfirmForm
 from operations.models import OperatorAction, RedriveBatch
 from operations.redrive import dry_run, queue_redrive
+from operations.replay_views import action_context
 
 AUDIT_ROWS = 200
 
@@ -82,11 +83,13 @@ def audit(request: HttpRequest) -> HttpResponse:
 @login_required
 def action(request: HttpRequest, pk: int) -> HttpResponse:
     row = get_object_or_404(
-        OperatorAction.objects.readable_by(request.user).select_related("account", "execution"),
+        OperatorAction.objects.readable_by(request.user).select_related(
+            "account", "execution", "attempt"
+        ),
         pk=pk,
     )
     template = "operations/partials/action.html" if is_htmx(request) else "operations/action.html"
-    return render_page(request, template, {"action": row})
+    return render_page(request, template, action_context(row))
 
 
 @login_required

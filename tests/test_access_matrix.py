@@ -105,6 +105,9 @@ FORM_PAGES = {
     "operations:group_redrive": ("group", "operations.redrive_execution"),
     # The executions page's filter in the query string; scoped to the visible accounts (below).
     "operations:filter_redrive": (None, "operations.redrive_execution"),
+    # The replay confirm page of one attempt; without an operator role it says what to
+    # configure (below) and asks AWS nothing.
+    "operations:replay": ("attempt", "operations.replay_attempt"),
 }
 # Rows of one user: the actor and admins (the audit permission) read them, within the grant.
 OWN_OBJECT_PAGES = {"operations:action": "action", "operations:batch": "batch"}
@@ -409,6 +412,19 @@ def test_redrive_without_an_operator_role_says_what_to_configure_and_never_queue
     assert page.status_code == 200
     assert "has no operator role" in page.content.decode()
     assert client.post(url, {"confirm": "on"}).status_code == 400
+    assert not OperatorAction.objects.filter(user=user).exists()
+
+
+def test_replay_without_an_operator_role_says_what_to_configure_and_never_queues(
+    viewers: Any, visible: dict[str, Any]
+) -> None:
+    user = UserFactory.create(groups=[viewers], perms=["operations.replay_attempt"])
+    client = client_for(user)
+    url = url_for("operations:replay", visible["attempt"])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "has no operator role" in page.content.decode()
+    assert client.post(url, {"confirm": "on", "state_input": "{}"}).status_code == 400
     assert not OperatorAction.objects.filter(user=user).exists()
 
 

@@ -133,6 +133,8 @@ PAGE_FORMS: dict[str, list[type[forms.Form]]] = {
     # The redrive confirmation: hostile POSTs below (test_no_form_value_makes_a_redrive_fail).
     "operations:redrive": [],
     "operations:group_redrive": [],
+    # The replay confirmation and its `?from=<action>`: test_no_form_value_makes_a_replay_fail.
+    "operations:replay": [],
     "operations:batch": [],
     "operations:batch_cancel": [],
     # The group page's redrive figures (HTMX): no parameters.
@@ -528,6 +530,46 @@ def test_no_form_value_makes_a_redrive_fail(
     # The page shown again after a refused POST asks AWS for its dry run: not here.
     monkeypatch.setattr(views, "dry_run", lambda execution: DryRun(True, "AWS says REDRIVABLE."))
     bad += [b for path in paths for b in _posts(root, path, ["confirm", "unknown"], {302, 400})]
+    assert not bad, "\n".join(bad[:40])
+
+
+def test_no_form_value_makes_a_replay_fail(
+    root: Client, objects: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from executions.redaction import default_redactor
+    from operations import replay_views, tasks
+    from operations.replay import Plan, Replayed
+
+    monkeypatch.setattr(tasks.replay_attempt, "delay", lambda *args, **kwargs: None)
+    path = reverse("operations:replay", args=[objects["attempt"].pk])
+    fields = ["state_input", "arguments", "mock", "reveal", "confirm", "unknown"]
+
+    def posts(allowed: set[int]) -> list[str]:
+        bad = []
+        for field in fields:
+            for label, value in hostile_values():
+                body = f"confirm=on&state_input=%7B%7D&{field}={value}"
+                answer = ask(
+                    root, "post", path, data=body, content_type="application/x-www-form-urlencoded"
+                )
+                if answer.status not in allowed:
+                    bad.append(f"{field} {label}: {answer}")
+        return bad
+
+    # Without an operator role every POST is refused with the page (400).
+    bad = posts({400})
+    objects["account"].operator_auth_mode = "access_keys"
+    objects["account"].save(update_fields=["operator_auth_mode"])
+    # The plan is read from AWS, and the revealing call made, by other tests: not here.
+    state = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "Parameters": {}}
+    plan = Plan({"StartAt": "C", "States": {"C": state}}, "C", state, {}, "", default_redactor())
+    monkeypatch.setattr(replay_views, "read_plan", lambda attempt: plan)
+    monkeypatch.setattr(replay_views, "carry_out_replay", lambda pk, **kw: Replayed("failed"))
+    bad += posts({200, 302, 400})
+    for label, value in hostile_values():
+        answer = ask(root, "get", f"{path}?from={value}")
+        if answer.status not in (200, 400):  # 400: a NUL no query may hold
+            bad.append(f"from {label}: {answer}")
     assert not bad, "\n".join(bad[:40])
 
 
