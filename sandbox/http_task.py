@@ -17,7 +17,7 @@ from typing import Any, Final, cast
 
 import moto
 
-from sandbox import connectivity, eventbridge, executions, http_call, redrive, test_state
+from sandbox import clock, connectivity, eventbridge, executions, http_call, redrive, test_state
 from sandbox.connectivity import invalid_connection_state, usable_connection
 from sandbox.http_call import HttpCall, HttpTaskError
 
@@ -81,6 +81,7 @@ _MOTO_INTERNALS: Final[dict[str, tuple[str, ...]]] = {
         "StepFunctionResponse.describe_state_machine",
         "StepFunctionResponse.get_execution_history",
         "StepFunctionResponse.describe_execution",
+        "StepFunctionResponse.list_executions",
         "get_backend",
     ),
     "moto.events.models": ("Connection.describe", "Connection.describe_short", "events_backends"),
@@ -496,10 +497,11 @@ def _install_executions() -> None:
         return result
 
     def get_execution_history(self: Any) -> Any:
-        history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
+        arn = self._get_param("executionArn")
+        history = self.stepfunction_backend.get_execution_history(arn)
         return ActionResult(
             executions.history_page(
-                history["events"],
+                clock.shifted_events(arn, history["events"]),
                 self._get_int_param("maxResults"),
                 bool(self._get_param("reverseOrder", False)),
                 self._get_param("nextToken"),
@@ -516,6 +518,7 @@ def _install_executions() -> None:
     # moto routes neither TestState nor RedriveExecution (nor DescribeExecution's redrive fields).
     test_state.install(StepFunctionResponse)
     redrive.install(StepFunctionResponse)
+    clock.install(StepFunctionResponse)  # planned pasts (the demo's day): stop dates
 
 
 def _install_connections() -> None:
