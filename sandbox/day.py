@@ -87,8 +87,9 @@ def plan(per_hour: int = DEFAULT_PER_HOUR, seed: int = 7) -> list[Planned]:
         drawn += [(name, hours_ago) for name in _draw(rng, EVERYDAY, 1)]
     for hours_ago in range(24):
         if hours_ago == INCIDENT_HOURS_AGO:
-            mix, count = INCIDENT, per_hour * INCIDENT_FACTOR
-        elif hours_ago in QUIET_HOURS:
+            drawn += [(name, hours_ago) for name in _shares(INCIDENT, per_hour * INCIDENT_FACTOR)]
+            continue
+        if hours_ago in QUIET_HOURS:
             mix, count = QUIET, max(1, per_hour // 4)
         else:
             mix, count = EVERYDAY, per_hour
@@ -105,6 +106,14 @@ def _second(rng: random.Random, hours_ago: int) -> int:
     """A random second within its hour; the incident's first half-hour, the current hour's
     first half (a minute or more ago)."""
     return rng.randrange(60, 1800 if hours_ago in (0, INCIDENT_HOURS_AGO) else 3600)
+
+
+def _shares(mix: dict[str, int], count: int) -> list[str]:
+    """Each case of `mix` its share of `count`, at least one: every part of the incident shows."""
+    total = sum(mix.values())
+    return [
+        name for name, weight in mix.items() for _ in range(max(1, round(weight * count / total)))
+    ]
 
 
 def _draw(rng: random.Random, mix: dict[str, int], count: int) -> list[str]:
