@@ -3,8 +3,8 @@
 The demo's day (sandbox.day) plans each execution at an offset before now. The sandbox runs it
 now, for real, and shifts what AWS would report back by that offset: the start date it stores,
 and at read time the stop date (DescribeExecution, ListExecutions), every history event's
-timestamp (GetExecutionHistory) and the CloudWatch log events (timestamp, `event_timestamp`,
-stream name). Stepscope then reads the day through its normal sync path, as it would from AWS.
+timestamp (GetExecutionHistory), the CloudWatch log events (timestamp, `event_timestamp`,
+stream name) and a connection's LastModifiedTime when its call de-authorized it. Stepscope then reads the day through its normal sync path, as it would from AWS.
 
 A shift is registered by execution name before the execution starts (POST /_sandbox/clock
 {"shifts": {name: seconds}}); executions with no registered shift are not touched. A planned
@@ -14,9 +14,11 @@ same executions (AWS's is random; names of planned executions are unique).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 _shifts: dict[str, datetime.timedelta] = {}
@@ -95,6 +97,21 @@ def shifted_events(arn: str | None, events: list[dict[str, Any]]) -> list[dict[s
     if shift is None:
         return events
     return [{**event, "timestamp": back(event.get("timestamp"), shift)} for event in events]
+
+
+@contextlib.contextmanager
+def backdating(connection: Any, execution_arn: str | None) -> Iterator[None]:
+    """A connection state change (a de-authorization) made inside the block by a planned
+    execution's call is dated back with it: DescribeConnection's LastModifiedTime (epoch
+    seconds) is when Stepscope records the change."""
+    before = getattr(connection, "last_modified_time", None)
+    try:
+        yield
+    finally:
+        shift = shift_for_arn(execution_arn)
+        after = getattr(connection, "last_modified_time", None)
+        if shift and isinstance(after, int | float) and after != before:
+            connection.last_modified_time = after - shift.total_seconds()
 
 
 def install(responses: Any) -> None:

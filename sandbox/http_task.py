@@ -292,16 +292,19 @@ def _install_task_service() -> None:
             call = HttpCall.from_parameters(normalised_parameters)
             connection_arn = connection_arn_of(normalised_parameters)
             connection = None
+            execution_arn = env.states.context_object.context_object_data["Execution"]["Id"]
             if connection_arn:
                 connection = _usable_connection(env, connection_arn)
                 try:
-                    auth = eventbridge.auth_headers(connection, region)
+                    with clock.backdating(connection, execution_arn):
+                        auth = eventbridge.auth_headers(connection, region)
                 except eventbridge.ConnectionNotAuthorizedError as exc:
                     raise invalid_connection_state() from exc
                 call = call.with_connection(eventbridge.invocation_parameters(connection), auth)
             response, body = http_call.send(call, region)
             if connection is not None:
-                eventbridge.observe_response(connection, response.status_code)
+                with clock.backdating(connection, execution_arn):
+                    eventbridge.observe_response(connection, response.status_code)
             if not 200 <= response.status_code < 300:
                 raise HttpTaskError(
                     f"States.Http.StatusCode.{response.status_code}",

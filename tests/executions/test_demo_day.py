@@ -21,7 +21,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from connections.models import AwsAccount, Connection
+from connections.models import AwsAccount, Connection, ConnectionStateChange
 from executions.models import FAILING, Execution, HttpAttempt
 from executions.sync import sync_account_by_id
 from sandbox import clock, day
@@ -152,6 +152,12 @@ def test_the_demo_day_synced_has_a_shape_and_a_second_demo_adds_nothing(
     crm = HttpAttempt.objects.filter(execution__name__startswith="day-crm-rotated-")
     assert crm.filter(status_code=401).exists()
     assert crm.filter(error="Events.ConnectionResource.InvalidConnectionState").count() >= 2
+    # ... dated at the incident, as Stepscope reads it from DescribeConnection's LastModifiedTime.
+    assert Connection.objects.get(name="sandbox-crm-rotated").state == "DEAUTHORIZED"
+    change = ConnectionStateChange.objects.get(
+        connection__name="sandbox-crm-rotated", state="DEAUTHORIZED"
+    )
+    assert incident - timedelta(minutes=31) < change.changed_at < incident, change.changed_at
     slowed = HttpAttempt.objects.filter(execution__name__startswith="day-hook-slowed-")
     assert slowed.exists() and all(a.duration_ms and a.duration_ms >= 1000 for a in slowed)
 
