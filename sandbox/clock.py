@@ -7,7 +7,10 @@ timestamp (GetExecutionHistory), the CloudWatch log events (timestamp, `event_ti
 stream name) and a connection's LastModifiedTime when its call de-authorized it. Stepscope then reads the day through its normal sync path, as it would from AWS.
 
 A shift is registered by execution name before the execution starts (POST /_sandbox/clock
-{"shifts": {name: seconds}}); executions with no registered shift are not touched. A planned
+{"shifts": {name: seconds}}); executions with no registered shift are not touched. The plan's
+connections, made just before it runs, are dated back too ({"connections": {ARN: seconds}}:
+CreationTime, LastModifiedTime, LastAuthorizedTime), so that they existed before its first
+execution. A planned
 Express execution's ARN ends in a uuid5 of its name, so that a rerun of the same plan names the
 same executions (AWS's is random; names of planned executions are unique).
 """
@@ -40,10 +43,47 @@ def configure(payload: Any) -> int:
         if not datetime.timedelta(0) <= shift <= MAX_SHIFT:
             raise ValueError(f"shift of {name!r} is not between 0 and {MAX_SHIFT.days} days")
         parsed[str(name)] = shift
+    made = _connections(payload.get("connections", {}))
     with _lock:
         known = sum(1 for name in parsed if name in _shifts)
         _shifts.update(parsed)
+    for connection, shift in made:
+        _backdate_connection(connection, shift)
     return known
+
+
+def _connections(raw: Any) -> list[tuple[Any, datetime.timedelta]]:
+    """{"connections": {connection ARN: seconds}}: connections made (or re-authorized) for a
+    plan, dated back so that they existed before its first execution."""
+    from sandbox import eventbridge
+
+    if not isinstance(raw, dict):
+        raise ValueError('expected {"connections": {connection ARN: seconds}}')
+    found = []
+    for arn, seconds in raw.items():
+        connection = eventbridge.find(str(arn))
+        if connection is None:
+            raise ValueError(f"no connection {arn!r}")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+            raise ValueError(f"shift of {arn!r} is not a number of seconds")
+        shift = datetime.timedelta(seconds=float(seconds))
+        if not datetime.timedelta(0) <= shift <= MAX_SHIFT:
+            raise ValueError(f"shift of {arn!r} is not between 0 and {MAX_SHIFT.days} days")
+        found.append((connection, shift))
+    return found
+
+
+def _backdate_connection(connection: Any, shift: datetime.timedelta) -> None:
+    from sandbox import eventbridge
+
+    seconds = shift.total_seconds()
+    modified, authorized = (
+        eventbridge.last_modified(connection),
+        eventbridge.last_authorized(connection),
+    )
+    connection.creation_time = float(connection.creation_time) - seconds
+    connection.last_modified_time = modified - seconds
+    connection.last_authorized_time = authorized - seconds
 
 
 def reset() -> None:

@@ -137,6 +137,10 @@ def run(
     partner_url = str(info["partner_url"])
     clients = scenarios._clients(endpoint_url, region)
     acct = account.ensure_account(clients, partner_url, region)
+    # The connections existed before the day's first execution (an hour before it).
+    _register(
+        endpoint_url, [], {arn: day[0].seconds_ago + 3600 for arn in acct.connections.values()}
+    )
     timeout = float(info.get("http_timeout_seconds", 60.0))
     started: list[scenarios.Started] = []
     running: set[str] = set()
@@ -150,11 +154,17 @@ def run(
     return summary
 
 
-def _register(endpoint_url: str, day: list[Planned]) -> int:
-    """POST the plan's shifts; how many of its names this sandbox already knew."""
+def _register(
+    endpoint_url: str, day: list[Planned], connections: dict[str, int] | None = None
+) -> int:
+    """POST the plan's shifts (and its connections'); how many of its names this sandbox
+    already knew."""
     response = requests.post(
         f"{endpoint_url.rstrip('/')}/_sandbox/clock",
-        json={"shifts": {item.name: item.seconds_ago for item in day}},
+        json={
+            "shifts": {item.name: item.seconds_ago for item in day},
+            "connections": connections or {},
+        },
         timeout=30,
     )
     response.raise_for_status()

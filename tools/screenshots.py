@@ -129,8 +129,8 @@ def demo_pages(per_hour: int) -> tuple[str, list[tuple[str, str]]]:
         user.user_permissions.add(
             Permission.objects.get(content_type__app_label=app, codename=codename)
         )
-    webhook = Connection.objects.get(name__contains="webhook")
-    crm = Connection.objects.get(state="DEAUTHORIZED", name__contains="crm")
+    webhook = Connection.objects.get(name="sandbox-partner-apikey")
+    crm = Connection.objects.get(name="sandbox-crm-rotated")
     slow = Endpoint.objects.get(url_template__endswith="/slow")
     execution = Execution.objects.filter(name__startswith="day-hook-503-").first()
     group = FailureGroup.objects.order_by("-count").first()

@@ -158,6 +158,9 @@ def test_the_demo_day_synced_has_a_shape_and_a_second_demo_adds_nothing(
         connection__name="sandbox-crm-rotated", state="DEAUTHORIZED"
     )
     assert incident - timedelta(minutes=31) < change.changed_at < incident, change.changed_at
+    # The connections existed before the day's first execution.
+    made = Connection.objects.values_list("aws_created_at", flat=True)
+    assert oldest is not None and all(at is not None and at < oldest for at in made), made
     slowed = HttpAttempt.objects.filter(execution__name__startswith="day-hook-slowed-")
     assert slowed.exists() and all(a.duration_ms and a.duration_ms >= 1000 for a in slowed)
 
@@ -182,6 +185,8 @@ def test_clock_refuses_what_is_not_a_plan_with_a_400(
         b'{"shifts": 3}',
         b'{"shifts": {"a": "x"}}',
         b'{"shifts": {"a": -1}}',
+        b'{"connections": {"arn:aws:events:us-east-1:1:connection/none/x": 5}}',
+        b'{"connections": []}',
     ):
         answer = requests.post(url, data=body, timeout=10)
         assert answer.status_code == 400, (body, answer.text)
