@@ -8,7 +8,6 @@ variable may replace any secret NAME so that Docker/Kubernetes secrets can be mo
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -176,14 +175,12 @@ def local_services(path: Path) -> dict[str, str]:
 
 
 # The environment wins; then the local services `make demo` last used (embedded or system), so
-# manage.py in a plain shell reaches the demo's data. Without either a first look runs on
-# SQLite; the test suite always runs on PostgreSQL (the production database).
+# manage.py in a plain shell reaches the demo's data; then the PostgreSQL on its default port
+# that `make demo` / `make test` probe first (tools/local_services.py, the same URL). Never
+# SQLite: a command run before `make demo` says in one line what is missing (manage.py).
+LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/stepscope"
 _LOCAL_SERVICES = local_services(BASE_DIR / "var" / "services.env")
-_DEFAULT_DB = _LOCAL_SERVICES.get("DATABASE_URL") or (
-    "postgres://postgres@127.0.0.1:5432/stepscope"
-    if "pytest" in sys.modules
-    else f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-)
+_DEFAULT_DB = _LOCAL_SERVICES.get("DATABASE_URL") or LOCAL_DATABASE_URL
 DATABASES = {
     "default": dj_database_url.parse(
         env_secret("DATABASE_URL", _DEFAULT_DB),

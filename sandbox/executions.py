@@ -21,7 +21,7 @@ from moto.core.exceptions import AWSError
 from moto.stepfunctions.exceptions import InvalidExecutionInput
 from moto.stepfunctions.parser.backend.execution import Execution
 
-from sandbox import logs
+from sandbox import clock, logs
 
 EXPRESS = "EXPRESS"
 _DEFAULT_PAGE = 100
@@ -72,7 +72,8 @@ def start_execution(
         account_id=backend.account_id,
         region_name=backend.region_name,
         state_machine=snapshot,
-        start_date=datetime.datetime.now(tz=datetime.UTC),
+        # A planned past (sandbox.clock) starts now and reads as started that long ago.
+        start_date=clock.back(datetime.datetime.now(tz=datetime.UTC), clock.shift_for_name(name)),
         # Duck-typed: implements what moto's EventManager calls on its own session class.
         cloud_watch_logging_session=cast(
             Any,
@@ -92,7 +93,9 @@ def start_execution(
 def execution_arn_for(backend: Any, state_machine: Any, name: str) -> str:
     prefix = f"arn:{backend.partition}:states:{backend.region_name}:{backend.account_id}"
     if state_machine.sm_type == EXPRESS:
-        return f"{prefix}:express:{state_machine.name}:{name}:{uuid.uuid4()}"
+        return (
+            f"{prefix}:express:{state_machine.name}:{name}:{clock.express_id(name) or uuid.uuid4()}"
+        )
     return f"{prefix}:execution:{state_machine.name}:{name}"
 
 

@@ -17,7 +17,8 @@ from typing import Any, Final, cast
 
 import moto
 
-from sandbox import connectivity, eventbridge, executions, http_call, map_runs, redrive, test_state
+from sandbox import clock, connectivity, eventbridge, executions, http_call, map_runs, redrive
+from sandbox import test_state
 from sandbox.connectivity import invalid_connection_state, usable_connection
 from sandbox.http_call import HttpCall, HttpTaskError
 
@@ -85,6 +86,7 @@ _MOTO_INTERNALS: Final[dict[str, tuple[str, ...]]] = {
         "StepFunctionResponse.describe_state_machine",
         "StepFunctionResponse.get_execution_history",
         "StepFunctionResponse.describe_execution",
+        "StepFunctionResponse.list_executions",
         "get_backend",
     ),
     "moto.events.models": ("Connection.describe", "Connection.describe_short", "events_backends"),
@@ -295,16 +297,19 @@ def _install_task_service() -> None:
             call = HttpCall.from_parameters(normalised_parameters)
             connection_arn = connection_arn_of(normalised_parameters)
             connection = None
+            execution_arn = env.states.context_object.context_object_data["Execution"]["Id"]
             if connection_arn:
                 connection = _usable_connection(env, connection_arn)
                 try:
-                    auth = eventbridge.auth_headers(connection, region)
+                    with clock.backdating(connection, execution_arn):
+                        auth = eventbridge.auth_headers(connection, region)
                 except eventbridge.ConnectionNotAuthorizedError as exc:
                     raise invalid_connection_state() from exc
                 call = call.with_connection(eventbridge.invocation_parameters(connection), auth)
             response, body = http_call.send(call, region)
             if connection is not None:
-                eventbridge.observe_response(connection, response.status_code)
+                with clock.backdating(connection, execution_arn):
+                    eventbridge.observe_response(connection, response.status_code)
             if not 200 <= response.status_code < 300:
                 raise HttpTaskError(
                     f"States.Http.StatusCode.{response.status_code}",
@@ -500,10 +505,11 @@ def _install_executions() -> None:
         return result
 
     def get_execution_history(self: Any) -> Any:
-        history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
+        arn = self._get_param("executionArn")
+        history = self.stepfunction_backend.get_execution_history(arn)
         return ActionResult(
             executions.history_page(
-                history["events"],
+                clock.shifted_events(arn, history["events"]),
                 self._get_int_param("maxResults"),
                 bool(self._get_param("reverseOrder", False)),
                 self._get_param("nextToken"),
@@ -521,6 +527,7 @@ def _install_executions() -> None:
     test_state.install(StepFunctionResponse)
     redrive.install(StepFunctionResponse)
     map_runs.install(StepFunctionResponse)  # Distributed Map children (after redrive: it wraps)
+    clock.install(StepFunctionResponse)  # planned pasts (the demo's day): stop dates
 
 
 def _install_connections() -> None:

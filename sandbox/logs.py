@@ -21,6 +21,8 @@ from moto.logs.models import logs_backends
 from moto.stepfunctions.parser.api import LogLevel
 from moto.stepfunctions.parser.asl.eval.event.logging import is_logging_enabled_for
 
+from sandbox import clock
+
 # AWS spreads one state machine's log events over a few streams per minute.
 _STREAMS_PER_MINUTE = 4
 # Dropped from `details` when includeExecutionData is false.
@@ -65,8 +67,12 @@ class ExecutionLogSession:
     def __init__(self, execution_arn: str, state_machine_name: str, target: LoggingTarget):
         self.execution_arn = execution_arn
         self.configuration = target
+        # A planned past (sandbox.clock) logs as if it ran that long ago.
+        self.shift = clock.shift_for_arn(execution_arn)
         self.log_stream_name = stream_name(
-            state_machine_name, execution_arn, datetime.datetime.now(tz=datetime.UTC)
+            state_machine_name,
+            execution_arn,
+            clock.back(datetime.datetime.now(tz=datetime.UTC), self.shift),
         )
 
     def log_level_filter(self, history_event_type: Any) -> bool:
@@ -74,6 +80,7 @@ class ExecutionLogSession:
 
     def publish_history_log(self, history_log: dict[str, Any]) -> None:
         record = log_record(history_log, self.configuration.include_execution_data)
+        record["event_timestamp"] = clock.back(record["event_timestamp"], self.shift)
         event = {"timestamp": int(record["event_timestamp"]), "message": json.dumps(record)}
         _put(self.configuration, self.log_stream_name, event)
 

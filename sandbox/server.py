@@ -9,6 +9,8 @@ The AWS endpoint also answers a few sandbox-only paths (never called by AWS SDKs
                                  access_denied)
     GET|POST|DELETE /_sandbox/quota    see sandbox.quota (quota mode: AWS's token buckets, a time
                                  scale, answered/throttled counts per account + region + API)
+    GET|POST|DELETE /_sandbox/clock    see sandbox.clock (planned pasts: {"shifts": {execution
+                                 name: seconds before now}}, registered before the start)
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from sandbox import ACCOUNT_ID, DEFAULT_REGION, executions, faults, http_call, http_task, quota
+from sandbox import (
+    ACCOUNT_ID,
+    DEFAULT_REGION,
+    clock,
+    executions,
+    faults,
+    http_call,
+    http_task,
+    quota,
+)
 from sandbox.partner import PartnerServer
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -167,6 +178,8 @@ class SandboxApp:
             return self._faults(method, environ)
         if path == "/_sandbox/quota":
             return self._quota(method, environ)
+        if path == "/_sandbox/clock":
+            return self._clock(method, environ)
         return 404, {"message": f"no sandbox path {path}"}
 
     def _faults(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
@@ -190,6 +203,17 @@ class SandboxApp:
         elif method == "DELETE":
             buckets.reset()
         return 200, buckets.snapshot()
+
+    def _clock(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        if method in ("POST", "PUT"):
+            try:
+                known = clock.configure(json.loads(_read_body(environ) or b"{}"))
+            except ValueError as exc:
+                return 400, {"message": str(exc)}
+            return 200, {**clock.snapshot(), "known": known}
+        if method == "DELETE":
+            clock.reset()
+        return 200, clock.snapshot()
 
 
 class _QuietRequestHandler(WSGIRequestHandler):

@@ -7,7 +7,7 @@ PY=${PY:-.venv/bin/python}
 export DEBUG=${DEBUG:-1}
 DEMO_PORT=${DEMO_PORT:-8000}
 SANDBOX_PORT=${SANDBOX_PORT:-4566}
-EXECUTIONS=${DEMO_EXECUTIONS:-300}
+PER_HOUR=${DEMO_PER_HOUR:-8}
 mkdir -p var/log
 
 # `make demo` runs this inside tools/local_services.py, which chose PostgreSQL and Redis (system or
@@ -27,8 +27,11 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 echo "sandbox: http://127.0.0.1:$SANDBOX_PORT (log: var/log/sandbox.log)"
-echo "running $EXECUTIONS sandbox executions (a minute or two)…"
-"$PY" manage.py sandbox run --endpoint-url "http://127.0.0.1:$SANDBOX_PORT" --executions "$EXECUTIONS" --seed 7
+# The demo's day (sandbox/day.py): executions over the last 24 hours and a few days before, a
+# quiet night, an incident 6 hours ago and the recovery. Its names are fixed: a second
+# `make demo` runs the same executions, which Stepscope already has (no duplicates).
+echo "running the demo's day on the sandbox ($PER_HOUR executions an hour, an incident 6 hours ago)…"
+"$PY" manage.py sandbox day --endpoint-url "http://127.0.0.1:$SANDBOX_PORT" --per-hour "$PER_HOUR"
 
 secret_file=$(mktemp)
 echo "sandbox-secret-access-key-0000000000" > "$secret_file"

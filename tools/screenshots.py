@@ -1,9 +1,10 @@
 """Render every dashboard page into docs/screenshots/ with Debian's Chromium (`make screenshots`).
 
-By default the pages show the demo data of `tests.factories.build_demo_data()`, seeded into a
-throwaway database (`<db>_screenshots`) that is dropped afterwards, so screenshots are the same
-on every machine. `--existing --username NAME` photographs the configured database instead
-(e.g. after `make demo` synced the sandbox) as that user.
+By default the pages show the demo's day, as `make demo` makes it: a sandbox started in this
+process runs sandbox.day's plan, the sandbox is registered as an account and synced, all in a
+throwaway database (`<db>_screenshots`) dropped afterwards, so the pictures are the same kind of
+day on every machine (timestamps are relative to now). `--existing --username NAME`
+photographs the configured database instead (e.g. while `make demo` runs) as that user.
 
     .venv/bin/python tools/screenshots.py [--out docs/screenshots] [--existing --username NAME]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,36 +87,66 @@ def session_cookie(username: str) -> str:
     return str(client.cookies["sessionid"].value)
 
 
-def demo_pages() -> tuple[str, list[tuple[str, str]]]:
-    """Seed the demo data and list (name, path) of the pages to photograph."""
+def demo_pages(per_hour: int) -> tuple[str, list[tuple[str, str]]]:
+    """Run the demo's day on a sandbox, sync it and list (name, path) of the pages to photograph."""
+    from django.contrib.auth.models import Group, Permission, User
+    from django.core.management import call_command
     from django.urls import reverse
 
-    from tests.factories import UserFactory, build_demo_data
+    from connections.models import AwsAccount, Connection, Endpoint
+    from executions.models import Execution, FailureGroup
+    from executions.sync import sync_account_by_id
+    from sandbox import day
+    from sandbox.server import start_sandbox
 
-    demo = build_demo_data()
-    UserFactory.create(
-        username="demo",
-        is_staff=True,
-        groups=[demo.viewers],
-        perms=["executions.change_failuregroup", "connections.change_awsaccount"],
-    )
-    execution = demo.failing_execution
-    assert execution is not None
+    sandbox = start_sandbox(host="127.0.0.1", port=0)
+    try:
+        print(f"running the demo's day on {sandbox.endpoint_url} ({per_hour} an hour)…")
+        day.run(sandbox.endpoint_url, region=sandbox.region, per_hour=per_hour)
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as secret:
+            secret.write("sandbox-secret-access-key-0000000000\n")
+            secret.flush()
+            call_command(
+                "register_account",
+                name="sandbox",
+                account_id="123456789012",
+                region=sandbox.region,
+                access_key_id="AKIAIOSFODNN7EXAMPLE",
+                secret_access_key_file=secret.name,
+                endpoint_url=sandbox.endpoint_url,
+            )
+        account = AwsAccount.objects.get(name="sandbox")
+        summary = sync_account_by_id(account.pk)
+        print(f"synced: {summary['status']}, {summary['attempts_added']} attempts")
+    finally:
+        sandbox.stop()
+    on_call = Group.objects.create(name="on-call")
+    account.groups.add(on_call)
+    user = User.objects.create_user("demo", is_staff=True)
+    user.groups.add(on_call)
+    for perm in ("executions.change_failuregroup", "connections.change_awsaccount"):
+        app, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app, codename=codename)
+        )
+    webhook = Connection.objects.get(name="sandbox-partner-apikey")
+    crm = Connection.objects.get(name="sandbox-crm-rotated")
+    slow = Endpoint.objects.get(url_template__endswith="/slow")
+    execution = Execution.objects.filter(name__startswith="day-hook-503-").first()
+    group = FailureGroup.objects.order_by("-count").first()
+    assert execution is not None and group is not None, "the day has failures"
     return "demo", [
         ("overview", reverse("dashboard:overview")),
         ("executions", reverse("executions:list")),
-        (
-            "executions-by-connection",
-            reverse("executions:list") + f"?connection={demo.connection.arn}",
-        ),
+        ("executions-by-connection", reverse("executions:list") + f"?connection={webhook.arn}"),
         ("executions-bad-filter", reverse("executions:list") + "?status=6xx&since=yesterday"),
         ("execution", reverse("executions:detail", args=[execution.pk])),
         ("groups", reverse("executions:groups")),
-        ("group", reverse("executions:group", args=[demo.groups[0].pk])),
+        ("group", reverse("executions:group", args=[group.pk])),
         ("connections", reverse("connections:list")),
-        ("connection-deauthorized", reverse("connections:detail", args=[demo.deauthorized.pk])),
-        ("connection", reverse("connections:detail", args=[demo.connection.pk])),
-        ("endpoint", reverse("connections:endpoint", args=[demo.endpoints[0].pk])),
+        ("connection-deauthorized", reverse("connections:detail", args=[crm.pk])),
+        ("connection", reverse("connections:detail", args=[webhook.pk])),
+        ("endpoint", reverse("connections:endpoint", args=[slow.pk])),
         ("sync", reverse("dashboard:sync_status")),
     ]
 
@@ -179,6 +211,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--existing", action="store_true", help="use the configured database")
     parser.add_argument("--username", default="", help="who to log in as with --existing")
+    parser.add_argument("--per-hour", type=int, default=8, help="the day's everyday executions")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is missing: apt-get install -y chromium", file=sys.stderr)
@@ -191,7 +224,7 @@ def main() -> int:
             photograph(url, session_cookie(args.username), existing_pages(), args.out)
         return 0
     with throwaway_database():
-        username, pages = demo_pages()
+        username, pages = demo_pages(args.per_hour)
         with live_server() as url:
             photograph(url, session_cookie(username), pages, args.out)
     return 0

@@ -43,10 +43,19 @@ class Command(BaseCommand):
         run.add_argument("--seed", type=int, default=0)
         run.add_argument("--partner-url", default=None, help="default: asked from the sandbox")
         run.add_argument("--concurrency", type=int, default=48)
+        day = actions.add_parser(
+            "day", help="create the demo account and run the demo's day (see sandbox.day)"
+        )
+        day.add_argument("--endpoint-url", required=True)
+        day.add_argument("--region", default="us-east-1")
+        day.add_argument("--per-hour", type=int, default=8, help="everyday executions an hour")
+        day.add_argument("--concurrency", type=int, default=48)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "serve":
             self._serve(options)
+        elif options["action"] == "day":
+            self._day(options)
         else:
             self._run(options)
 
@@ -103,3 +112,24 @@ class Command(BaseCommand):
         except requests.RequestException as exc:
             raise CommandError(f"no sandbox at {options['endpoint_url']}: {exc}") from exc
         self.stdout.write(summary.table())
+
+    def _day(self, options: dict[str, Any]) -> None:
+        import requests
+
+        from sandbox import day
+
+        if not 1 <= options["per_hour"] <= 100:
+            raise CommandError("--per-hour must be between 1 and 100")
+        try:
+            summary = day.run(
+                endpoint_url=options["endpoint_url"],
+                region=options["region"],
+                per_hour=options["per_hour"],
+                concurrency=options["concurrency"],
+            )
+        except requests.RequestException as exc:
+            raise CommandError(f"no sandbox at {options['endpoint_url']}: {exc}") from exc
+        if not summary.executions:
+            self.stdout.write("the day is already on this sandbox: nothing started")
+        else:
+            self.stdout.write(summary.table())
