@@ -287,6 +287,7 @@ def _parse_and_classify(
     (without `classify_attempts`: json.loads and the parser only, to split the cost): parse,
     then classify every attempt by the one recipe (`classify_in_context`), with an in-memory
     context of every attempt read, as `classify_history` does."""
+    from connections.awsclient import decode_json_body
     from executions.classify import InMemoryContext, classify_in_context
     from executions.history import OUTCOME_IN_PROGRESS, HistoryParser
 
@@ -294,7 +295,8 @@ def _parse_and_classify(
     count = 0
     for states, pages in corpus:
         parser = HistoryParser(states)
-        attempts = [a for raw in pages for a in parser.feed(json.loads(raw)["events"])]
+        # Each page decoded as the AWS boundary decodes a GetExecutionHistory answer.
+        attempts = [a for raw in pages for a in parser.feed(_page(decode_json_body, raw))]
         attempts.extend(parser.finish())
         closed = [a for a in attempts if a.outcome != OUTCOME_IN_PROGRESS]
         count += len(closed)
@@ -306,6 +308,11 @@ def _parse_and_classify(
             for attempt in attempts:
                 classify_in_context(attempt, context, states.get(attempt.state_name))
     return count
+
+
+def _page(decode: Callable[[bytes], dict[str, Any] | None], raw: bytes) -> Any:
+    page = decode(raw)
+    return (page if page is not None else json.loads(raw))["events"]
 
 
 if __name__ == "__main__":
