@@ -6,6 +6,8 @@ shape the scenarios produced) and one long Map history, as raw GetExecutionHisto
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,10 @@ from bench.world import World, write_corpus
 
 def run_classify(world: World, config: Config, workdir: Path) -> dict[str, Any]:
     corpus = write_corpus(world, workdir)
+    if os.environ.get("BENCH_PROFILE_DIR"):  # kept for valgrind or a rerun of the worker
+        target = Path(os.environ["BENCH_PROFILE_DIR"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(corpus, target / "corpus.json")
     say(f"classify: best of {config.classify_rounds} interleaved rounds")
     result = run_worker("classify", str(corpus), str(config.classify_rounds))
     full, floor = float(result["parse_classify_seconds"]), float(result["json_seconds"])

@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
+import botocore.session
+import msgspec
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from botocore.parsers import ResponseParserError
+from botocore.parsers import JSONParser, ResponseParserError, ResponseParserFactory
 
 from connections.choices import AuthMode
 from connections.ratelimit import pace_calls_of
@@ -211,6 +213,53 @@ def config(*, inject_host_prefix: bool = True, read_timeout: int = 60) -> Config
     )
 
 
+# Successful answers of these operations are decoded straight from their bytes with msgspec and
+# handed over as the raw JSON (epoch-second timestamps, as the history reader expects), instead
+# of botocore's json.loads plus a walk over the output shape that builds a datetime per event:
+# for GetExecutionHistory that walk is most of the client's CPU per event. Signing, retries,
+# error answers (parsed and raised by botocore as before) and everything else are botocore's.
+RAW_JSON_OUTPUTS = frozenset({"GetExecutionHistoryOutput"})
+
+
+_decode_json = msgspec.json.Decoder().decode
+
+
+def decode_json_body(raw: bytes | str) -> dict[str, Any] | None:
+    """An answer's JSON object decoded by msgspec (the values json.loads gives, integers of any
+    size included); None when it is not one, or msgspec refuses what json.loads would take
+    (NaN, a BOM, lone surrogates): botocore's own parser then decides, as before."""
+    try:
+        value = _decode_json(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class _RawJsonParser(JSONParser):
+    """botocore's JSON-protocol parser, except a RAW_JSON_OUTPUTS body, which stays raw JSON."""
+
+    def _handle_json_body(self, raw_body: bytes, shape: Any) -> Any:
+        if shape is not None and shape.name in RAW_JSON_OUTPUTS and raw_body:
+            decoded = decode_json_body(raw_body)
+            if decoded is not None:
+                return decoded
+        parent: Any = super()  # botocore's stubs leave its private hooks out
+        return parent._handle_json_body(raw_body, shape)
+
+
+class _RawJsonParserFactory(ResponseParserFactory):
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return _RawJsonParser(**getattr(self, "_defaults", {}))
+        return super().create_parser(protocol_name)
+
+
+def _botocore_session() -> botocore.session.Session:
+    session = botocore.session.get_session()
+    session.register_component("response_parser_factory", _RawJsonParserFactory())
+    return session
+
+
 def session_for(account: AwsAccount, region: str) -> boto3.session.Session:
     """A boto3 session with the account's credentials (assume-role, keys or default chain)."""
     return session_with(
@@ -242,8 +291,9 @@ def session_with(
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
             region_name=region,
+            botocore_session=_botocore_session(),
         )
-    base = boto3.session.Session(region_name=region)
+    base = boto3.session.Session(region_name=region, botocore_session=_botocore_session())
     if mode != AuthMode.ASSUME_ROLE:
         return base
     sts = base.client("sts", endpoint_url=endpoint_url or None, config=config())
@@ -262,6 +312,7 @@ def session_with(
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
         region_name=region,
+        botocore_session=_botocore_session(),
     )
 
 

@@ -122,7 +122,10 @@ class Classifier:
         if not ids:
             return set()
         rows = list(_with_relations(HttpAttempt.objects.filter(pk__in=ids)).order_by("id"))
-        return self.reclassify(rows)
+        # Most of them keep their class (a success only moves the failures whose last success
+        # it becomes to a different hint): the saved columns are the compared ones, so the
+        # rows that did not move are not written again, nor are their groups recounted.
+        return self.reclassify(rows, only_changed=True)
 
     def use_definitions(self, machine_id: int, states: Mapping[str, HttpStateInfo]) -> None:
         self._definitions[machine_id] = states
