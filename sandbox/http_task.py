@@ -17,8 +17,16 @@ from typing import Any, Final, cast
 
 import moto
 
-from sandbox import clock, connectivity, eventbridge, executions, http_call, map_runs, redrive
-from sandbox import test_state
+from sandbox import (
+    clock,
+    connectivity,
+    eventbridge,
+    executions,
+    http_call,
+    map_runs,
+    redrive,
+    test_state,
+)
 from sandbox.connectivity import invalid_connection_state, usable_connection
 from sandbox.http_call import HttpCall, HttpTaskError
 
