@@ -25,8 +25,6 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
 
-import boto3
-
 from connections.awsclient import (
     BOTO_ERRORS,
     LISTING_RESTARTS,
@@ -70,7 +68,6 @@ __all__ = [
     "CallerIdentity",
     "ConnectionDetail",
     "ConnectionSummary",
-    "CredentialCheck",
     "HistoryPage",
     "InvocationParameter",
     "ListedExecution",
@@ -78,8 +75,6 @@ __all__ = [
     "PrivateResource",
     "StateMachineDetail",
     "StateMachineSummary",
-    "available_regions",
-    "check_credentials",
     "translate",
 ]
 
@@ -581,45 +576,3 @@ def _private_resource(connectivity: object) -> PrivateResource | None:
 
 
 # ------------------------------------------------------------------- credential check
-
-
-@dataclass(frozen=True)
-class CredentialCheck:
-    ok: bool
-    message: str
-    identity_arn: str = ""
-
-
-def check_credentials(account: AwsAccount) -> CredentialCheck:
-    """sts:GetCallerIdentity + states:ListStateMachines in each region, said in one sentence."""
-    try:
-        api = AwsApi(
-            account, account.regions[0] if account.regions else "us-east-1", rate_limited=False
-        )
-        identity = api.caller_identity()
-        counts = []
-        for region in account.regions:
-            # Only the first page: one call per region, as many as a page holds.
-            pages = AwsApi(account, region, rate_limited=False).state_machine_pages()
-            counts.append(f"{region}: {len(next(pages, []))} state machines")
-    except AwsError as exc:
-        return CredentialCheck(False, f"Credentials of {account.name} failed — {exc}")
-    if identity.account and identity.account != account.account_id:
-        return CredentialCheck(
-            False,
-            f"Credentials of {account.name} belong to account {identity.account}, "
-            f"not {account.account_id}.",
-            identity.arn,
-        )
-    return CredentialCheck(
-        True, f"{account.name}: authenticated as {identity.arn}; " + "; ".join(counts), identity.arn
-    )
-
-
-def available_regions() -> frozenset[str]:
-    """Regions where botocore knows Step Functions (all partitions), for validating input."""
-    session = boto3.session.Session()
-    regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("stepfunctions", partition_name=partition))
-    return frozenset(regions)

@@ -377,3 +377,12 @@ def expired_for_now(exc: AwsError) -> AwsTransientError:
     """Tokens that keep expiring end this listing for this run; cursors hold, the next run lists
     again. Transient, so the account is not marked FAILED as for bad credentials."""
     return AwsTransientError(str(exc), code=exc.code, operation=exc.operation)
+
+
+def available_regions() -> frozenset[str]:
+    """Regions where botocore knows Step Functions (all partitions), for validating input."""
+    session = boto3.session.Session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("stepfunctions", partition_name=partition))
+    return frozenset(regions)
