@@ -57,8 +57,12 @@ def failed_order(
     sandbox: Sandbox,
     account: AwsAccount,
     call: dict[str, object] | None = None,
+    *,
+    succeed_first: bool = False,
     **state_fields: object,
 ) -> Failed:
+    """The failed attempt; with `succeed_first`, a successful call to the same endpoint (the
+    header the partner wants sent) runs before it: the endpoint's last success."""
     aws = Aws(sandbox.endpoint_url, sandbox.region)
     connection = aws.connection(
         "BASIC",
@@ -72,6 +76,18 @@ def failed_order(
     definition = single_state(
         http_task(order_call(sandbox.partner_url, connection, **(call or {})), **state_fields)
     )
+    if "Catch" in state_fields:
+        definition["States"]["Fix"] = {"Type": "Pass", "End": True}
+    if succeed_first:
+        fixed = order_call(sandbox.partner_url, connection, **(call or {}))
+        fixed["Headers"] = {"Content-Type": "application/json", "Idempotency-Key": "ok-1"}
+        good = aws.sfn.create_state_machine(
+            name=unique("orders-ok"),
+            definition=json.dumps(single_state(http_task(fixed))),
+            roleArn=reveal_role(sandbox),
+        )["stateMachineArn"]
+        ok = aws.start(good, {"customer": "c-0", "amount": 1})
+        assert aws.wait(ok).status == "SUCCEEDED"
     machine = aws.sfn.create_state_machine(
         name=unique("orders"), definition=json.dumps(definition), roleArn=reveal_role(sandbox)
     )["stateMachineArn"]

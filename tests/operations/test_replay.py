@@ -142,6 +142,24 @@ def test_a_mock_replay_runs_retry_and_catch_on_the_stored_failure_without_a_call
     assert action.result["request"] is None
 
 
+def test_the_replay_is_compared_with_the_endpoints_last_success(
+    sync_sandbox: Sandbox, account: AwsAccount, team: Group, eager: None
+) -> None:
+    failed = failed_order(sync_sandbox, account, succeed_first=True)
+    with_operator_role(account)
+    operator = client_of(UserFactory.create(groups=[team], perms=[REPLAYER]))
+    url = reverse("operations:replay", args=[failed.attempt.pk])
+    page = operator.get(url).content.decode()
+    operator.post(url, {"confirm": "on", "state_input": _field(page, "state_input")})
+    action = OperatorAction.objects.get()
+
+    shown = operator.get(action.get_absolute_url()).content.decode()
+
+    success = shown[shown.index('data-diff="last-success"') :]
+    # The success sent the header the replay (like the failure) still lacks.
+    assert "idempotency-key" in success and "missing in the replay" in success
+
+
 def test_a_state_reading_the_context_object_gets_the_executions(
     sync_sandbox: Sandbox, account: AwsAccount, team: Group, eager: None
 ) -> None:
