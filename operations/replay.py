@@ -246,14 +246,14 @@ def shown_request(
     shown: dict[str, Any] = {
         "stateName": plan.state_name or plan.state.get("Comment", "") or "(nested state)",
         "definition": redactor.value(plan.definition if plan.state_name else plan.state),
-        "input": redactor.value(plan.state_input)
-        if edits.state_input is None
-        else edits.state_input,
+        "input": redactor.value(
+            plan.state_input if edits.state_input is None else edits.state_input
+        ),
         "inspectionLevel": INSPECTION_LEVEL,
         "revealSecrets": reveal,
     }
     if edits.arguments is not None:
-        shown["arguments"] = edits.arguments
+        shown["arguments"] = redactor.value(edits.arguments)
     if plan.role_arn:
         shown["roleArn"] = plan.role_arn
     if context:
@@ -263,11 +263,41 @@ def shown_request(
     return shown
 
 
+def holds_typed_secret(plan: Plan, edits: Edits) -> bool:
+    """Whether the user typed a secret of their own (not one left as shown): its redacted
+    form, which is all a task could be given, would not send it."""
+    redactor = plan.redactor
+    pairs = (
+        (edits.state_input, plan.state_input),
+        (edits.arguments, plan.state.get(plan.arguments_key)),
+    )
+    return any(
+        restored(redactor.value(typed), original, redactor) != restored(typed, original, redactor)
+        for typed, original in pairs
+        if typed is not None
+    )
+
+
+def typed_request(edits: Edits) -> dict[str, Any]:
+    """The edits as typed, for a replay carried out in the request (never stored)."""
+    typed: dict[str, Any] = {"input": edits.state_input}
+    if edits.arguments is not None:
+        typed["arguments"] = edits.arguments
+    return typed
+
+
 def queue_replay(
-    user: Any, attempt: HttpAttempt, plan: Plan, edits: Edits, *, reveal: bool
+    user: Any,
+    attempt: HttpAttempt,
+    plan: Plan,
+    edits: Edits,
+    *,
+    reveal: bool,
+    in_request: bool = False,
 ) -> OperatorAction:
-    """The audit row (PENDING, redacted request); a plain replay's task is queued on commit,
-    a revealing one is run by the caller (`carry_out_replay`) in its own request."""
+    """The audit row (PENDING, redacted request); a plain replay's task is queued on commit.
+    A revealing one, or one `in_request` (edits holding a typed secret), is carried out by the
+    caller (`carry_out_replay(..., in_request=True)`) in its own request."""
     from operations.tasks import replay_attempt
 
     mock = mock_of(attempt) if edits.mock else None
@@ -284,7 +314,7 @@ def queue_replay(
             request=shown_request(plan, edits, reveal=reveal and mock is None, mock=mock),
             client_token=token,
         )
-        if action.kind == ActionKind.REPLAY:
+        if action.kind == ActionKind.REPLAY and not in_request:
             transaction.on_commit(lambda: replay_attempt.delay(action.pk))
     return action
 
@@ -297,10 +327,15 @@ class Replayed:
 
 
 def carry_out_replay(
-    action_id: int, *, last_try: bool = True, in_request: bool = False
+    action_id: int,
+    *,
+    last_try: bool = True,
+    in_request: bool = False,
+    typed: dict[str, Any] | None = None,
 ) -> Replayed:
     """Claim the row, read the plan from AWS again, call TestState, store the redacted answer.
-    A revealing row is carried out only `in_request` (never by a task: see the module)."""
+    A revealing row is carried out only `in_request` (never by a task: see the module);
+    `typed` (in the request only) are the edits as the user typed them."""
     now = timezone.now()
     kinds = (ActionKind.REPLAY, ActionKind.REVEAL) if in_request else (ActionKind.REPLAY,)
     claimed = (
@@ -318,7 +353,7 @@ def carry_out_replay(
         return _finish(action, ActionOutcome.FAILED, "The attempt is no longer stored.")
     try:
         plan = read_plan(attempt)
-        definition, state_name, state_input = _applied(plan, action.request)
+        definition, state_name, state_input = _applied(plan, typed or action.request)
         api = OperatorApi(action.account, attempt.execution.state_machine.region)
         result = api.test_state(
             definition,

@@ -116,12 +116,14 @@ def test_edit_and_replay_sends_the_fixed_call_and_keeps_hidden_input_values(
     )
 
     action = OperatorAction.objects.get()
-    assert response.status_code == 302
+    # The header's name says "key": a typed secret, so the call is made in this request
+    # (a task could only be given the redacted form) and stored redacted.
+    assert response.status_code == 200
     assert action.result["status"] == "SUCCEEDED", action.message
     assert action.result["response"]["status"] == 201
-    assert action.request["arguments"]["Headers"]["Idempotency-Key"] == "fix-1"
+    assert action.request["arguments"]["Headers"]["Idempotency-Key"].startswith("[redacted")
     again = operator.get(f"{url}?from={action.pk}").content.decode()
-    assert "fix-1" in again  # the edit form starts from the last edit
+    assert "Idempotency-Key" in again  # the edit form starts from the last edit
 
 
 def test_a_mock_replay_runs_retry_and_catch_on_the_stored_failure_without_a_call(
