@@ -54,6 +54,8 @@ class Plan:
     state_input: Any
     role_arn: str
     redactor: Redactor = field(repr=False)
+    # The workflow variables assigned before the attempt (TestState's `variables`).
+    variables: dict[str, Any] = field(default_factory=dict, repr=False)
     attempt: HttpAttempt | None = field(default=None, repr=False)
 
     @property
@@ -98,36 +100,62 @@ def redactor_for(attempt: HttpAttempt, definition: Any) -> Redactor:
     return default_redactor().with_secret_names(names)
 
 
-def _entered_input(api: AwsApi, attempt: HttpAttempt) -> Any:
-    """The input of the attempt's TaskStateEntered event, read from GetExecutionHistory now."""
-    found: dict[str, Any] | None = None
-    for page in api.history_pages(attempt.execution.arn):
-        for event in page.events:
-            if not str(event.get("type", "")).endswith("StateEntered"):
-                continue
-            details = event.get("stateEnteredEventDetails") or {}
-            event_id = event.get("id")
-            if attempt.entered_event_id is not None:
-                if event_id == attempt.entered_event_id:
-                    found = details
-            elif details.get("name") == attempt.state_name and (
-                not isinstance(event_id, int) or event_id < attempt.key_event_id
-            ):
-                found = details  # the latest entry before the attempt's call
-        if found is not None and attempt.entered_event_id is not None:
-            break
-    if found is None:
-        raise ReplayProblemError(
-            "AWS's history no longer has the event where this state was entered."
-        )
-    if "input" not in found:
-        raise ReplayProblemError(
-            "AWS's history does not include this state's input (data omitted)."
-        )
+def _json_or_text(value: Any) -> Any:
     try:
-        return json.loads(str(found["input"]))
-    except ValueError as exc:
-        raise ReplayProblemError("The state's input in AWS's history is not JSON.") from exc
+        return json.loads(str(value))
+    except ValueError:
+        return value
+
+
+class _HistoryScan:
+    """One pass over the history up to the attempt: the input of its TaskStateEntered and the
+    variables assigned before it (each *StateExited's `assignedVariables`, later ones win)."""
+
+    def __init__(self, attempt: HttpAttempt) -> None:
+        self.attempt = attempt
+        self.entered: dict[str, Any] | None = None
+        self.variables: dict[str, Any] = {}
+        self._pending: dict[str, Any] = {}  # assigned after the latest entry seen so far
+
+    @property
+    def limit(self) -> int:
+        return self.attempt.entered_event_id or self.attempt.key_event_id
+
+    def see(self, event: dict[str, Any]) -> bool:
+        """Take one event; False once past the attempt (nothing later matters)."""
+        event_id = event.get("id")
+        if not isinstance(event_id, int) or event_id > self.limit:
+            return not isinstance(event_id, int)
+        kind = str(event.get("type", ""))
+        if kind.endswith("StateExited"):
+            assigned = (event.get("stateExitedEventDetails") or {}).get("assignedVariables")
+            if isinstance(assigned, dict):
+                self.variables.update({str(k): _json_or_text(v) for k, v in assigned.items()})
+        elif kind.endswith("StateEntered"):
+            details = event.get("stateEnteredEventDetails") or {}
+            wanted = self.attempt.entered_event_id
+            if event_id == wanted or (
+                wanted is None and details.get("name") == self.attempt.state_name
+            ):
+                self.entered = details  # by id, or the latest entry before the call
+        return event_id < self.limit
+
+    def read(self, api: AwsApi) -> tuple[Any, dict[str, Any]]:
+        for page in api.history_pages(self.attempt.execution.arn):
+            if not all([self.see(event) for event in page.events]):
+                break
+        if self.entered is None:
+            raise ReplayProblemError(
+                "AWS's history no longer has the event where this state was entered."
+            )
+        if "input" not in self.entered:
+            raise ReplayProblemError(
+                "AWS's history does not include this state's input (data omitted)."
+            )
+        try:
+            return json.loads(str(self.entered["input"])), self.variables
+        except ValueError as exc:
+            raise ReplayProblemError("The state's input in AWS's history is not JSON.") from exc
 
 
 def read_plan(attempt: HttpAttempt) -> Plan:
@@ -137,7 +165,7 @@ def read_plan(attempt: HttpAttempt) -> Plan:
     api = AwsApi(account, machine.region)
     try:
         detail = api.describe_state_machine(machine.arn)
-        state_input = _entered_input(api, attempt)
+        state_input, variables = _HistoryScan(attempt).read(api)
     except AwsError as exc:
         raise ReplayProblemError(
             f"AWS could not be asked: {default_redactor().text(str(exc))}"
@@ -158,6 +186,7 @@ def read_plan(attempt: HttpAttempt) -> Plan:
         state_name=attempt.state_name if top else "",
         state=state,
         state_input=state_input,
+        variables=variables,
         role_arn=detail.role_arn,
         redactor=redactor_for(attempt, definition),
         attempt=attempt,
@@ -258,6 +287,8 @@ def shown_request(
         shown["roleArn"] = plan.role_arn
     if context:
         shown["context"] = json.loads(context)
+    if plan.variables:
+        shown["variables"] = redactor.value(plan.variables)
     if mock is not None:
         shown["mock"] = mock
     return shown
@@ -361,6 +392,7 @@ def carry_out_replay(
             json.dumps(state_input),
             role_arn=plan.role_arn,
             context=context_of(attempt, json.loads(definition)),
+            variables=json.dumps(plan.variables) if plan.variables else "",
             inspection_level=INSPECTION_LEVEL,
             reveal_secrets=action.kind == ActionKind.REVEAL,
             mock=action.request.get("mock"),

@@ -59,6 +59,7 @@ def failed_order(
     call: dict[str, object] | None = None,
     *,
     succeed_first: bool = False,
+    assign: dict[str, object] | None = None,
     **state_fields: object,
 ) -> Failed:
     """The failed attempt; with `succeed_first`, a successful call to the same endpoint (the
@@ -78,6 +79,9 @@ def failed_order(
     )
     if "Catch" in state_fields:
         definition["States"]["Fix"] = {"Type": "Pass", "End": True}
+    if assign:
+        definition["States"]["Config"] = {"Type": "Pass", "Assign": assign, "Next": "Call"}
+        definition["StartAt"] = "Config"
     if succeed_first:
         fixed = order_call(sandbox.partner_url, connection, **(call or {}))
         fixed["Headers"] = {"Content-Type": "application/json", "Idempotency-Key": "ok-1"}

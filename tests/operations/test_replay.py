@@ -180,6 +180,23 @@ def test_a_state_reading_the_context_object_gets_the_executions(
     assert sent["run"] == failed.attempt.execution.name
 
 
+def test_the_variables_assigned_before_the_attempt_are_sent_read_from_the_history(
+    sync_sandbox: Sandbox, account: AwsAccount, team: Group, eager: None
+) -> None:
+    failed = failed_order(sync_sandbox, account, assign={"tenant": "acme", "limits": {"n": 3}})
+    with_operator_role(account)
+    operator = client_of(UserFactory.create(groups=[team], perms=[REPLAYER]))
+    url = reverse("operations:replay", args=[failed.attempt.pk])
+    page = operator.get(url).content.decode()
+    assert "tenant" in page and "acme" in page
+
+    operator.post(url, {"confirm": "on", "state_input": _field(page, "state_input")})
+
+    action = OperatorAction.objects.get()
+    assert action.request["variables"] == {"tenant": "acme", "limits": {"n": 3}}
+    assert action.result["status"] == "FAILED"
+
+
 def test_restored_takes_each_value_left_as_shown_from_awss_copy() -> None:
     redactor = default_redactor()
     original = {"apiToken": "tok-123456789", "order": {"id": 1, "password": "pw-secret-1"}}
