@@ -81,7 +81,12 @@ def _find_state(states: Any, name: str) -> dict[str, Any] | None:
     for state in states.values():
         if not isinstance(state, dict):
             continue
-        nested = [state.get("ItemProcessor"), state.get("Iterator"), *(state.get("Branches") or [])]
+        branches = state.get("Branches")
+        nested = [
+            state.get("ItemProcessor"),
+            state.get("Iterator"),
+            *(branches if isinstance(branches, list) else []),
+        ]
         for machine in nested:
             found = _find_state(machine.get("States") if isinstance(machine, dict) else None, name)
             if found is not None:

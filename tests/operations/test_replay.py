@@ -218,3 +218,17 @@ def _field(page: str, name: str) -> str:
     match = re.search(rf'<textarea name="{name}"[^>]*>\n?(.*?)</textarea>', page, re.DOTALL)
     assert match, name
     return html.unescape(match.group(1))
+
+
+def test_a_nested_state_is_found_and_an_odd_definition_is_no_error() -> None:
+    from operations.replay import _find_state
+
+    call = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke"}
+    nested = {
+        "P": {"Type": "Parallel", "Branches": [{"States": {"Call": call}}]},
+        "M": {"Type": "Map", "ItemProcessor": {"States": {"Inner": call}}},
+    }
+    assert _find_state(nested, "Call") == call
+    assert _find_state(nested, "Inner") == call
+    assert _find_state({"P": {"Branches": 7}, "Q": "x"}, "Call") is None
+    assert _find_state(None, "Call") is None
