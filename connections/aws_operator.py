@@ -312,11 +312,14 @@ class OperatorApi:
         the connection injected: the caller must redact it before anything keeps it."""
         params: dict[str, Any] = {
             "definition": definition,
-            "stateName": state_name,
             "input": state_input,
             "inspectionLevel": inspection_level,
             "revealSecrets": reveal_secrets,
         }
+        # Without a name the definition is the one state to test (a state inside a Map or
+        # Parallel is sent that way).
+        if state_name:
+            params["stateName"] = state_name
         if role_arn:
             params["roleArn"] = role_arn
         if variables:

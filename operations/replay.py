@@ -54,6 +54,8 @@ class Plan:
     state_input: Any
     role_arn: str
     redactor: Redactor = field(repr=False)
+    # The workflow variables assigned before the attempt (TestState's `variables`).
+    variables: dict[str, Any] = field(default_factory=dict, repr=False)
     attempt: HttpAttempt | None = field(default=None, repr=False)
 
     @property
@@ -79,7 +81,12 @@ def _find_state(states: Any, name: str) -> dict[str, Any] | None:
     for state in states.values():
         if not isinstance(state, dict):
             continue
-        nested = [state.get("ItemProcessor"), state.get("Iterator"), *(state.get("Branches") or [])]
+        branches = state.get("Branches")
+        nested = [
+            state.get("ItemProcessor"),
+            state.get("Iterator"),
+            *(branches if isinstance(branches, list) else []),
+        ]
         for machine in nested:
             found = _find_state(machine.get("States") if isinstance(machine, dict) else None, name)
             if found is not None:
@@ -98,36 +105,62 @@ def redactor_for(attempt: HttpAttempt, definition: Any) -> Redactor:
     return default_redactor().with_secret_names(names)
 
 
-def _entered_input(api: AwsApi, attempt: HttpAttempt) -> Any:
-    """The input of the attempt's TaskStateEntered event, read from GetExecutionHistory now."""
-    found: dict[str, Any] | None = None
-    for page in api.history_pages(attempt.execution.arn):
-        for event in page.events:
-            if not str(event.get("type", "")).endswith("StateEntered"):
-                continue
-            details = event.get("stateEnteredEventDetails") or {}
-            event_id = event.get("id")
-            if attempt.entered_event_id is not None:
-                if event_id == attempt.entered_event_id:
-                    found = details
-            elif details.get("name") == attempt.state_name and (
-                not isinstance(event_id, int) or event_id < attempt.key_event_id
-            ):
-                found = details  # the latest entry before the attempt's call
-        if found is not None and attempt.entered_event_id is not None:
-            break
-    if found is None:
-        raise ReplayProblemError(
-            "AWS's history no longer has the event where this state was entered."
-        )
-    if "input" not in found:
-        raise ReplayProblemError(
-            "AWS's history does not include this state's input (data omitted)."
-        )
+def _json_or_text(value: Any) -> Any:
     try:
-        return json.loads(str(found["input"]))
-    except ValueError as exc:
-        raise ReplayProblemError("The state's input in AWS's history is not JSON.") from exc
+        return json.loads(str(value))
+    except ValueError:
+        return value
+
+
+class _HistoryScan:
+    """One pass over the history up to the attempt: the input of its TaskStateEntered and the
+    variables assigned before it (each *StateExited's `assignedVariables`, later ones win)."""
+
+    def __init__(self, attempt: HttpAttempt) -> None:
+        self.attempt = attempt
+        self.entered: dict[str, Any] | None = None
+        self.variables: dict[str, Any] = {}
+        self._pending: dict[str, Any] = {}  # assigned after the latest entry seen so far
+
+    @property
+    def limit(self) -> int:
+        return self.attempt.entered_event_id or self.attempt.key_event_id
+
+    def see(self, event: dict[str, Any]) -> bool:
+        """Take one event; False once past the attempt (nothing later matters)."""
+        event_id = event.get("id")
+        if not isinstance(event_id, int) or event_id > self.limit:
+            return not isinstance(event_id, int)
+        kind = str(event.get("type", ""))
+        if kind.endswith("StateExited"):
+            assigned = (event.get("stateExitedEventDetails") or {}).get("assignedVariables")
+            if isinstance(assigned, dict):
+                self.variables.update({str(k): _json_or_text(v) for k, v in assigned.items()})
+        elif kind.endswith("StateEntered"):
+            details = event.get("stateEnteredEventDetails") or {}
+            wanted = self.attempt.entered_event_id
+            if event_id == wanted or (
+                wanted is None and details.get("name") == self.attempt.state_name
+            ):
+                self.entered = details  # by id, or the latest entry before the call
+        return event_id < self.limit
+
+    def read(self, api: AwsApi) -> tuple[Any, dict[str, Any]]:
+        for page in api.history_pages(self.attempt.execution.arn):
+            if not all([self.see(event) for event in page.events]):
+                break
+        if self.entered is None:
+            raise ReplayProblemError(
+                "AWS's history no longer has the event where this state was entered."
+            )
+        if "input" not in self.entered:
+            raise ReplayProblemError(
+                "AWS's history does not include this state's input (data omitted)."
+            )
+        try:
+            return json.loads(str(self.entered["input"])), self.variables
+        except ValueError as exc:
+            raise ReplayProblemError("The state's input in AWS's history is not JSON.") from exc
 
 
 def read_plan(attempt: HttpAttempt) -> Plan:
@@ -137,7 +170,7 @@ def read_plan(attempt: HttpAttempt) -> Plan:
     api = AwsApi(account, machine.region)
     try:
         detail = api.describe_state_machine(machine.arn)
-        state_input = _entered_input(api, attempt)
+        state_input, variables = _HistoryScan(attempt).read(api)
     except AwsError as exc:
         raise ReplayProblemError(
             f"AWS could not be asked: {default_redactor().text(str(exc))}"
@@ -158,6 +191,7 @@ def read_plan(attempt: HttpAttempt) -> Plan:
         state_name=attempt.state_name if top else "",
         state=state,
         state_input=state_input,
+        variables=variables,
         role_arn=detail.role_arn,
         redactor=redactor_for(attempt, definition),
         attempt=attempt,
@@ -246,28 +280,60 @@ def shown_request(
     shown: dict[str, Any] = {
         "stateName": plan.state_name or plan.state.get("Comment", "") or "(nested state)",
         "definition": redactor.value(plan.definition if plan.state_name else plan.state),
-        "input": redactor.value(plan.state_input)
-        if edits.state_input is None
-        else edits.state_input,
+        "input": redactor.value(
+            plan.state_input if edits.state_input is None else edits.state_input
+        ),
         "inspectionLevel": INSPECTION_LEVEL,
         "revealSecrets": reveal,
     }
     if edits.arguments is not None:
-        shown["arguments"] = edits.arguments
+        shown["arguments"] = redactor.value(edits.arguments)
     if plan.role_arn:
         shown["roleArn"] = plan.role_arn
     if context:
         shown["context"] = json.loads(context)
+    if plan.variables:
+        shown["variables"] = redactor.value(plan.variables)
     if mock is not None:
         shown["mock"] = mock
     return shown
 
 
+def holds_typed_secret(plan: Plan, edits: Edits) -> bool:
+    """Whether the user typed a secret of their own (not one left as shown): its redacted
+    form, which is all a task could be given, would not send it."""
+    redactor = plan.redactor
+    pairs = (
+        (edits.state_input, plan.state_input),
+        (edits.arguments, plan.state.get(plan.arguments_key)),
+    )
+    return any(
+        restored(redactor.value(typed), original, redactor) != restored(typed, original, redactor)
+        for typed, original in pairs
+        if typed is not None
+    )
+
+
+def typed_request(edits: Edits) -> dict[str, Any]:
+    """The edits as typed, for a replay carried out in the request (never stored)."""
+    typed: dict[str, Any] = {"input": edits.state_input}
+    if edits.arguments is not None:
+        typed["arguments"] = edits.arguments
+    return typed
+
+
 def queue_replay(
-    user: Any, attempt: HttpAttempt, plan: Plan, edits: Edits, *, reveal: bool
+    user: Any,
+    attempt: HttpAttempt,
+    plan: Plan,
+    edits: Edits,
+    *,
+    reveal: bool,
+    in_request: bool = False,
 ) -> OperatorAction:
-    """The audit row (PENDING, redacted request); a plain replay's task is queued on commit,
-    a revealing one is run by the caller (`carry_out_replay`) in its own request."""
+    """The audit row (PENDING, redacted request); a plain replay's task is queued on commit.
+    A revealing one, or one `in_request` (edits holding a typed secret), is carried out by the
+    caller (`carry_out_replay(..., in_request=True)`) in its own request."""
     from operations.tasks import replay_attempt
 
     mock = mock_of(attempt) if edits.mock else None
@@ -284,7 +350,7 @@ def queue_replay(
             request=shown_request(plan, edits, reveal=reveal and mock is None, mock=mock),
             client_token=token,
         )
-        if action.kind == ActionKind.REPLAY:
+        if action.kind == ActionKind.REPLAY and not in_request:
             transaction.on_commit(lambda: replay_attempt.delay(action.pk))
     return action
 
@@ -297,10 +363,15 @@ class Replayed:
 
 
 def carry_out_replay(
-    action_id: int, *, last_try: bool = True, in_request: bool = False
+    action_id: int,
+    *,
+    last_try: bool = True,
+    in_request: bool = False,
+    typed: dict[str, Any] | None = None,
 ) -> Replayed:
     """Claim the row, read the plan from AWS again, call TestState, store the redacted answer.
-    A revealing row is carried out only `in_request` (never by a task: see the module)."""
+    A revealing row is carried out only `in_request` (never by a task: see the module);
+    `typed` (in the request only) are the edits as the user typed them."""
     now = timezone.now()
     kinds = (ActionKind.REPLAY, ActionKind.REVEAL) if in_request else (ActionKind.REPLAY,)
     claimed = (
@@ -318,7 +389,7 @@ def carry_out_replay(
         return _finish(action, ActionOutcome.FAILED, "The attempt is no longer stored.")
     try:
         plan = read_plan(attempt)
-        definition, state_name, state_input = _applied(plan, action.request)
+        definition, state_name, state_input = _applied(plan, typed or action.request)
         api = OperatorApi(action.account, attempt.execution.state_machine.region)
         result = api.test_state(
             definition,
@@ -326,6 +397,7 @@ def carry_out_replay(
             json.dumps(state_input),
             role_arn=plan.role_arn,
             context=context_of(attempt, json.loads(definition)),
+            variables=json.dumps(plan.variables) if plan.variables else "",
             inspection_level=INSPECTION_LEVEL,
             reveal_secrets=action.kind == ActionKind.REVEAL,
             mock=action.request.get("mock"),

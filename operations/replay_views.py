@@ -27,11 +27,13 @@ from operations.replay import (
     Plan,
     ReplayProblemError,
     carry_out_replay,
+    holds_typed_secret,
     mock_of,
     queue_replay,
     read_plan,
     redactor_for,
     shown_request,
+    typed_request,
 )
 from operations.replay_result import replay_diffs
 
@@ -118,11 +120,16 @@ def _replay_now(
         mock=form.cleaned_data["mock"],
     )
     reveal = may_reveal and bool(form.cleaned_data.get("reveal"))
-    action = queue_replay(request.user, attempt, plan, edits, reveal=reveal)
-    if action.kind != ActionKind.REVEAL:
+    # A secret the user typed can reach the call only through this request's memory.
+    typed = typed_request(edits) if holds_typed_secret(plan, edits) else None
+    action = queue_replay(
+        request.user, attempt, plan, edits, reveal=reveal, in_request=typed is not None
+    )
+    if action.kind != ActionKind.REVEAL and typed is None:
         return HttpResponseRedirect(action.get_absolute_url())
-    # Revealing: the call is made here and its answer shown in this one response only.
-    replayed = carry_out_replay(action.pk, in_request=True)
+    # Revealing (or sending a typed secret): the call is made here, and a revealed answer is
+    # shown in this one response only.
+    replayed = carry_out_replay(action.pk, in_request=True, typed=typed)
     row = OperatorAction.objects.select_related("account", "execution", "attempt").get(pk=action.pk)
     response = render_page(
         request, "operations/action.html", action_context(row, replayed.revealed)

@@ -124,3 +124,12 @@ def test_header_strings_keep_commas_inside_values() -> None:
     assert parse_header_string("[]") == ()
     assert parse_header_string(None) == ()
     assert parse_header_string("garbage, a: b") == (("", "garbage"), ("a", "b"))
+
+
+def test_a_state_sent_alone_needs_no_state_name(api: OperatorApi) -> None:
+    state = http_task({"ApiEndpoint": "http://127.0.0.1:9/never", "Method": "GET"})
+    mock = {"result": json.dumps({"StatusCode": 200, "ResponseBody": {"ok": True}})}
+
+    result = api.test_state(json.dumps(state), "", "{}", mock=mock)
+
+    assert result.status == "SUCCEEDED"

@@ -57,8 +57,13 @@ def failed_order(
     sandbox: Sandbox,
     account: AwsAccount,
     call: dict[str, object] | None = None,
+    *,
+    succeed_first: bool = False,
+    assign: dict[str, object] | None = None,
     **state_fields: object,
 ) -> Failed:
+    """The failed attempt; with `succeed_first`, a successful call to the same endpoint (the
+    header the partner wants sent) runs before it: the endpoint's last success."""
     aws = Aws(sandbox.endpoint_url, sandbox.region)
     connection = aws.connection(
         "BASIC",
@@ -72,6 +77,21 @@ def failed_order(
     definition = single_state(
         http_task(order_call(sandbox.partner_url, connection, **(call or {})), **state_fields)
     )
+    if "Catch" in state_fields:
+        definition["States"]["Fix"] = {"Type": "Pass", "End": True}
+    if assign:
+        definition["States"]["Config"] = {"Type": "Pass", "Assign": assign, "Next": "Call"}
+        definition["StartAt"] = "Config"
+    if succeed_first:
+        fixed = order_call(sandbox.partner_url, connection, **(call or {}))
+        fixed["Headers"] = {"Content-Type": "application/json", "Idempotency-Key": "ok-1"}
+        good = aws.sfn.create_state_machine(
+            name=unique("orders-ok"),
+            definition=json.dumps(single_state(http_task(fixed))),
+            roleArn=reveal_role(sandbox),
+        )["stateMachineArn"]
+        ok = aws.start(good, {"customer": "c-0", "amount": 1})
+        assert aws.wait(ok).status == "SUCCEEDED"
     machine = aws.sfn.create_state_machine(
         name=unique("orders"), definition=json.dumps(definition), roleArn=reveal_role(sandbox)
     )["stateMachineArn"]

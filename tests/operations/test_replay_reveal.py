@@ -4,6 +4,7 @@ no database row, no Redis key or value, no Celery result and no log line."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -148,3 +149,31 @@ def test_the_task_never_carries_out_a_revealing_row(
     assert replay_attempt.apply(args=(row.pk,)).get() == "already finished"
     row.refresh_from_db()
     assert row.outcome == "pending" and row.result == {}
+
+
+def test_a_secret_typed_into_an_edit_is_sent_from_the_request_and_stored_nowhere(
+    sync_sandbox: Sandbox, account: AwsAccount, team: Group, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from operations import tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.replay_attempt, "delay", lambda pk: queued.append(pk))
+    typed_canary = "typed-canary-secret-0a9b8c7d6e"
+    failed = failed_order(sync_sandbox, account)
+    with_operator_role(account)
+    operator = client_of(UserFactory.create(groups=[team], perms=[REPLAYER]))
+    url = reverse("operations:replay", args=[failed.attempt.pk])
+    page = operator.get(url).content.decode()
+    edited = {**json.loads(_field(page, "state_input")), "apiToken": typed_canary}
+
+    response = operator.post(url, {"confirm": "on", "state_input": json.dumps(edited)})
+
+    # Carried out in the POST (a task could only be given the redacted form).
+    assert response.status_code == 200 and queued == []
+    action = OperatorAction.objects.get()
+    assert action.outcome == "succeeded" and action.result["status"] == "FAILED"
+    assert action.request["input"]["apiToken"].startswith("[redacted")
+    assert rows_with(typed_canary) == [] and redis_with(typed_canary) == []
+    # Left as shown, the same secret is taken from AWS's copy: an ordinary queued replay.
+    operator.post(url, {"confirm": "on", "state_input": _field(page, "state_input")})
+    assert len(queued) == 1
