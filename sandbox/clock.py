@@ -139,6 +139,14 @@ def shifted_events(arn: str | None, events: list[dict[str, Any]]) -> list[dict[s
     return [{**event, "timestamp": back(event.get("timestamp"), shift)} for event in events]
 
 
+def execution_arn_of(env: Any) -> str | None:
+    """The running execution's ARN from moto's evaluation environment (None if it has none)."""
+    try:
+        return str(env.states.context_object.context_object_data["Execution"]["Id"])
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
 @contextlib.contextmanager
 def backdating(connection: Any, execution_arn: str | None) -> Iterator[None]:
     """A connection state change (a de-authorization) made inside the block by a planned

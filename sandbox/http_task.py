@@ -305,7 +305,7 @@ def _install_task_service() -> None:
             call = HttpCall.from_parameters(normalised_parameters)
             connection_arn = connection_arn_of(normalised_parameters)
             connection = None
-            execution_arn = env.states.context_object.context_object_data["Execution"]["Id"]
+            execution_arn = clock.execution_arn_of(env)
             if connection_arn:
                 connection = _usable_connection(env, connection_arn)
                 try:

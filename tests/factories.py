@@ -1,4 +1,4 @@
-"""factory_boy factories for every model, plus `build_demo_data()` for pages and screenshots.
+"""factory_boy factories for every model, plus `build_demo_data()` for the browser tests.
 
 Defaults describe the common case (a failed HTTP attempt in a Standard state machine, logged at
 ALL with execution data, through an authorized API-key connection); override what a test is
@@ -274,7 +274,7 @@ class HttpAttemptFactory(DjangoModelFactory[HttpAttempt]):
         )
 
 
-# --- Demo data (browser tests, screenshots) ---------------------------------------------------
+# --- Demo data (browser tests) ----------------------------------------------------------------
 
 
 @dataclass
