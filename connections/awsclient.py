@@ -230,7 +230,7 @@ def decode_json_body(raw: bytes | str) -> dict[str, Any] | None:
     (NaN, a BOM, lone surrogates): botocore's own parser then decides, as before."""
     try:
         value = _decode_json(raw)
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -21,6 +21,7 @@ from connections.models import AwsAccount, Connection
 from executions.choices import Outcome
 from executions.classification import Classifier
 from executions.columns import pg_safe_texts
+from executions.copy_rows import insert_ignoring_conflicts
 from executions.counts import PendingCounts
 from executions.grouping import FailureGroups
 from executions.history import Assignment, HttpStateInfo, ParsedAttempt
@@ -96,7 +97,7 @@ class AttemptWriter:
         # more round trips per write and buy nothing (the caller rolls back as a whole).
         with transaction.atomic(savepoint=False):
             if rows:
-                HttpAttempt.objects.bulk_create(rows, ignore_conflicts=True)
+                insert_ignoring_conflicts(HttpAttempt, rows)  # COPY for a batch that pays
                 self.counts.touch_groups(r.failure_group_id for r in rows)
                 if newly_failed:
                     Execution.objects.filter(pk__in=[e.pk for e in newly_failed]).update(

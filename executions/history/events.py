@@ -35,8 +35,8 @@ def load_json(raw: str | bytes) -> Any:
     """`json.loads(raw)`, or None when it is not JSON; never raises."""
     try:
         return _decode_json(raw)
-    except (msgspec.DecodeError, RecursionError):
-        pass
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        pass  # ValueError: a str msgspec cannot encode to UTF-8 (a lone surrogate)
     if type(raw) is str:
         try:
             value, end = _scan_json(raw, 0)

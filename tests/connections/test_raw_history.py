@@ -72,5 +72,13 @@ def test_decoding_gives_json_loads_values_or_hands_over_to_botocore() -> None:
     assert decode_json_body(b'{"id": %d, "t": 1.5}' % big) == {"id": big, "t": 1.5}
     assert decode_json_body('{"a": [1, null]}') == {"a": [1, None]}
     # What msgspec refuses (json.loads takes some of it) and what is no object: botocore's.
-    for body in (b"NaN", b'\xef\xbb\xbf{"a": 1}', b'{"a": 1e400}', b"[1]", b"", b"<html>"):
+    for body in (
+        "\ud800",
+        b"NaN",
+        b'\xef\xbb\xbf{"a": 1}',
+        b'{"a": 1e400}',
+        b"[1]",
+        b"",
+        b"<html>",
+    ):
         assert decode_json_body(body) is None, body
