@@ -39,8 +39,41 @@ MAP_EVENT_TYPES = frozenset(
 )
 
 
+_END_EVENTS = {"SUCCEEDED": "MapRunSucceeded", "FAILED": "MapRunFailed", "ABORTED": "MapRunAborted"}
+
+
 def map_events(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [e for e in events if e.get("type") in MAP_EVENT_TYPES]
+
+
+def stored_starts(parent: Execution) -> list[Mapping[str, Any]]:
+    """The starts of the parent's stored Map Runs, as the events that began them: put before the
+    new events of a read-on (after a redrive), so that `MapRunRedriven {mapRunArn}` and the run's
+    new end find the run they belong to although its MapRunStarted is not read again."""
+    events: list[Mapping[str, Any]] = []
+    for run in MapRun.objects.filter(parent_execution=parent).order_by("started_at", "id"):
+        events.append(
+            {"type": "MapStateEntered", "stateEnteredEventDetails": {"name": run.map_state}}
+        )
+        events.append(
+            {
+                "type": "MapRunStarted",
+                "timestamp": run.started_at,
+                "mapRunStartedEventDetails": {"mapRunArn": run.arn},
+            }
+        )
+        if run.redrive_count:
+            details = {"mapRunArn": run.arn, "redriveCount": run.redrive_count}
+            events.append({"type": "MapRunRedriven", "mapRunRedrivenEventDetails": details})
+        if run.status in _END_EVENTS:  # as stored, until the new events say otherwise
+            events.append(
+                {
+                    "type": _END_EVENTS[run.status],
+                    "timestamp": run.stopped_at,
+                    "mapRunFailedEventDetails": {"error": run.error, "cause": run.cause},
+                }
+            )
+    return events
 
 
 def record_map_runs(
