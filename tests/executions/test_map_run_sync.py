@@ -114,6 +114,7 @@ def test_sync_links_a_distributed_map_parent_its_map_run_and_children(
     assert "Map Run" in text and "orders" in text
     assert "2 of 3" in text  # the children's failures together
     assert "the endpoint is the problem, not the items" in text
+    assert "AWS counts (DescribeMapRun" in text and "3 child executions" in text
 
     group_id = failed.values_list("failure_group_id", flat=True).first()
     assert group_id is not None
