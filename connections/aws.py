@@ -70,7 +70,6 @@ __all__ = [
     "CallerIdentity",
     "ConnectionDetail",
     "ConnectionSummary",
-    "CredentialCheck",
     "HistoryPage",
     "InvocationParameter",
     "ListedExecution",
@@ -79,7 +78,6 @@ __all__ = [
     "StateMachineDetail",
     "StateMachineSummary",
     "available_regions",
-    "check_credentials",
     "translate",
 ]
 
@@ -576,42 +574,6 @@ def _private_resource(connectivity: object) -> PrivateResource | None:
     if not (configuration or association):
         return None
     return PrivateResource(configuration_arn=configuration, association_arn=association)
-
-
-# ------------------------------------------------------------------- credential check
-
-
-@dataclass(frozen=True)
-class CredentialCheck:
-    ok: bool
-    message: str
-    identity_arn: str = ""
-
-
-def check_credentials(account: AwsAccount) -> CredentialCheck:
-    """sts:GetCallerIdentity + states:ListStateMachines in each region, said in one sentence."""
-    try:
-        api = AwsApi(
-            account, account.regions[0] if account.regions else "us-east-1", rate_limited=False
-        )
-        identity = api.caller_identity()
-        counts = []
-        for region in account.regions:
-            # Only the first page: one call per region, as many as a page holds.
-            pages = AwsApi(account, region, rate_limited=False).state_machine_pages()
-            counts.append(f"{region}: {len(next(pages, []))} state machines")
-    except AwsError as exc:
-        return CredentialCheck(False, f"Credentials of {account.name} failed — {exc}")
-    if identity.account and identity.account != account.account_id:
-        return CredentialCheck(
-            False,
-            f"Credentials of {account.name} belong to account {identity.account}, "
-            f"not {account.account_id}.",
-            identity.arn,
-        )
-    return CredentialCheck(
-        True, f"{account.name}: authenticated as {identity.arn}; " + "; ".join(counts), identity.arn
-    )
 
 
 def available_regions() -> frozenset[str]:

@@ -14,9 +14,9 @@ from connections.aws import (
     AwsApi,
     AwsPermanentError,
     AwsTransientError,
-    check_credentials,
     translate,
 )
+from connections.aws_checks import check_credentials
 from connections.models import AwsAccount
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
