@@ -573,6 +573,3 @@ def _private_resource(connectivity: object) -> PrivateResource | None:
     if not (configuration or association):
         return None
     return PrivateResource(configuration_arn=configuration, association_arn=association)
-
-
-# ------------------------------------------------------------------- credential check

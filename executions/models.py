@@ -169,6 +169,8 @@ class MapRun(models.Model):
     # DescribeMapRun's executionCounts ({total, failed, succeeded…}); {} when not read.
     execution_counts = models.JSONField(default=dict, blank=True)
     read_problem = models.TextField(blank=True)  # why DescribeMapRun / its listing failed
+    # Its children were listed to the end (or AWS refused them): False is listed again next sync.
+    children_listed = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["started_at", "id"]

@@ -386,6 +386,33 @@ def definitions(p: str, c: dict[str, str], region: str) -> dict[str, dict[str, A
                 )
             },
         },
+        "orders-fanout": {
+            "Comment": "Distributed Map: one child execution per order of the batch.",
+            "StartAt": "PushEach",
+            "States": {
+                "PushEach": {
+                    "Type": "Map",
+                    "Label": "orders",
+                    "ItemsPath": "$.orders",
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                        "StartAt": "Push",
+                        "States": {
+                            "Push": _http(
+                                {
+                                    "ApiEndpoint.$": "$.url",
+                                    "Method": "POST",
+                                    "RequestBody.$": "$.order",
+                                    "InvocationConfig": {"ConnectionArn": c["partner-apikey"]},
+                                },
+                                End=True,
+                            )
+                        },
+                    },
+                    "End": True,
+                }
+            },
+        },
     }
 
 
@@ -412,6 +439,7 @@ LOGGING = {
     "reports-export": ("FATAL", False),
     "ledger-sync": ("ERROR", True),
     "notifications-express": ("ALL", True),
+    "orders-fanout": ("ALL", True),
 }
 EXPRESS = frozenset({"notifications-express"})
 DENIED = frozenset({"ledger-sync"})

@@ -78,6 +78,15 @@ def _orders(**overrides: Any) -> Callable[[CaseContext], dict[str, Any]]:
     return lambda ctx: {**base, **overrides}
 
 
+def _fanout(*paths: str) -> Callable[[CaseContext], dict[str, Any]]:
+    """A batch of orders for the Distributed Map, one partner path per order."""
+
+    def make(ctx: CaseContext) -> dict[str, Any]:
+        return {"orders": [{"url": ctx.partner_url + path, "order": _ORDER} for path in paths]}
+
+    return make
+
+
 def _const(value: dict[str, Any]) -> Callable[[CaseContext], dict[str, Any]]:
     return lambda ctx: dict(value)
 
@@ -175,6 +184,10 @@ CASES: tuple[Case, ...] = (
     Case("notify-503", "notifications-express", 2, _hook("/status/503", "POST", {"text": "hi"})),
     Case("notify-reset", "notifications-express", 1, _hook("/reset", "POST", {"text": "hi"})),
     Case("notify-missing-header", "notifications-express", 1, _hook("/orders", "POST", _ORDER)),
+    # orders-fanout (Distributed Map: MapRunStarted, then MapRunSucceeded or, over the tolerated
+    # failures, MapRunFailed; the calls live in child executions named after the Map Run)
+    Case("fanout-ok", "orders-fanout", 2, _fanout("/ok", "/ok", "/ok")),
+    Case("fanout-endpoint-down", "orders-fanout", 2, _fanout("/status/503", "/status/503", "/ok")),
 )
 
 

@@ -24,6 +24,8 @@ from executions.redaction import Redactor
 if TYPE_CHECKING:
     from executions.sync.readers import StandardReader
 
+# Runs whose children listing was cut short, listed again per machine and sync at most.
+PENDING_PER_SYNC = 50
 # Clock slack between a run's start (the parent's event) and its children's start dates.
 SLACK = timedelta(seconds=1)
 # The parent's events a Map Run is read from (a few per run, kept while the history streams).
@@ -39,8 +41,41 @@ MAP_EVENT_TYPES = frozenset(
 )
 
 
+_END_EVENTS = {"SUCCEEDED": "MapRunSucceeded", "FAILED": "MapRunFailed", "ABORTED": "MapRunAborted"}
+
+
 def map_events(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [e for e in events if e.get("type") in MAP_EVENT_TYPES]
+
+
+def stored_starts(parent: Execution) -> list[Mapping[str, Any]]:
+    """The starts of the parent's stored Map Runs, as the events that began them: put before the
+    new events of a read-on (after a redrive), so that `MapRunRedriven {mapRunArn}` and the run's
+    new end find the run they belong to although its MapRunStarted is not read again."""
+    events: list[Mapping[str, Any]] = []
+    for run in MapRun.objects.filter(parent_execution=parent).order_by("started_at", "id"):
+        events.append(
+            {"type": "MapStateEntered", "stateEnteredEventDetails": {"name": run.map_state}}
+        )
+        events.append(
+            {
+                "type": "MapRunStarted",
+                "timestamp": run.started_at,
+                "mapRunStartedEventDetails": {"mapRunArn": run.arn},
+            }
+        )
+        if run.redrive_count:
+            details = {"mapRunArn": run.arn, "redriveCount": run.redrive_count}
+            events.append({"type": "MapRunRedriven", "mapRunRedrivenEventDetails": details})
+        if run.status in _END_EVENTS:  # as stored, until the new events say otherwise
+            events.append(
+                {
+                    "type": _END_EVENTS[run.status],
+                    "timestamp": run.stopped_at,
+                    "mapRunFailedEventDetails": {"error": run.error, "cause": run.cause},
+                }
+            )
+    return events
 
 
 def record_map_runs(
@@ -65,6 +100,7 @@ def record_map_runs(
                 "redrive_count": run.redrive_count,
                 "started_at": run.started_at,
                 "stopped_at": run.ended_at,
+                "children_listed": False,  # the parent changed: its children may have too
             },
         )
         stored.append(row)
@@ -134,14 +170,22 @@ def apply_detail(row: MapRun, detail: MapRunDetail) -> None:
     )
 
 
-def note_unreadable(row: MapRun, problem: str) -> None:
-    MapRun.objects.filter(pk=row.pk).update(read_problem=pg_safe(problem[:2000]))
+def note_unreadable(row: MapRun, problem: str, *, listed: bool) -> None:
+    MapRun.objects.filter(pk=row.pk).update(
+        read_problem=pg_safe(problem[:2000]), children_listed=listed
+    )
 
 
 def read_children(reader: StandardReader) -> None:
-    """List the child executions of each Map Run stored in this sync and read them like any
-    execution of the machine (ListExecutions of the machine never returns them). A Map Run
-    AWS will not let us read or list costs only itself: its problem is stored on it."""
+    """List the child executions of each Map Run stored in this sync, and of the machine's runs
+    whose listing did not finish before (a transient error), and read them like any execution
+    of the machine (ListExecutions of the machine never returns them). A Map Run AWS will not
+    let us read or list costs only itself: its problem is stored on it and shown."""
+    queued = {row.pk for row in reader.new_runs}
+    pending = MapRun.objects.filter(
+        parent_execution__state_machine=reader.machine, children_listed=False
+    ).exclude(pk__in=queued)
+    reader.new_runs.extend(pending.order_by("started_at", "id")[:PENDING_PER_SYNC])
     while reader.new_runs:
         row = reader.new_runs.pop(0)
         try:
@@ -151,6 +195,12 @@ def read_children(reader: StandardReader) -> None:
                 for item in items:
                     reader.read_child(item, row)
         except AwsError as exc:
-            note_unreadable(row, str(exc))
+            # Refused: given up until the parent changes. Transient: listed again next sync.
+            note_unreadable(row, str(exc), listed=not exc.transient)
             reader.sync.note_error(f"Map Run {row.arn}: {exc.code}")
+            if exc.transient:
+                reader._write_unwritten()
+                return  # AWS is struggling: the rest wait for the next sync too
+        else:
+            MapRun.objects.filter(pk=row.pk).update(children_listed=True)
         reader._write_unwritten()

@@ -250,6 +250,8 @@ class StandardReader(MachineReader):
         # the new events' (a redrive that succeeded has none).
         summary = ExecutionSummary(last_event_id=read_on_from)
         map_events: list[Any] = []
+        if read_on_from and stored is not None:
+            map_events = map_runs.stored_starts(stored)
         for page in pages:
             self.sync.beat()
             events = page.events

@@ -16,7 +16,7 @@ from connections.aws import (
     AwsTransientError,
     translate,
 )
-from connections.credentials import check_credentials
+from connections.aws_checks import check_credentials
 from connections.models import AwsAccount
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register

@@ -17,6 +17,7 @@ BOUNDARY = {
     Path("connections/aws.py"),
     Path("connections/awsclient.py"),
     Path("connections/aws_operator.py"),
+    Path("connections/aws_maps.py"),  # the Map Run operations, beside aws.py
 }
 # Readers of documents, not of AWS answers: the pure parser's documented input is what the AWS
 # CLI prints (history events, or a whole GetExecutionHistory / FilterLogEvents answer), and

@@ -12,7 +12,7 @@ from django.utils import timezone
 from executions import history
 from executions.models import Execution, MapRun
 from executions.redaction import default_redactor
-from executions.sync.map_runs import child_prefix, links_for, record_map_runs
+from executions.sync.map_runs import child_prefix, links_for, record_map_runs, stored_starts
 from tests.factories import ExecutionFactory, StateMachineFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +72,36 @@ def test_a_plain_execution_gets_no_links() -> None:
     assert (
         links_for(parent.account_id, child, timezone.now(), {})["parent_execution_id"] == parent.pk
     )
+
+
+def test_a_read_on_after_a_redrive_updates_the_redriven_run_and_keeps_the_others() -> None:
+    parent = ExecutionFactory.create()
+    other = RUN.replace(":0f6c", ":9a9a")
+    now = timezone.now()
+    first = [
+        history.MapRun(
+            arn, parent.arn, "FanOut", status="FAILED", started_at=now, ended_at=now,
+            error="States.ExceedToleratedFailureThreshold",
+        )
+        for arn in (RUN, other)
+    ]  # fmt: skip
+    record_map_runs(parent, first, default_redactor())
+
+    # What a read-on reads: only the events after the stored id (no MapRunStarted).
+    new_events = [
+        {"id": 20, "type": "ExecutionRedriven", "executionRedrivenEventDetails": {"redriveCount": 1}},
+        {"id": 21, "type": "MapRunRedriven", "previousEventId": 20,
+         "mapRunRedrivenEventDetails": {"mapRunArn": RUN, "redriveCount": 1}},
+        {"id": 22, "type": "MapRunSucceeded", "previousEventId": 21},
+    ]  # fmt: skip
+    runs = history.map_runs_in([*stored_starts(parent), *new_events], parent.arn)
+    record_map_runs(parent, runs, default_redactor())
+
+    redriven, untouched = MapRun.objects.get(arn=RUN), MapRun.objects.get(arn=other)
+    assert (redriven.status, redriven.redrive_count, redriven.error) == ("SUCCEEDED", 1, "")
+    assert redriven.map_state == "FanOut"
+    assert (untouched.status, untouched.error) == (
+        "FAILED",
+        "States.ExceedToleratedFailureThreshold",
+    )
+    assert MapRun.objects.count() == 2

@@ -114,6 +114,7 @@ def test_sync_links_a_distributed_map_parent_its_map_run_and_children(
     assert "Map Run" in text and "orders" in text
     assert "2 of 3" in text  # the children's failures together
     assert "the endpoint is the problem, not the items" in text
+    assert "AWS counts (DescribeMapRun" in text and "3 child executions" in text
 
     group_id = failed.values_list("failure_group_id", flat=True).first()
     assert group_id is not None
@@ -196,3 +197,36 @@ def test_children_of_two_parents_with_the_same_label_link_to_their_own_run(
         children = Execution.objects.filter(map_run=run)
         assert children.count() == n
         assert set(children.values_list("parent_execution_id", flat=True)) == {parent.pk}
+
+
+def test_a_map_run_cut_short_by_a_transient_error_is_listed_again_next_sync(
+    sync_sandbox: Sandbox,
+) -> None:
+    events, sfn = (
+        sandbox_client(sync_sandbox, "events"),
+        sandbox_client(sync_sandbox, "stepfunctions"),
+    )
+    suffix = uuid.uuid4().hex[:6]
+    connection_arn = events.create_connection(
+        Name=f"maprun-again-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
+    )["ConnectionArn"]
+    ok = f"{sync_sandbox.partner_url}/status/200"
+    parent_arn = _run(sfn, _distributed_map(sfn, connection_arn, f"again-{suffix}"), [ok, ok])
+    account = register(sync_sandbox, name=f"maprun-again-{suffix}")
+
+    url = f"{sync_sandbox.endpoint_url}/_sandbox/faults"
+    requests.post(url, json={"DescribeMapRun": {"error": 1.0}}, timeout=5)
+    try:
+        sync_account_by_id(account.pk, trigger="test")
+    finally:
+        requests.delete(url, timeout=5)
+    run = MapRun.objects.get(parent_execution__arn=parent_arn)
+    assert "InternalFailure" in run.read_problem
+    assert not run.children_listed
+    assert not Execution.objects.filter(map_run=run).exists()
+
+    # The parent is unchanged (its history is not read again): the run is listed all the same.
+    sync_account_by_id(account.pk, trigger="test")
+    run.refresh_from_db()
+    assert (run.children_listed, run.read_problem) == (True, "")
+    assert Execution.objects.filter(map_run=run, status="SUCCEEDED").count() == 2

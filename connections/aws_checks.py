@@ -1,11 +1,17 @@
-"""The account form's and the admin's credential check: can Stepscope read with these?"""
+"""The admin's credential check on the AWS boundary: do an account's credentials work, in one
+sentence (kept apart from connections/aws.py by size)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from connections.aws import AwsApi, AwsError
-from connections.models import AwsAccount
+
+if TYPE_CHECKING:
+    from connections.models import AwsAccount
+
+__all__ = ["CredentialCheck", "check_credentials"]
 
 
 @dataclass(frozen=True)
