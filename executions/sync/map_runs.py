@@ -44,8 +44,16 @@ MAP_EVENT_TYPES = frozenset(
 _END_EVENTS = {"SUCCEEDED": "MapRunSucceeded", "FAILED": "MapRunFailed", "ABORTED": "MapRunAborted"}
 
 
-def map_events(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [e for e in events if e.get("type") in MAP_EVENT_TYPES]
+def map_events(events: Iterable[object]) -> list[Mapping[str, Any]]:
+    """The page's Map Run events; junk (an event that is no object, a type that is no string)
+    is the parser's to flag, not this filter's to trip over."""
+    return [
+        e
+        for e in events
+        if isinstance(e, Mapping)
+        and isinstance(kind := e.get("type"), str)
+        and kind in MAP_EVENT_TYPES
+    ]
 
 
 def stored_starts(parent: Execution) -> list[Mapping[str, Any]]:

@@ -18,10 +18,11 @@ import copy
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -319,25 +320,38 @@ class RecordedAws:
     responses: dict[str, list[Any]]
     calls: Counter[str] = field(default_factory=Counter)
 
-    def _pages(self, operation: str) -> Iterator[Any]:
+    def _recorded(self, operation: str) -> Iterator[Any]:
         for page in self.responses.get(operation, []):
             self.calls[operation] += 1
             yield page
 
     def execution_pages(self, state_machine_arn: str) -> Iterator[list[ListedExecution]]:
-        return self._pages("ListExecutions")
+        return self._recorded("ListExecutions")
 
     def history_pages(self, execution_arn: str) -> Iterator[HistoryPage]:
-        return self._pages("GetExecutionHistory")
+        return self._recorded("GetExecutionHistory")
 
     def log_pages(self, log_group_name: str, start_ms: int) -> Iterator[LogPage]:
-        return self._pages("FilterLogEvents")
+        return self._recorded("FilterLogEvents")
 
     def describe_execution(self, arn: str) -> ListedExecution:
         raise AssertionError("no DescribeExecution expected while fuzzing")
 
-    def client(self, service: str) -> None:
-        return None
+    def client(self, service: str) -> Any:
+        # connections.aws_maps names the client's method it calls through `_call` below.
+        return SimpleNamespace(describe_map_run=None, list_executions=None)
+
+    # DescribeMapRun and a Map Run's ListExecutions (connections.aws_maps goes through the
+    # boundary's `_call` and `_pages`): a fuzzed parent's Map Run is there, with no children.
+    def _call(self, operation: str, call: Any, **params: Any) -> dict[str, Any]:
+        self.calls[operation] += 1
+        if operation == "DescribeMapRun":
+            return {"mapRunArn": params["mapRunArn"], "status": "FAILED"}
+        return {"executions": []}
+
+    def _pages(self, operation: str, fetch: Callable[[str | None], Any]) -> Iterator[Any]:
+        items, _ = fetch(None)
+        yield items
 
 
 @dataclass

@@ -184,7 +184,9 @@ def drop_connection() -> Iterator[DropConnection]:
 
 
 def standard_execution_count(sandbox: Sandbox) -> int:
-    """How many Standard executions the sandbox lists (what a complete sync stores)."""
+    """How many Standard executions the sandbox lists (what a complete sync stores): each
+    machine's, and the children of their Distributed Map runs, which only ListExecutions with
+    the run's ARN lists."""
     sfn = sandbox_client(sandbox, "stepfunctions")
     total = 0
     for machine in sfn.list_state_machines(maxResults=1000)["stateMachines"]:
@@ -193,6 +195,11 @@ def standard_execution_count(sandbox: Sandbox) -> int:
                 stateMachineArn=machine["stateMachineArn"]
             ):
                 total += len(page["executions"])
+                for execution in page["executions"]:
+                    runs = sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]
+                    for run in runs:
+                        children = sfn.list_executions(mapRunArn=run["mapRunArn"])
+                        total += len(children["executions"])
     return total
 
 
