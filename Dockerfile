@@ -15,4 +15,6 @@ RUN STATIC_MANIFEST=1 SECRET_KEY=collectstatic-only python manage.py collectstat
 USER stepscope
 ENV STATIC_MANIFEST=1
 EXPOSE 8000
-CMD ["gunicorn", "dashboard.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# --timeout: a revealing replay makes its TestState call in the confirming request (docs/security.md)
+# and the operator client waits up to 330 s for it; gunicorn's default 30 s would kill the worker.
+CMD ["gunicorn", "dashboard.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "360", "--access-logfile", "-"]
