@@ -24,12 +24,12 @@ def sync_sandbox() -> Iterator[Sandbox]:
     running.stop()
 
 
-def register(sandbox: Sandbox, name: str = "sandbox") -> AwsAccount:
+def register(sandbox: Sandbox, name: str = "sandbox", region: str = "") -> AwsAccount:
     form = AwsAccountForm(
         data={
             "name": name,
             "account_id": "123456789012",
-            "regions": sandbox.region,
+            "regions": region or sandbox.region,
             "auth_mode": AuthMode.ACCESS_KEYS,
             "access_key_id": "AKIAIOSFODNN7EXAMPLE",
             "secret_access_key": "sandbox-secret-key-not-a-real-one",

@@ -21,7 +21,13 @@ from sandbox.server import Sandbox
 from tests.aws_sandbox import register
 from tests.conftest import log_in
 from tests.factories import GroupFactory, UserFactory
-from tests.operations.replay_support import CANARY_HEADER, CANARY_INPUT, Failed, failed_order
+from tests.operations.replay_support import (
+    CANARY_HEADER,
+    CANARY_INPUT,
+    REPLAY_REGION,
+    Failed,
+    failed_order,
+)
 from tests.operations.test_redrive import with_operator_role
 from tests.operations.test_replay import REPLAYER, REVEALER
 from tests.sandbox.support import unique
@@ -44,7 +50,9 @@ def team() -> Group:
 
 @pytest.fixture
 def failed(sync_sandbox: Sandbox, team: Group) -> Failed:
-    account: AwsAccount = register(sync_sandbox, name=unique("browser-replay"))
+    account: AwsAccount = register(
+        sync_sandbox, name=unique("browser-replay"), region=REPLAY_REGION
+    )
     account.groups.add(team)
     with_operator_role(account)
     return failed_order(sync_sandbox, account)

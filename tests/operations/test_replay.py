@@ -19,7 +19,7 @@ from operations.replay import restored
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
 from tests.factories import GroupFactory, UserFactory
-from tests.operations.replay_support import CANARY_HEADER, CANARY_INPUT, failed_order
+from tests.operations.replay_support import CANARY_HEADER, CANARY_INPUT, REPLAY_REGION, failed_order
 from tests.operations.test_redrive import client_of, with_operator_role
 from tests.sandbox.support import unique
 
@@ -42,7 +42,7 @@ def team() -> Group:
 
 @pytest.fixture
 def account(sync_sandbox: Sandbox, team: Group) -> AwsAccount:
-    account = register(sync_sandbox, name=unique("replay"))
+    account = register(sync_sandbox, name=unique("replay"), region=REPLAY_REGION)
     account.groups.add(team)
     return account
 

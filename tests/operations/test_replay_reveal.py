@@ -27,6 +27,7 @@ from tests.operations.replay_support import (
     CANARY_HEADER,
     CANARY_INPUT,
     CANARY_PASSWORD,
+    REPLAY_REGION,
     failed_order,
 )
 from tests.operations.test_redrive import client_of, with_operator_role
@@ -52,7 +53,7 @@ def team() -> Group:
 
 @pytest.fixture
 def account(sync_sandbox: Sandbox, team: Group) -> AwsAccount:
-    account = register(sync_sandbox, name=unique("reveal"))
+    account = register(sync_sandbox, name=unique("reveal"), region=REPLAY_REGION)
     account.groups.add(team)
     return account
 
