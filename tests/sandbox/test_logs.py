@@ -133,7 +133,9 @@ def test_express_executions_are_known_only_through_logs(
     assert aws.sfn.describe_state_machine(stateMachineArn=state_machine)["type"] == "EXPRESS"
     listed = [
         m
-        for m in aws.sfn.list_state_machines()["stateMachines"]
+        # Every page: the session's sandbox holds more machines than one page shows.
+        for page in aws.sfn.get_paginator("list_state_machines").paginate()
+        for m in page["stateMachines"]
         if m["stateMachineArn"] == state_machine
     ]
     assert [m["type"] for m in listed] == ["EXPRESS"]
