@@ -281,19 +281,23 @@ class AwsApi:
         )
         return _state_machine_detail(arn, answer, error)
 
-    def execution_pages(self, state_machine_arn: str) -> Iterator[list[ListedExecution]]:
-        """ListExecutions of one state machine, newest first, page by page."""
+    def execution_pages(
+        self, state_machine_arn: str = "", *, map_run_arn: str = ""
+    ) -> Iterator[list[ListedExecution]]:
+        """ListExecutions of one state machine, or with `map_run_arn` of one Map Run (its child
+        executions, which the state machine's listing never returns), newest first, page by page."""
 
         def fetch(token: str | None) -> tuple[list[ListedExecution], str | None]:
-            params: ListExecutionsInputTypeDef = {
-                "stateMachineArn": state_machine_arn,
-                "maxResults": EXECUTIONS_PER_PAGE,
-            }
+            params: ListExecutionsInputTypeDef = {"maxResults": EXECUTIONS_PER_PAGE}
+            if map_run_arn:
+                params["mapRunArn"] = map_run_arn
+            else:
+                params["stateMachineArn"] = state_machine_arn
             if token:
                 params["nextToken"] = token
             sfn = self.client("stepfunctions")
             answer = self._call("ListExecutions", sfn.list_executions, **params)
-            executions = [listed_execution(item) for item in answer.get("executions", [])]
+            executions = [_listed_execution(item) for item in answer.get("executions", [])]
             return executions, answer.get("nextToken")
 
         return self._pages("ListExecutions", fetch)
@@ -508,7 +512,7 @@ class AwsApi:
             token = next_token
 
 
-def listed_execution(item: ExecutionListItemTypeDef) -> ListedExecution:
+def _listed_execution(item: ExecutionListItemTypeDef) -> ListedExecution:
     """One ListExecutions entry (of a state machine or of a Map Run)."""
     return ListedExecution(
         arn=str(item["executionArn"]),

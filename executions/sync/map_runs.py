@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connections.aws import AwsError
-from connections.aws_maps import MapRunDetail, describe_map_run, map_run_children
+from connections.aws_maps import MapRunDetail, describe_map_run
 from executions import history
 from executions.columns import pg_safe
 from executions.models import Execution, MapRun
@@ -198,7 +198,7 @@ def read_children(reader: StandardReader) -> None:
         row = reader.new_runs.pop(0)
         try:
             apply_detail(row, describe_map_run(reader.api, row.arn))
-            for items in map_run_children(reader.api, row.arn):
+            for items in reader.api.execution_pages(map_run_arn=row.arn):
                 reader.sync.beat()
                 for item in items:
                     reader.read_child(item, row)

@@ -18,7 +18,7 @@ import copy
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -325,8 +325,11 @@ class RecordedAws:
             self.calls[operation] += 1
             yield page
 
-    def execution_pages(self, state_machine_arn: str) -> Iterator[list[ListedExecution]]:
-        return self._recorded("ListExecutions")
+    def execution_pages(
+        self, state_machine_arn: str = "", *, map_run_arn: str = ""
+    ) -> Iterator[list[ListedExecution]]:
+        # A fuzzed parent's Map Run has no children: the recorded listing is the machine's.
+        return iter([]) if map_run_arn else self._recorded("ListExecutions")
 
     def history_pages(self, execution_arn: str) -> Iterator[HistoryPage]:
         return self._recorded("GetExecutionHistory")
@@ -339,19 +342,13 @@ class RecordedAws:
 
     def client(self, service: str) -> Any:
         # connections.aws_maps names the client's method it calls through `_call` below.
-        return SimpleNamespace(describe_map_run=None, list_executions=None)
+        return SimpleNamespace(describe_map_run=None)
 
-    # DescribeMapRun and a Map Run's ListExecutions (connections.aws_maps goes through the
-    # boundary's `_call` and `_pages`): a fuzzed parent's Map Run is there, with no children.
+    # DescribeMapRun (connections.aws_maps goes through the boundary's `_call`): a fuzzed
+    # parent's Map Run is there.
     def _call(self, operation: str, call: Any, **params: Any) -> dict[str, Any]:
         self.calls[operation] += 1
-        if operation == "DescribeMapRun":
-            return {"mapRunArn": params["mapRunArn"], "status": "FAILED"}
-        return {"executions": []}
-
-    def _pages(self, operation: str, fetch: Callable[[str | None], Any]) -> Iterator[Any]:
-        items, _ = fetch(None)
-        yield items
+        return {"mapRunArn": params["mapRunArn"], "status": "FAILED"}
 
 
 @dataclass
