@@ -159,7 +159,12 @@ def _keyed(value: Any, lower: bool) -> dict[str, Any]:
     return {(str(k).lower() if lower else str(k)): v for k, v in value.items()}
 
 
-def _compare(part: str, failed: dict[str, Any], ok: dict[str, Any], values: bool) -> list[DiffRow]:
+def compare_keys(
+    part: str, failed: dict[str, Any], ok: dict[str, Any], values: bool
+) -> list[DiffRow]:
+    """The diff rows of one part (headers, query, body keys): keys missing or added, and changed
+    values (with `values`) or only changed value types (without: where values differ from call to
+    call, as bodies and response headers do)."""
     rows = []
     for key in sorted(failed.keys() | ok.keys()):
         if key not in failed:
@@ -224,10 +229,10 @@ def request_diff(failed: ShownRequest, ok: ShownRequest) -> list[DiffRow]:
     rows = []
     if failed.method != ok.method:
         rows.append(DiffRow("Method", "", failed.method, ok.method, "changed"))
-    rows += _compare("Header", _keyed(failed.headers, True), _keyed(ok.headers, True), True)
-    rows += _compare("Query", _keyed(failed.query, False), _keyed(ok.query, False), True)
+    rows += compare_keys("Header", _keyed(failed.headers, True), _keyed(ok.headers, True), True)
+    rows += compare_keys("Query", _keyed(failed.query, False), _keyed(ok.query, False), True)
     failed_body, ok_body = _keyed(failed.body, False), _keyed(ok.body, False)
-    rows += _compare(
+    rows += compare_keys(
         "Body",
         flatten(failed_body) if failed_body else {},
         flatten(ok_body) if ok_body else {},

@@ -25,6 +25,7 @@ from django.utils import timezone
 from connections.aws import AwsApi, AwsError
 from connections.aws_operator import NoOperatorRoleError, OperatorApi, TestStateResult
 from connections.models import AwsAccount, Connection
+from executions.history import decode_assigned
 from executions.models import HttpAttempt
 from executions.redaction import Redactor, default_redactor
 from operations.choices import ActionKind, ActionOutcome
@@ -105,13 +106,6 @@ def redactor_for(attempt: HttpAttempt, definition: Any) -> Redactor:
     return default_redactor().with_secret_names(names)
 
 
-def _json_or_text(value: Any) -> Any:
-    try:
-        return json.loads(str(value))
-    except ValueError:
-        return value
-
-
 class _HistoryScan:
     """One pass over the history up to the attempt: the input of its TaskStateEntered and the
     variables assigned before it (each *StateExited's `assignedVariables`, later ones win)."""
@@ -135,7 +129,7 @@ class _HistoryScan:
         if kind.endswith("StateExited"):
             assigned = (event.get("stateExitedEventDetails") or {}).get("assignedVariables")
             if isinstance(assigned, dict):
-                self.variables.update({str(k): _json_or_text(v) for k, v in assigned.items()})
+                self.variables.update({str(k): decode_assigned(v) for k, v in assigned.items()})
         elif kind.endswith("StateEntered"):
             details = event.get("stateEnteredEventDetails") or {}
             wanted = self.attempt.entered_event_id

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from connections.aws_operator import SentRequest, TestedResponse, TestStateResult
 from executions.models import HttpAttempt
-from executions.presenting import DiffRow, ShownRequest, _compare, request_diff, shown_request
+from executions.presenting import DiffRow, ShownRequest, compare_keys, request_diff, shown_request
 from executions.redaction import Redactor, marker
 
 # The shortest value treated as a learned secret: shorter ones ("1", "eu") would cut
@@ -162,7 +162,7 @@ def response_diff(result: dict[str, Any], attempt: HttpAttempt) -> list[DiffRow]
         )
     replayed = {str(k).lower(): v for k, v in _pairs(response.get("headers"))}
     recorded = attempt.response_headers if isinstance(attempt.response_headers, dict) else {}
-    rows += _compare(
+    rows += compare_keys(
         "Response header", replayed, {k.lower(): v for k, v in recorded.items()}, False
     )
     return rows

@@ -65,7 +65,7 @@ from executions.history.summary import (
     LoggedExecution,
     summarize_logged,
 )
-from executions.history.variables import Assignment, VariableTracker
+from executions.history.variables import Assignment, VariableTracker, decode_assigned
 
 __all__ = [
     "EXECUTION_ERROR_DETAILS",
@@ -93,6 +93,7 @@ __all__ = [
     "VariableTracker",
     "as_int",
     "covers",
+    "decode_assigned",
     "details_key",
     "http_states_from_definition",
     "is_failing_outcome",

@@ -58,7 +58,7 @@ class VariableTracker:
                 break
             if not isinstance(key, str):
                 continue
-            decoded = _decoded(value)
+            decoded = decode_assigned(value)
             variables[key] = decoded
             self._remember(key, state, decoded)
         more = details.get("assignedVariablesDetails")
@@ -94,8 +94,9 @@ class VariableTracker:
         self._latest[name] = (state, value[:MAX_COMPARED])
 
 
-def _decoded(value: Any) -> Any:
-    # AWS sends each value JSON-encoded ("\"abc\"", "{\"Error\":…}"); keep it as sent if not.
+def decode_assigned(value: Any) -> Any:
+    """One `assignedVariables` value as the state assigned it: AWS sends each JSON-encoded
+    ("\"abc\"", "{\"Error\":…}"); kept as sent if it is not."""
     if isinstance(value, str):
         decoded = load_json(value)
         return value if decoded is None and value.strip() != "null" else decoded
