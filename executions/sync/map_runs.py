@@ -200,8 +200,7 @@ def read_children(reader: StandardReader) -> None:
             apply_detail(row, describe_map_run(reader.api, row.arn))
             for items in reader.api.execution_pages(map_run_arn=row.arn):
                 reader.sync.beat()
-                for item in items:
-                    reader.read_child(item, row)
+                reader.read_children(items, row)
         except AwsError as exc:
             # Refused: given up until the parent changes. Transient: listed again next sync.
             note_unreadable(row, str(exc), listed=not exc.transient)

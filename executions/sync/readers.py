@@ -458,26 +458,30 @@ class StandardReader(MachineReader):
         )
         self.sync.summary.executions_updated += 1
 
-    def read_child(self, item: ListedExecution, run: MapRunRow) -> None:
-        """A child execution listed under its Map Run (executions/sync/map_runs.py): linked,
-        and read like a listed execution of the machine."""
-        if item.arn in self.listed:
-            return
-        self.listed.add(item.arn)
-        self.child_links[item.arn] = run
-        stored = Execution.objects.filter(arn=item.arn).only(*READ_AGAIN_FIELDS).first()
-        if stored is not None:
-            Execution.objects.filter(pk=stored.pk, map_run__isnull=True).update(
-                map_run=run, parent_execution_id=run.parent_execution_id
-            )
-        if not self._wants_history(item, stored):
-            return
-        if self.unreadable_histories:
-            self._save_listed(item, stored)
-        elif stored is not None and reads_on(stored):
-            self._read_again(item, stored)
-        else:
-            self._execution(item, stored, self.api.history_pages(item.arn))
+    def read_children(self, items: list[ListedExecution], run: MapRunRow) -> None:
+        """One page of a Map Run's child executions (executions/sync/map_runs.py): linked, and
+        read like listed executions of the machine; their stored rows in one query a page, as
+        `_listing` does, since a run may have thousands of children."""
+        fresh = [item.arn for item in items if item.arn not in self.listed]
+        known = {e.arn: e for e in Execution.objects.filter(arn__in=fresh).only(*READ_AGAIN_FIELDS)}
+        if known:
+            Execution.objects.filter(
+                pk__in=[e.pk for e in known.values()], map_run__isnull=True
+            ).update(map_run=run, parent_execution_id=run.parent_execution_id)
+        for item in items:
+            if item.arn in self.listed:
+                continue
+            self.listed.add(item.arn)
+            self.child_links[item.arn] = run
+            stored = known.get(item.arn)
+            if not self._wants_history(item, stored):
+                continue
+            if self.unreadable_histories:
+                self._save_listed(item, stored)
+            elif stored is not None and reads_on(stored):
+                self._read_again(item, stored)
+            else:
+                self._execution(item, stored, self.api.history_pages(item.arn))
 
     def _revisit_running(self) -> None:
         """Executions stored while RUNNING, older than this listing reached: ask each once."""

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 import requests
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from executions.models import Execution, HttpAttempt, MapRun
@@ -230,3 +232,35 @@ def test_a_map_run_cut_short_by_a_transient_error_is_listed_again_next_sync(
     run.refresh_from_db()
     assert (run.children_listed, run.read_problem) == (True, "")
     assert Execution.objects.filter(map_run=run, status="SUCCEEDED").count() == 2
+
+
+def test_a_map_runs_children_are_looked_up_a_page_at_a_time(sync_sandbox: Sandbox) -> None:
+    """A run may have thousands of children: their stored rows come in one query a page (as
+    the machine's listing does), not one query a child."""
+    events, sfn = (
+        sandbox_client(sync_sandbox, "events"),
+        sandbox_client(sync_sandbox, "stepfunctions"),
+    )
+    suffix = uuid.uuid4().hex[:6]
+    connection_arn = events.create_connection(
+        Name=f"maprun-page-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
+    )["ConnectionArn"]
+    machine_arn = _distributed_map(sfn, connection_arn, f"maprun-page-{suffix}")
+    ok = f"{sync_sandbox.partner_url}/status/200"
+    parent_arn = _run(sfn, machine_arn, [ok] * 6)
+
+    account = register(sync_sandbox, name=f"maprun-page-{suffix}")
+    with CaptureQueriesContext(connection) as queries:
+        sync_account_by_id(account.pk, trigger="test")
+
+    children = list(
+        Execution.objects.filter(parent_execution__arn=parent_arn).values_list("arn", flat=True)
+    )
+    assert len(children) == 6
+    one_by_one = [
+        q["sql"]
+        for q in queries.captured_queries
+        for arn in children
+        if f'"executions_execution"."arn" = \'{arn}\'' in q["sql"]
+    ]
+    assert one_by_one == []
