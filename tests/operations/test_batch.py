@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connections.models import AwsAccount
-from dashboard.celery import app as celery_app
 from executions.models import Execution, FailureGroup
 from executions.sync import sync_account_by_id, sync_one_execution
 from operations import tasks
@@ -35,13 +33,6 @@ from tests.operations.test_redrive import REDRIVER, with_operator_role
 from tests.sandbox.support import Aws, http_task, single_state, unique
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
 from urllib.parse import parse_qsl, urlencode
@@ -18,7 +17,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from dashboard.celery import app as celery_app
 from executions.choices import GroupStatus, StateMachineType
 from executions.models import Execution
 from executions.sync import sync_account_by_id, sync_one_execution
@@ -39,13 +37,6 @@ from tests.operations.test_redrive import REDRIVER, with_operator_role
 from tests.sandbox.support import Aws, http_task, single_state, unique
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 def client_of(user: User) -> Client:

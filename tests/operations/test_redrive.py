@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from django.urls import reverse
 
 from connections.choices import OperatorMode
 from connections.models import AwsAccount
-from dashboard.celery import app as celery_app
 from executions.models import Execution
 from executions.sync import sync_account_by_id, sync_one_execution
 from operations.choices import ActionOutcome
@@ -30,14 +28,6 @@ from tests.sandbox.support import Aws, http_task, single_state, unique
 pytestmark = pytest.mark.django_db(transaction=True)
 REDRIVER = "operations.redrive_execution"
 OPERATOR_CANARY = "operator-canary-9f8e7d6c5b4a"
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    """Tasks run in the test's process (the redrive is not about workers)."""
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 @pytest.fixture

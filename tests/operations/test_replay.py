@@ -5,14 +5,12 @@ edit and replay, mock replay, and the access rules."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from connections.models import AwsAccount
-from dashboard.celery import app as celery_app
 from executions.redaction import default_redactor
 from operations.models import OperatorAction
 from operations.replay import restored
@@ -26,13 +24,6 @@ from tests.sandbox.support import unique
 pytestmark = pytest.mark.django_db(transaction=True)
 REPLAYER = "operations.replay_attempt"
 REVEALER = "operations.reveal_secrets"
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 @pytest.fixture

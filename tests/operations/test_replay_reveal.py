@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from django.db import connection
 from django.urls import reverse
 
 from connections.models import AwsAccount
-from dashboard.celery import app as celery_app
 from operations.models import OperatorAction
 from sandbox import partner
 from sandbox.server import Sandbox
@@ -37,13 +35,6 @@ from tests.sandbox.support import unique
 pytestmark = pytest.mark.django_db(transaction=True)
 BASIC_PAIR = base64.b64encode(f"{partner.BASIC_USERNAME}:{CANARY_PASSWORD}".encode()).decode()
 CANARIES = (CANARY_HEADER, CANARY_PASSWORD, BASIC_PAIR, CANARY_INPUT)
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 @pytest.fixture
