@@ -27,6 +27,16 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 API_KEY = {"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "map-run-key"}}
 
 
+def _connected(sandbox: Sandbox, prefix: str) -> tuple[Any, str, str]:
+    """The Step Functions client, an API-key connection named `prefix-suffix`, and the suffix
+    that names the test's other resources (the sandbox is the session's)."""
+    suffix = uuid.uuid4().hex[:6]
+    connection_arn = sandbox_client(sandbox, "events").create_connection(
+        Name=f"{prefix}-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
+    )["ConnectionArn"]
+    return sandbox_client(sandbox, "stepfunctions"), str(connection_arn), suffix
+
+
 def _distributed_map(sfn: Any, connection_arn: str, machine: str) -> str:
     call = {
         "Type": "Task",
@@ -76,14 +86,7 @@ def _run(sfn: Any, machine_arn: str, urls: list[str]) -> str:
 def test_sync_links_a_distributed_map_parent_its_map_run_and_children(
     sync_sandbox: Sandbox, admin_client: Client
 ) -> None:
-    events, sfn = (
-        sandbox_client(sync_sandbox, "events"),
-        sandbox_client(sync_sandbox, "stepfunctions"),
-    )
-    suffix = uuid.uuid4().hex[:6]
-    connection_arn = events.create_connection(
-        Name=f"maprun-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
-    )["ConnectionArn"]
+    sfn, connection_arn, suffix = _connected(sync_sandbox, "maprun")
     machine = f"maprun-{suffix}"
     machine_arn = _distributed_map(sfn, connection_arn, machine)
     broken = f"{sync_sandbox.partner_url}/status/503"
@@ -140,14 +143,7 @@ def test_sync_links_a_distributed_map_parent_its_map_run_and_children(
 def test_a_map_run_aws_will_not_let_us_read_costs_only_itself(
     sync_sandbox: Sandbox, admin_client: Client
 ) -> None:
-    events, sfn = (
-        sandbox_client(sync_sandbox, "events"),
-        sandbox_client(sync_sandbox, "stepfunctions"),
-    )
-    suffix = uuid.uuid4().hex[:6]
-    connection_arn = events.create_connection(
-        Name=f"maprun-deny-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
-    )["ConnectionArn"]
+    sfn, connection_arn, suffix = _connected(sync_sandbox, "maprun-deny")
     ok = f"{sync_sandbox.partner_url}/status/200"
     denied_parent = _run(sfn, _distributed_map(sfn, connection_arn, f"denied-{suffix}"), [ok])
     readable_parent = _run(sfn, _distributed_map(sfn, connection_arn, f"readable-{suffix}"), [ok])
@@ -176,14 +172,7 @@ def test_a_map_run_aws_will_not_let_us_read_costs_only_itself(
 def test_children_of_two_parents_with_the_same_label_link_to_their_own_run(
     sync_sandbox: Sandbox,
 ) -> None:
-    events, sfn = (
-        sandbox_client(sync_sandbox, "events"),
-        sandbox_client(sync_sandbox, "stepfunctions"),
-    )
-    suffix = uuid.uuid4().hex[:6]
-    connection_arn = events.create_connection(
-        Name=f"maprun-two-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
-    )["ConnectionArn"]
+    sfn, connection_arn, suffix = _connected(sync_sandbox, "maprun-two")
     machine_arn = _distributed_map(sfn, connection_arn, f"two-{suffix}")
     ok = f"{sync_sandbox.partner_url}/status/200"
     first = _run(sfn, machine_arn, [ok])
@@ -204,14 +193,7 @@ def test_children_of_two_parents_with_the_same_label_link_to_their_own_run(
 def test_a_map_run_cut_short_by_a_transient_error_is_listed_again_next_sync(
     sync_sandbox: Sandbox,
 ) -> None:
-    events, sfn = (
-        sandbox_client(sync_sandbox, "events"),
-        sandbox_client(sync_sandbox, "stepfunctions"),
-    )
-    suffix = uuid.uuid4().hex[:6]
-    connection_arn = events.create_connection(
-        Name=f"maprun-again-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
-    )["ConnectionArn"]
+    sfn, connection_arn, suffix = _connected(sync_sandbox, "maprun-again")
     ok = f"{sync_sandbox.partner_url}/status/200"
     parent_arn = _run(sfn, _distributed_map(sfn, connection_arn, f"again-{suffix}"), [ok, ok])
     account = register(sync_sandbox, name=f"maprun-again-{suffix}")
@@ -237,14 +219,7 @@ def test_a_map_run_cut_short_by_a_transient_error_is_listed_again_next_sync(
 def test_a_map_runs_children_are_looked_up_a_page_at_a_time(sync_sandbox: Sandbox) -> None:
     """A run may have thousands of children: their stored rows come in one query a page (as
     the machine's listing does), not one query a child."""
-    events, sfn = (
-        sandbox_client(sync_sandbox, "events"),
-        sandbox_client(sync_sandbox, "stepfunctions"),
-    )
-    suffix = uuid.uuid4().hex[:6]
-    connection_arn = events.create_connection(
-        Name=f"maprun-page-{suffix}", AuthorizationType="API_KEY", AuthParameters=API_KEY
-    )["ConnectionArn"]
+    sfn, connection_arn, suffix = _connected(sync_sandbox, "maprun-page")
     machine_arn = _distributed_map(sfn, connection_arn, f"maprun-page-{suffix}")
     ok = f"{sync_sandbox.partner_url}/status/200"
     parent_arn = _run(sfn, machine_arn, [ok] * 6)
