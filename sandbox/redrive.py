@@ -5,6 +5,10 @@ state that failed (a Map or Parallel state re-runs whole: AWS re-runs only the f
 iterations), with that state's input, on the execution's own history: ids continue and the
 first new event is `ExecutionRedriven {redriveCount}`. Eligibility follows reference §7/§8: a
 Standard execution that closed FAILED, TIMED_OUT or ABORTED within the last 14 days.
+
+The clientToken is honoured as AWS documents it: the last 10 tokens that redrove an execution
+answer the same redriveDate again, without a new redrive, for 15 minutes after their first use.
+A worker killed after its call reached AWS sends the same token again and must not be refused.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 REDRIVABLE_STATUSES: Final = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 REDRIVE_WINDOW: Final = datetime.timedelta(days=14)
+TOKENS_KEPT: Final = 10
+TOKEN_LIFETIME: Final = datetime.timedelta(minutes=15)
 _lock = threading.Lock()
 
 
@@ -49,7 +55,7 @@ def install(responses: Any) -> None:
     def redrive_execution(self: Any) -> Any:
         arn = self._get_param("executionArn")
         execution = self.stepfunction_backend.describe_execution(arn)
-        return ActionResult({"redriveDate": redrive(execution)})
+        return ActionResult({"redriveDate": redrive(execution, self._get_param("clientToken"))})
 
     responses.describe_execution = describe_execution
     responses.redrive_execution = redrive_execution
@@ -81,16 +87,27 @@ def describe_fields(execution: Any) -> dict[str, Any]:
     return fields
 
 
-def redrive(execution: Any) -> datetime.datetime:
-    """Re-run a redrivable execution from its failed state; answers the redriveDate."""
+def redrive(execution: Any, client_token: str | None = None) -> datetime.datetime:
+    """Re-run a redrivable execution from its failed state; answers the redriveDate (the
+    first answer again for a token that already redrove it)."""
     with _lock:
+        now = datetime.datetime.now(tz=datetime.UTC)
+        tokens: dict[str, tuple[datetime.datetime, datetime.datetime]]
+        tokens = getattr(execution, "sandbox_redrive_tokens", {})
+        if client_token and client_token in tokens:
+            first_used, answered = tokens[client_token]
+            if now - first_used <= TOKEN_LIFETIME:
+                return answered
         status, reason = redrive_status(execution)
         if status != "REDRIVABLE":
             raise ExecutionNotRedrivableError(str(reason))
         state_name, state_input = _resume_point(execution) or ("", None)
         old_env = execution.exec_worker.env
         count = getattr(execution, "sandbox_redrive_count", 0) + 1
-        now = datetime.datetime.now(tz=datetime.UTC)
+        if client_token:
+            tokens[client_token] = (now, now)
+            # Dicts keep insertion order: the oldest tokens go first.
+            execution.sandbox_redrive_tokens = dict(list(tokens.items())[-TOKENS_KEPT:])
         execution.sandbox_redrive_count = count
         execution.sandbox_redrive_date = now
         execution.exec_status = ExecutionStatus.RUNNING

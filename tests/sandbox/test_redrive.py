@@ -107,3 +107,26 @@ def test_an_execution_closed_over_14_days_ago_is_not_redrivable(aws: Aws, partne
     with pytest.raises(ClientError) as refused:
         aws.sfn.redrive_execution(executionArn=failed.arn)
     assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
+
+
+def test_the_same_client_token_again_is_the_same_redrive_and_a_new_one_is_refused(
+    aws: Aws, partner_url: str
+) -> None:
+    # AWS answers the last 10 tokens that redrove an execution again (for 15 minutes): a task
+    # killed after its call reached AWS retries with the same token and is not refused.
+    url = f"{partner_url}/sequence?key={unique('token')}&statuses=500,200"
+    machine = aws.state_machine(single_state(http_task({"ApiEndpoint": url, "Method": "GET"})))
+    arn = aws.start(machine)
+    assert aws.wait(arn).status == "FAILED"
+
+    first = aws.sfn.redrive_execution(executionArn=arn, clientToken="retry-me")
+    again = aws.sfn.redrive_execution(executionArn=arn, clientToken="retry-me")
+    assert aws.wait(arn).status == "SUCCEEDED"
+    after = aws.sfn.redrive_execution(executionArn=arn, clientToken="retry-me")
+
+    assert first["redriveDate"] == again["redriveDate"] == after["redriveDate"]
+    with pytest.raises(ClientError) as refused:
+        aws.sfn.redrive_execution(executionArn=arn, clientToken="another")
+    assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
+    described = aws.sfn.describe_execution(executionArn=arn)
+    assert described["redriveCount"] == 1
