@@ -1,6 +1,6 @@
 """A real Celery worker SIGKILLed in the middle of a redrive batch (between two rows, held by
-the rate limiter at 1% of the quota): resumed after the batch goes silent and a new worker
-started, every execution of the batch is redriven exactly once (AWS's redriveCount)."""
+the shared rate limiter): resumed after the batch goes silent and a new worker started, every
+execution of the batch is redriven exactly once (AWS's redriveCount)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from connections.ratelimit import RateLimiter, quota_scope
 from executions.models import Execution
 from executions.sync import sync_account_by_id
 from operations.batch import resume_stale_batches
@@ -26,6 +27,18 @@ from tests.sandbox.support import Aws, http_task, single_state, unique
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.worker]
 EXECUTIONS = 3
+SHARE = 0.01  # REDRIVE_QUOTA_PERCENT=1
+# At 1% of RedriveExecution's quota the bucket holds 13 tokens and refills 3 a second: the batch
+# would be over before the test could kill anything. The test empties the bucket, and the
+# workers refill it this much slower (one token every ~6 s), so each row waits for its token
+# and the kill lands while a row does.
+WORKER_ENV = {"AWS_QUOTA_TIME_SCALE": str(1 / 18)}
+
+
+def _empty_the_redrive_bucket(limiter: RateLimiter) -> None:
+    size, _ = limiter.bucket("RedriveExecution")
+    for _ in range(int(size)):
+        limiter.acquire("RedriveExecution")
 
 
 def _outcomes(batch: RedriveBatch) -> list[str]:
@@ -39,12 +52,12 @@ def test_a_worker_killed_mid_batch_then_resumed_redrives_each_execution_once(
     monkeypatch: pytest.MonkeyPatch,
     settings: Any,
 ) -> None:
-    # 1% of the quota: one RedriveExecution every ~20 s, so the kill lands between two rows.
     monkeypatch.setenv("REDRIVE_QUOTA_PERCENT", "1")
     settings.STEPSCOPE = {
         **settings.STEPSCOPE,
         "SYNC_STALE_AFTER_SECONDS": WORKER_STALE_AFTER_SECONDS,
     }
+    settings.REDIS_URL = redis_server.url  # the workers' Redis, which holds the shared buckets
     aws = Aws(sync_sandbox.endpoint_url, sync_sandbox.region)
     account = register(sync_sandbox, name=unique("killed"))
     with_operator_role(account)
@@ -69,7 +82,8 @@ def test_a_worker_killed_mid_batch_then_resumed_redrives_each_execution_once(
             batch=batch,
         )
 
-    first = workers(redis_server.url)
+    _empty_the_redrive_bucket(RateLimiter(quota_scope(account), sync_sandbox.region, SHARE))
+    first = workers(redis_server.url, env=WORKER_ENV)
     client = celery_client(redis_server.url)
     client.send_task("operations.tasks.run_redrive_batch", args=[batch.pk], queue=first.queue)
     wait_for(
@@ -83,7 +97,7 @@ def test_a_worker_killed_mid_batch_then_resumed_redrives_each_execution_once(
     # What the beat does once the batch is silent; then a new worker takes the message.
     resumed = wait_for(resume_stale_batches, "the silent batch to be resumed", timeout=60)
     assert resumed == [batch.pk]
-    second = workers(redis_server.url)
+    second = workers(redis_server.url, env=WORKER_ENV)
     client.send_task("operations.tasks.run_redrive_batch", args=[batch.pk], queue=second.queue)
     wait_for(
         lambda: set(_outcomes(batch)) == {ActionOutcome.SUCCEEDED},
