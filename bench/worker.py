@@ -54,6 +54,11 @@ def _django() -> None:
 
     django.setup()
     _unthrottle()
+    # The garbage collector as a Celery worker sets it (dashboard/celery.py): the floors and the
+    # measured steps run in this one process, so both have it.
+    from dashboard.worker_gc import tune_worker_gc
+
+    tune_worker_gc()
 
 
 def _unthrottle() -> None:
@@ -228,6 +233,7 @@ def fetch_plain(endpoint_url: str, region: str, arns_file: str) -> dict[str, Any
 def classify(corpus_file: str, rounds: str) -> dict[str, Any]:
     """Best of `rounds`, in wall and in CPU time: json.loads of every page alone, with the
     nested JSON strings, json.loads + the parser, and the whole parse + classify."""
+    _django()
     from executions.history import http_states_from_definition
 
     data = json.loads(Path(corpus_file).read_text(encoding="utf-8"))

@@ -1,6 +1,6 @@
 """Checks of our own: `manage.py check --deploy` must fail loudly on weak secrets, and every
 `check` (so `runserver`, `migrate` and `--deploy` too) on redaction patterns that do not compile
-and on AWS quota shares that make no sense."""
+on AWS quota shares and worker GC thresholds that make no sense."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from connections.ratelimit import quota_problems
+from dashboard.worker_gc import threshold_problem
 from executions.redaction import KEY_PATTERN_FLAGS, pattern_problem
 from executions.retention import retention_problem
 
@@ -94,3 +95,11 @@ def aws_quota_shares(app_configs: Any, **kwargs: Any) -> list[Warning | Error]:
     ]
     problems += [Warning(f"{w}.", id="stepscope.W010") for w in warnings]
     return problems
+
+
+@register()
+def worker_gc_threshold(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """A threshold that is not three positive integers (at run time the default applies)."""
+    problem = threshold_problem()
+    hint = "Set WORKER_GC_THRESHOLD to gen0,gen1,gen2 (e.g. 50000,10,10) or to python."
+    return [Error(f"{problem}.", hint=hint, id="stepscope.E011")] if problem else []

@@ -363,6 +363,9 @@ STEPSCOPE: dict[str, Any] = {
     "AWS_QUOTA_SHARE": env_str("AWS_QUOTA_SHARE", "0.5"),
     "AWS_QUOTA_SHARES": env_str("AWS_QUOTA_SHARES"),
     "AWS_QUOTA_TIME_SCALE": env_str("AWS_QUOTA_TIME_SCALE", "1"),
+    # The workers' garbage collector (dashboard/worker_gc.py): "gen0,gen1,gen2" thresholds after
+    # a gc.freeze(), or "python" for Python's own. Checked by stepscope.E011.
+    "WORKER_GC_THRESHOLD": env_str("WORKER_GC_THRESHOLD", "50000,10,10"),
 }
 
 # LOG_FORMAT=json: one JSON object per line with the request id / sync run and account
