@@ -96,6 +96,7 @@ def install(responses: Any) -> None:
     _install_children()
     _install_threshold()
     _install_responses(responses)
+    _install_describe_map_run()
 
 
 def _install_children() -> None:
@@ -291,3 +292,23 @@ def _install_responses(responses: Any) -> None:
     responses.list_executions = list_executions
     responses.describe_execution = describe_execution
     responses.get_execution_history = get_execution_history
+
+
+def _install_describe_map_run() -> None:
+    """moto's DescribeMapRun asks every execution's interpreter for the run and fails (a 500)
+    on an execution that has none: one copied from a template (the bench's world, the
+    scenarios) or a child run here. Those are skipped; an unknown run is ResourceNotFound as
+    moto's own AWS errors render it (the parser's exception of that name came back as a
+    code-less error)."""
+    from moto.stepfunctions.exceptions import ResourceNotFound
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    def describe_map_run(self: Any, map_run_arn: str) -> dict[str, Any]:
+        for execution in self._get_executions():
+            env = getattr(getattr(execution, "exec_worker", None), "env", None)
+            record = env.map_run_record_pool_manager.get(map_run_arn) if env else None
+            if record is not None:
+                return record.describe()  # type: ignore[no-any-return]
+        raise ResourceNotFound(map_run_arn)
+
+    StepFunctionsParserBackend.describe_map_run = describe_map_run  # type: ignore[method-assign]
