@@ -29,6 +29,7 @@ from connections.models import AwsAccount, SyncRun
 from connections.unreadable import line_of
 from connections.windows import WINDOWS
 from dashboard import trends
+from dashboard.backlog import Backlog, backlogs
 from dashboard.forms import SyncFilterForm, WindowForm
 from executions import charts
 from executions.choices import GroupStatus, LoggingLevel
@@ -290,6 +291,7 @@ class AccountSyncs:
     runs: list[RunRow]
 
     stalled_since: datetime | None = None
+    backlog: list[Backlog] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -310,8 +312,11 @@ def sync_status(request: HttpRequest) -> HttpResponse:
     for run in latest_runs([a.pk for a in accounts], RUNS_PER_ACCOUNT):
         runs[run.account_id].append(RunRow(run))
     now = timezone.now()
+    waiting = backlogs(accounts)
     rows = [
-        AccountSyncs(account, runs[account.pk], account.sync_stalled_since(now))
+        AccountSyncs(
+            account, runs[account.pk], account.sync_stalled_since(now), waiting[account.pk]
+        )
         for account in accounts
     ]
     context = {

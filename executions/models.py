@@ -80,6 +80,14 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
     def failing(self) -> ExecutionQuerySet:
         return self.filter(has_failed_attempt=True)
 
+    def awaiting_history(self) -> ExecutionQuerySet:
+        """Saved from ListExecutions whose history a sync is still to read ("failed — not yet
+        inspected"). Those of a machine whose histories cannot be read are not waiting: they
+        are stuck until its read problem is fixed, which the machine's row says."""
+        return self.filter(
+            source=HistorySource.LISTING, history_complete=False, state_machine__read_problem=""
+        )
+
 
 class Execution(models.Model):
     """One execution (Standard or Express) and its ingestion bookkeeping."""
