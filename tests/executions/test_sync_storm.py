@@ -93,7 +93,7 @@ def test_a_storm_is_counted_at_once_and_its_histories_read_failures_first(
     for arn in read:
         assert stored[arn].source == HistorySource.HISTORY and stored[arn].history_complete
 
-    client.force_login(UserFactory(is_superuser=True))
+    client.force_login(UserFactory.create(is_superuser=True))
     page = client.get(reverse("dashboard:sync_status"), {"account": account.pk}).content.decode()
     assert f'data-backlog-region="{REGION}"' in page
     assert f"<span data-waiting>{len(waiting)}</span>" in page
