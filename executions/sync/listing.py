@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connections.aws import ListedExecution
-from executions.choices import ExecutionStatus, HistorySource
+from executions.choices import FAILED_STATUSES, HistorySource
 from executions.columns import pg_safe
 from executions.models import Execution
 from executions.sync import map_runs
@@ -23,9 +23,7 @@ if TYPE_CHECKING:
     from executions.sync.readers import StandardReader
 
 # The statuses saved from the listing before their history is read: what on-call counts first.
-COUNTED_AT_ONCE = frozenset(
-    {ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED}
-)
+COUNTED_AT_ONCE = FAILED_STATUSES
 # What reading a stored execution again needs of its row (no deferred field loaded one by one).
 READ_AGAIN_FIELDS = (
     "pk", "arn", "status", "redrive_count", "history_complete", "has_failed_attempt",

@@ -98,6 +98,14 @@ def test_a_storm_is_counted_at_once_and_its_histories_read_failures_first(
     assert f'data-backlog-region="{REGION}"' in page
     assert f"<span data-waiting>{len(waiting)}</span>" in page
     assert "<span data-eta>" in page and "GetExecutionHistory calls/s" in page
+    listed = client.get(reverse("executions:list"), {"view": "executions", "region": REGION})
+    rows = listed.content.decode()
+    for arn in failed:  # every failure on the failing-executions page, read or not
+        assert f'data-execution="{stored[arn].pk}"' in rows
+    assert rows.count("data-uninspected") == len(waiting)
+    assert 'Call <span class="small">(HTTP state)</span>' in rows  # from its definition
+    api = client.get(reverse("api:executions"), {"account": account.pk}).json()["results"]
+    assert {r["arn"] for r in api if not r["inspected"]} == set(waiting)
 
     settings.STEPSCOPE = {**settings.STEPSCOPE, "HISTORIES_PER_SYNC": 0}
     sync_account_by_id(account.pk, trigger="test")
