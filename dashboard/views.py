@@ -33,7 +33,7 @@ from dashboard.backlog import Backlog, backlogs
 from dashboard.forms import SyncFilterForm, WindowForm
 from executions import charts
 from executions.choices import GroupStatus, LoggingLevel
-from executions.models import FailureGroup, HttpAttempt, StateMachine
+from executions.models import UNINSPECTED, Execution, FailureGroup, HttpAttempt, StateMachine
 from executions.web import bad_filters, is_htmx, render_page, visible_accounts
 
 TOP_N = 8
@@ -227,6 +227,11 @@ def overview(request: HttpRequest) -> HttpResponse:
             .order_by("-last_seen_at", "-id")[:10]
         ),
         health=sync_health(accounts),
+        # Failures counted from ListExecutions whose attempts are not known yet: said beside
+        # the attempt counts, not mixed into them.
+        uninspected=Execution.objects.filter(
+            UNINSPECTED, account_id__in=ids, start_date__gte=start, start_date__lt=end
+        ).count(),
         # What changed against the previous window of the same length.
         new_groups=trends.new_groups(ids, start, end),
         rising_endpoints=trends.rising_endpoints(ids, start, end),

@@ -106,6 +106,8 @@ def test_a_storm_is_counted_at_once_and_its_histories_read_failures_first(
     assert 'Call <span class="small">(HTTP state)</span>' in rows  # from its definition
     api = client.get(reverse("api:executions"), {"account": account.pk}).json()["results"]
     assert {r["arn"] for r in api if not r["inspected"]} == set(waiting)
+    overview = client.get(reverse("dashboard:overview")).content.decode()
+    assert f"Plus <strong>{len(waiting)}</strong> failed executions" in overview
 
     settings.STEPSCOPE = {**settings.STEPSCOPE, "HISTORIES_PER_SYNC": 0}
     sync_account_by_id(account.pk, trigger="test")
