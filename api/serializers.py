@@ -71,12 +71,18 @@ class AttemptPage(PageSerializer):
 
 
 class ExecutionSerializer(serializers.ModelSerializer[Execution]):
+    inspected = serializers.BooleanField(
+        read_only=True,
+        help_text='False for a failure known only from ListExecutions ("failed — not yet'
+        ' inspected"): its history, attempts, error and cause are still to be read.',
+    )
+
     class Meta:
         model = Execution
         fields: tuple[str, ...] = (
             "id", "arn", "name", "account", "state_machine", "status", "start_date",
             "stop_date", "error", "redrive_count", "source", "has_failed_attempt",
-            "parent_execution", "map_run",
+            "inspected", "parent_execution", "map_run",
         )  # fmt: skip
 
 

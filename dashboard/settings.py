@@ -325,6 +325,9 @@ STEPSCOPE: dict[str, Any] = {
     # SUCCEEDED executions ingested per state machine and sync: enough for success rates and
     # "last success to this endpoint" without pulling every healthy run.
     "SUCCEEDED_PER_SYNC": env_int("SUCCEEDED_PER_SYNC", 200),
+    # Histories one state machine's sync reads at most (0: no limit); the rest, already counted
+    # from the listing, wait for the next sync, so a storm never holds the account for long.
+    "HISTORIES_PER_SYNC": env_int("HISTORIES_PER_SYNC", 0),
     # Percent of the account's RedriveExecution quota a redrive batch may use: the rest stays
     # for the account's own tooling.
     "REDRIVE_QUOTA_PERCENT": env_int("REDRIVE_QUOTA_PERCENT", 20),

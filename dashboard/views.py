@@ -29,10 +29,11 @@ from connections.models import AwsAccount, SyncRun
 from connections.unreadable import line_of
 from connections.windows import WINDOWS
 from dashboard import trends
+from dashboard.backlog import Backlog, backlogs
 from dashboard.forms import SyncFilterForm, WindowForm
 from executions import charts
 from executions.choices import GroupStatus, LoggingLevel
-from executions.models import FailureGroup, HttpAttempt, StateMachine
+from executions.models import UNINSPECTED, Execution, FailureGroup, HttpAttempt, StateMachine
 from executions.web import bad_filters, is_htmx, render_page, visible_accounts
 
 TOP_N = 8
@@ -226,6 +227,11 @@ def overview(request: HttpRequest) -> HttpResponse:
             .order_by("-last_seen_at", "-id")[:10]
         ),
         health=sync_health(accounts),
+        # Failures counted from ListExecutions whose attempts are not known yet: said beside
+        # the attempt counts, not mixed into them.
+        uninspected=Execution.objects.filter(
+            UNINSPECTED, account_id__in=ids, start_date__gte=start, start_date__lt=end
+        ).count(),
         # What changed against the previous window of the same length.
         new_groups=trends.new_groups(ids, start, end),
         rising_endpoints=trends.rising_endpoints(ids, start, end),
@@ -290,6 +296,7 @@ class AccountSyncs:
     runs: list[RunRow]
 
     stalled_since: datetime | None = None
+    backlog: list[Backlog] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -310,8 +317,11 @@ def sync_status(request: HttpRequest) -> HttpResponse:
     for run in latest_runs([a.pk for a in accounts], RUNS_PER_ACCOUNT):
         runs[run.account_id].append(RunRow(run))
     now = timezone.now()
+    waiting = backlogs(accounts)
     rows = [
-        AccountSyncs(account, runs[account.pk], account.sync_stalled_since(now))
+        AccountSyncs(
+            account, runs[account.pk], account.sync_stalled_since(now), waiting[account.pk]
+        )
         for account in accounts
     ]
     context = {

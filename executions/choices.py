@@ -49,6 +49,10 @@ EXECUTION_STATUS_COLOURS = {
 # The statuses an execution ends with, as the history reader knows them (a status it knew
 # and this set did not would fail here, at import).
 TERMINAL_STATUSES = frozenset(ExecutionStatus(status) for status in EXECUTION_TERMINAL.values())
+# The ends that are failures: counted from ListExecutions at once, read before successes.
+FAILED_STATUSES = frozenset(
+    {ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED}
+)
 
 
 class HistorySource(models.TextChoices):

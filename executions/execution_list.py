@@ -2,8 +2,11 @@
 total that matches a filter (exact while cheap, the planner's estimate past a threshold).
 
 The attempt filters of /executions/ apply here too: an execution is listed when one of its
-failing attempts matches them. Pages are keyset-paginated on (start_date, id), newest first,
-over the partial index exec_failing_start; three queries fill a page whatever its size.
+failing attempts matches them. A failure known only from ListExecutions (its history not read
+yet, executions/sync/listing.py) is listed too, as "failed — not yet inspected" with the HTTP
+states its machine's definition names, until an attempt-only filter asks for what it cannot say. Pages are keyset-paginated on (start_date, id), newest first,
+over the partial index exec_failing_new_start; three queries fill a page whatever its size (a
+fourth reads the definitions of the machines of rows not inspected yet).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from executions.choices import Category
 from executions.classify.titles import connection_label
 from executions.forms import AttemptFilterForm, Cursor, from_micros, to_micros
-from executions.models import Execution, HttpAttempt
+from executions.history import http_states_from_definition
+from executions.models import Execution, HttpAttempt, StateMachine
 
 # Above this many matching rows (by the planner's estimate) the page shows the estimate,
 # labelled as one, instead of running an exact COUNT over a large share of 1M attempts.
@@ -73,6 +77,8 @@ class ExecutionRow:
     last_status: int | None = None
     last_failed_at: datetime | None = None
     connections: list[str] = field(default_factory=list)
+    # Not inspected yet: the HTTP states its machine's definition has (what may have failed).
+    http_states: list[str] = field(default_factory=list)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -97,7 +103,7 @@ def failing_executions(
 ) -> QuerySet[Execution]:
     """Executions with a failing attempt that matches the filters (`attempts`, already
     filtered and scoped); without attempt-only filters, no subquery is needed at all."""
-    qs = Execution.objects.failing().filter(account_id__in=accounts)
+    qs = Execution.objects.failing_or_uninspected().filter(account_id__in=accounts)
     if data.get("state_machine"):
         qs = qs.filter(state_machine_id=data["state_machine"])
     if data.get("region"):
@@ -159,6 +165,19 @@ def _summaries(ids: list[int]) -> dict[int, ExecutionRow]:
     return rows
 
 
+def _name_http_states(rows: list[ExecutionRow]) -> None:
+    """Each row's HTTP states from its machine's stored definition (one query for the page)."""
+    if not rows:
+        return
+    ids = {row.execution.state_machine_id for row in rows}
+    names = {
+        machine.pk: sorted(http_states_from_definition(machine.definition))
+        for machine in StateMachine.objects.filter(pk__in=ids).only("pk", "definition")
+    }
+    for row in rows:
+        row.http_states = names.get(row.execution.state_machine_id, [])
+
+
 def execution_page(
     form: AttemptFilterForm, accounts: list[int], attempts: QuerySet[HttpAttempt], page_size: int
 ) -> tuple[ExecutionPage, QuerySet[Execution]]:
@@ -170,7 +189,8 @@ def execution_page(
         .select_related("state_machine")
         .only(
             "id", "name", "arn", "status", "start_date", "stop_date", "error", "account_id",
-            "state_machine__name", "state_machine__region", "state_machine__type",
+            "source", "history_complete", "state_machine__name", "state_machine__region",
+            "state_machine__type",
         )[: page_size + 1]
     )  # fmt: skip
     filters = form.active_filters()
@@ -186,5 +206,6 @@ def execution_page(
         row = summaries.get(execution.pk) or ExecutionRow(execution=execution)
         row.execution = execution
         rows.append(row)
+    _name_http_states([row for row in rows if not row.execution.inspected])
     first = urlencode(filters)
     return ExecutionPage(rows, next_query, first, data.get("after") is None), matching

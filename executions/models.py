@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from connections.models import AwsAccount, Connection, Endpoint
 from executions.choices import (
+    FAILED_STATUSES,
     TERMINAL_STATUSES,
     Category,
     ExecutionStatus,
@@ -73,12 +74,34 @@ class StateMachine(models.Model):
         return ""
 
 
+# Saved from ListExecutions as FAILED, TIMED_OUT or ABORTED, history not read: "failed — not
+# yet inspected" (executions/sync/listing.py).
+UNINSPECTED = Q(
+    source=HistorySource.LISTING,
+    history_complete=False,
+    status__in=sorted(FAILED_STATUSES),
+)
+FAILING_OR_UNINSPECTED = Q(has_failed_attempt=True) | UNINSPECTED
+
+
 class ExecutionQuerySet(models.QuerySet["Execution"]):
     def visible_to(self, user: Any) -> ExecutionQuerySet:
         return self.filter(account__in=AwsAccount.objects.visible_to(user))
 
     def failing(self) -> ExecutionQuerySet:
         return self.filter(has_failed_attempt=True)
+
+    def failing_or_uninspected(self) -> ExecutionQuerySet:
+        """The failing-executions list: failing attempts seen, or failed and not read yet."""
+        return self.filter(FAILING_OR_UNINSPECTED)
+
+    def awaiting_history(self) -> ExecutionQuerySet:
+        """Saved from ListExecutions whose history a sync is still to read ("failed — not yet
+        inspected"). Those of a machine whose histories cannot be read are not waiting: they
+        are stuck until its read problem is fixed, which the machine's row says."""
+        return self.filter(
+            source=HistorySource.LISTING, history_complete=False, state_machine__read_problem=""
+        )
 
 
 class Execution(models.Model):
@@ -125,6 +148,12 @@ class Execution(models.Model):
                 condition=Q(has_failed_attempt=True),
                 name="exec_failing_start",
             ),
+            # The failing-executions list, which also shows failures not inspected yet.
+            models.Index(
+                fields=["-start_date", "-id"],
+                condition=FAILING_OR_UNINSPECTED,
+                name="exec_failing_new_start",
+            ),
             # Retention (executions/retention.py) finds what to prune by stop time.
             models.Index(fields=["stop_date", "id"], name="exec_stop"),
             # Search by name or ARN (executions/search.py): the name is the ARN's last part.
@@ -136,6 +165,11 @@ class Execution(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("executions:detail", args=[self.pk])
+
+    @property
+    def inspected(self) -> bool:
+        """False while it is known only from ListExecutions: its history is still to be read."""
+        return not (self.source == HistorySource.LISTING and not self.history_complete)
 
     @property
     def is_terminal(self) -> bool:

@@ -11,7 +11,6 @@ import logging
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -37,7 +36,8 @@ from executions.history import (
 )
 from executions.models import Execution, StateMachine
 from executions.models import MapRun as MapRunRow
-from executions.sync import map_runs
+from executions.sync import listing, map_runs
+from executions.sync.listing import READ_AGAIN_FIELDS, Listed
 from executions.sync.prefetch import HistoryPrefetcher, HistoryStream
 from executions.sync.run import ClaimLostError
 from executions.sync.step import SyncStep, reconnect_if_broken
@@ -53,6 +53,12 @@ STREAM_BATCH = 500
 # one of attempts): per-execution commits were most of the write cost. Should one of them be
 # refused, the batch is written again one execution at a time, so only that one is lost.
 WRITE_BATCH = 25
+# What a history read sets on a row saved from the listing (`_execution_values` less the links).
+UPGRADED_FIELDS = [
+    "account", "state_machine", "error", "cause", "name", "status", "start_date", "stop_date",
+    "redrive_count", "source", "last_event_id", "history_complete", "has_failed_attempt",
+    "parse_problems", "synced_at",
+]  # fmt: skip
 
 
 @dataclass
@@ -65,13 +71,6 @@ class ReadExecution:
     attempts: list[ParsedAttempt]
     assignments: list[Assignment] = field(default_factory=list)  # what states assigned
     map_runs: list[MapRun] = field(default_factory=list)  # the Distributed Map runs it started
-
-
-# What reading a stored execution again needs of its row (no deferred field loaded one by one).
-READ_AGAIN_FIELDS = (
-    "pk", "arn", "status", "redrive_count", "history_complete", "has_failed_attempt",
-    "source", "last_event_id", "parse_problems",
-)  # fmt: skip
 
 
 def reads_on(stored: Execution) -> bool:
@@ -122,6 +121,12 @@ class StandardReader(MachineReader):
     ) -> None:
         super().__init__(sync, api, machine, states)
         self.succeeded_budget = int(settings.STEPSCOPE["SUCCEEDED_PER_SYNC"])
+        # At most this many histories a sync (0: no limit); the rest wait for the next one.
+        self.histories_cap = int(settings.STEPSCOPE.get("HISTORIES_PER_SYNC", 0))
+        self.histories_read = 0
+        self.capped = False
+        # Saved from this sync's listing, history unread: its read updates that row.
+        self.counted: set[str] = set()
         self.failed = False
         # Listed in this sync: their status is fresh, no DescribeExecution needed.
         self.listed: set[str] = set()
@@ -141,27 +146,19 @@ class StandardReader(MachineReader):
             cursor = self.sync.since
         newest = cursor
         try:
-            with HistoryPrefetcher(self.api) as prefetch:
-                # Histories of the next few executions are fetched while this one is written.
-                ahead: deque[tuple[ListedExecution, Execution | None, HistoryStream]] = deque()
-                for item, stored in self._listing(cursor):
+            # The whole listing first, its failures saved as they are listed (listing.py).
+            wanted: list[Listed] = []
+            for page in listing.listed_pages(self, cursor):
+                listing.count_at_once(self, page)
+                for item, stored in page:
                     if item.arn in self.listed:
                         continue  # a listing restarted after an expired token repeats its pages
                     self.listed.add(item.arn)
                     start = item.start_date
                     newest = start if newest is None or start > newest else newest
-                    if not self._wants_history(item, stored):
-                        continue
-                    if self.unreadable_histories:
-                        self._save_listed(item, stored)
-                    elif stored is not None and reads_on(stored):
-                        self._read_again(item, stored)  # redriven: only its new events
-                    else:
-                        ahead.append((item, stored, prefetch.open(item.arn)))
-                    if len(ahead) >= prefetch.depth:
-                        self._execution(*ahead.popleft())
-                while ahead:
-                    self._execution(*ahead.popleft())
+                    if self._wants_history(item, stored):
+                        wanted.append((item, stored))
+            self._read_histories(listing.failures_first(wanted))
         except (AwsError, DatabaseError, InterfaceError):
             # What was read is kept (on a new connection if that one died); the cursor stays
             # for the rest.
@@ -171,26 +168,32 @@ class StandardReader(MachineReader):
         self._write_unwritten()
         map_runs.read_children(self)
         self._revisit_running()
-        if not self.failed and newest is not None:
+        # A capped sync keeps the cursor: the next one lists the same executions again (cheap,
+        # a thousand a call) and reads the histories this one left.
+        if not self.failed and not self.capped and newest is not None:
             StateMachine.objects.filter(pk=self.machine.pk).update(newest_start_seen=newest)
 
-    def _listing(
-        self, cursor: datetime | None
-    ) -> Iterator[tuple[ListedExecution, Execution | None]]:
-        """Listed executions newer than the cursor, each with its stored row (one query a page)."""
-        for items in self.api.execution_pages(self.machine.arn):
-            self.sync.beat()
-            known = {
-                e.arn: e
-                for e in Execution.objects.filter(arn__in=[i.arn for i in items]).only(
-                    *READ_AGAIN_FIELDS
-                )
-            }
-            for item in items:
-                # ListExecutions is eventually consistent: keep a minute of overlap.
-                if cursor is not None and item.start_date < cursor - timedelta(minutes=1):
-                    return
-                yield item, known.get(item.arn)
+    def _read_histories(self, wanted: list[Listed]) -> None:
+        """The wanted histories in the order given, at most HISTORIES_PER_SYNC of them."""
+        with HistoryPrefetcher(self.api) as prefetch:
+            # Histories of the next few executions are fetched while this one is written.
+            ahead: deque[tuple[ListedExecution, Execution | None, HistoryStream]] = deque()
+            for item, stored in wanted:
+                if self.unreadable_histories:
+                    self._save_listed(item, stored)
+                    continue
+                if self.histories_cap and self.histories_read >= self.histories_cap:
+                    self.capped = True
+                    break
+                self.histories_read += 1
+                if stored is not None and reads_on(stored):
+                    self._read_again(item, stored)  # redriven: only its new events
+                else:
+                    ahead.append((item, stored, prefetch.open(item.arn)))
+                if len(ahead) >= prefetch.depth:
+                    self._execution(*ahead.popleft())
+            while ahead:
+                self._execution(*ahead.popleft())
 
     def _wants_history(self, item: ListedExecution, stored: Execution | None) -> bool:
         """New, changed or incomplete executions need their history; SUCCEEDED ones only
@@ -302,33 +305,7 @@ class StandardReader(MachineReader):
             StateMachine.objects.filter(pk=machine.pk).update(read_problem=machine.read_problem)
 
     def _save_listed(self, item: ListedExecution, stored: Execution | None) -> None:
-        """An execution whose history cannot be read: what ListExecutions says of it."""
-        listed = {
-            "status": item.status,
-            "stop_date": item.stop_date,
-            "redrive_count": item.redrive_count,
-        }
-        if stored is not None:  # what its history gave before (if anything) stays
-            if stored.status != listed["status"] or stored.redrive_count != listed["redrive_count"]:
-                Execution.objects.filter(pk=stored.pk).update(**listed)
-                self.sync.summary.executions_updated += 1
-            return
-        _, created = Execution.objects.get_or_create(
-            arn=item.arn,
-            defaults={
-                **listed,
-                "account": self.sync.account,
-                "state_machine": self.machine,
-                "name": pg_safe(item.name[:256]),
-                "start_date": item.start_date,
-                "source": HistorySource.LISTING,
-                "history_complete": False,
-                **map_runs.links_for(
-                    self.sync.account.pk, item.arn, item.start_date, self.child_links
-                ),
-            },
-        )
-        self.sync.summary.executions_added += int(created)
+        listing.save_listed(self, item, stored)
 
     def _write_alone(self, read: ReadExecution, stored: Execution | None, *, is_new: bool) -> None:
         with transaction.atomic():
@@ -336,7 +313,7 @@ class StandardReader(MachineReader):
             self.sync.writer.write(execution, read.attempts, self.states, fresh_execution=is_new)
             self.sync.writer.write_assignments(execution, read.assignments)
             self._record_map_runs(execution, read)
-        if is_new:
+        if is_new and read.item.arn not in self.counted:
             self.sync.summary.executions_added += 1
         else:
             self.sync.summary.executions_updated += 1
@@ -347,6 +324,7 @@ class StandardReader(MachineReader):
         if not batch:
             return
         runs_before = len(self.new_runs)
+        upgrades = sum(read.item.arn in self.counted for read in batch)
         try:
             with transaction.atomic():
                 executions = Execution.objects.bulk_create(
@@ -356,7 +334,12 @@ class StandardReader(MachineReader):
                             **self._execution_values(read, None, complete=True),
                         )
                         for read in batch
-                    ]
+                    ],
+                    # Rows saved from the listing are upgraded in place (no attempts yet, so
+                    # the writer's fresh path still holds); their Map Run links were set then.
+                    update_conflicts=bool(upgrades),
+                    unique_fields=["arn"] if upgrades else None,
+                    update_fields=UPGRADED_FIELDS if upgrades else None,
                 )
                 self.sync.writer.write_many(
                     [(e, read.attempts) for e, read in zip(executions, batch, strict=True)],
@@ -385,7 +368,8 @@ class StandardReader(MachineReader):
                     self.failed = True
                     self.sync.execution_failed(read.item.arn, exc)
             return
-        self.sync.summary.executions_added += len(batch)
+        self.sync.summary.executions_added += len(batch) - upgrades
+        self.sync.summary.executions_updated += upgrades
 
     def _record_map_runs(self, execution: Execution, read: ReadExecution) -> None:
         if read.map_runs:
@@ -397,7 +381,7 @@ class StandardReader(MachineReader):
     ) -> Execution:
         arn = read.item.arn
         values = self._execution_values(read, stored, complete=complete)
-        if stored is None:
+        if stored is None and arn not in self.counted:
             return Execution.objects.create(arn=arn, **values)
         execution, _ = Execution.objects.update_or_create(arn=arn, defaults=values)
         return execution

@@ -168,8 +168,9 @@ def test_overview_runs_a_fixed_number_of_queries(
     FailureGroupFactory.create(account=account, connection=conn)
     SyncRunFactory.create(account=account)
     # session, user, accounts, buckets, top connections, top endpoints, groups, state machines,
-    # latest runs, new groups, rising endpoints (candidates, then their calls in both windows)
-    with django_assert_num_queries(12):
+    # latest runs, failures not inspected yet, new groups, rising endpoints (candidates, then
+    # their calls in both windows)
+    with django_assert_num_queries(13):
         viewer_client.get(OVERVIEW)
 
 
@@ -249,8 +250,9 @@ def test_sync_page_runs_a_fixed_number_of_queries(
 ) -> None:
     for _ in range(runs):
         SyncRunFactory.create(account=account)
-    # session, user, accounts, runs, and the permission lookups for the "sync now" button
-    with django_assert_num_queries(6):
+    # session, user, accounts, runs, the backlog of every account (one query), and the
+    # permission lookups for the "sync now" button
+    with django_assert_num_queries(7):
         viewer_client.get(SYNC)
 
 
