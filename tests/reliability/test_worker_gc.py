@@ -39,7 +39,9 @@ def test_python_keeps_pythons_own_settings(redis_server: RedisServer, tmp_path: 
         extra_env={"WORKER_GC_THRESHOLD": "python"},
     ).start()
     try:
-        wait_for(lambda: "ready" in worker.log(), "the worker to be ready", timeout=60, alive=worker)
+        wait_for(
+            lambda: "ready" in worker.log(), "the worker to be ready", timeout=60, alive=worker
+        )
     finally:
         worker.stop()
     assert "worker gc:" not in worker.log()
