@@ -56,9 +56,7 @@ def listed_pages(reader: StandardReader, cursor: datetime | None) -> Iterator[li
 def listed_values(reader: StandardReader, item: ListedExecution) -> dict[str, Any]:
     """A new row from what ListExecutions says of an execution: status and times only."""
     return {
-        "status": item.status,
-        "stop_date": item.stop_date,
-        "redrive_count": item.redrive_count,
+        **_listed_state(item),
         "account": reader.sync.account,
         "state_machine": reader.machine,
         "name": pg_safe(item.name[:256]),
@@ -67,6 +65,11 @@ def listed_values(reader: StandardReader, item: ListedExecution) -> dict[str, An
         "history_complete": False,
         **map_runs.links_for(reader.sync.account.pk, item.arn, item.start_date, reader.child_links),
     }
+
+
+def _listed_state(item: ListedExecution) -> dict[str, Any]:
+    """What ListExecutions says that changes over an execution's life."""
+    return {"status": item.status, "stop_date": item.stop_date, "redrive_count": item.redrive_count}
 
 
 def count_at_once(reader: StandardReader, page: list[Listed]) -> None:
@@ -89,11 +92,7 @@ def count_at_once(reader: StandardReader, page: list[Listed]) -> None:
 
 def save_listed(reader: StandardReader, item: ListedExecution, stored: Execution | None) -> None:
     """An execution whose history cannot be read: what ListExecutions says of it."""
-    listed = {
-        "status": item.status,
-        "stop_date": item.stop_date,
-        "redrive_count": item.redrive_count,
-    }
+    listed = _listed_state(item)
     if stored is not None:  # what its history gave before (if anything) stays
         if stored.status != listed["status"] or stored.redrive_count != listed["redrive_count"]:
             Execution.objects.filter(pk=stored.pk).update(**listed)

@@ -53,12 +53,6 @@ STREAM_BATCH = 500
 # one of attempts): per-execution commits were most of the write cost. Should one of them be
 # refused, the batch is written again one execution at a time, so only that one is lost.
 WRITE_BATCH = 25
-# What a history read sets on a row saved from the listing (`_execution_values` less the links).
-UPGRADED_FIELDS = [
-    "account", "state_machine", "error", "cause", "name", "status", "start_date", "stop_date",
-    "redrive_count", "source", "last_event_id", "history_complete", "has_failed_attempt",
-    "parse_problems", "synced_at",
-]  # fmt: skip
 
 
 @dataclass
@@ -325,21 +319,20 @@ class StandardReader(MachineReader):
             return
         runs_before = len(self.new_runs)
         upgrades = sum(read.item.arn in self.counted for read in batch)
+        values = [self._read_values(read, None, complete=True) for read in batch]
         try:
             with transaction.atomic():
                 executions = Execution.objects.bulk_create(
                     [
-                        Execution(
-                            arn=read.item.arn,
-                            **self._execution_values(read, None, complete=True),
-                        )
-                        for read in batch
+                        Execution(arn=read.item.arn, **row, **self._links(read))
+                        for read, row in zip(batch, values, strict=True)
                     ],
-                    # Rows saved from the listing are upgraded in place (no attempts yet, so
-                    # the writer's fresh path still holds); their Map Run links were set then.
+                    # Rows saved from the listing are upgraded in place with what the history
+                    # read sets (no attempts yet, so the writer's fresh path still holds);
+                    # their Map Run links were set then. synced_at is auto_now: named too.
                     update_conflicts=bool(upgrades),
                     unique_fields=["arn"] if upgrades else None,
-                    update_fields=UPGRADED_FIELDS if upgrades else None,
+                    update_fields=[*values[0], "synced_at"] if upgrades else None,
                 )
                 self.sync.writer.write_many(
                     [(e, read.attempts) for e, read in zip(executions, batch, strict=True)],
@@ -389,6 +382,16 @@ class StandardReader(MachineReader):
     def _execution_values(
         self, read: ReadExecution, stored: Execution | None, *, complete: bool
     ) -> dict[str, Any]:
+        return {**self._read_values(read, stored, complete=complete), **self._links(read)}
+
+    def _links(self, read: ReadExecution) -> dict[str, Any]:
+        item = read.item
+        return map_runs.links_for(self.sync.account.pk, item.arn, item.start_date, self.child_links)
+
+    def _read_values(
+        self, read: ReadExecution, stored: Execution | None, *, complete: bool
+    ) -> dict[str, Any]:
+        """What a history read sets on the row, its Map Run links aside."""
         item, summary, attempts = read.item, read.summary, read.attempts
         # Known before the attempts are written, so no UPDATE is needed after them.
         failed = any(is_failing_outcome(a.outcome) for a in attempts) or bool(
@@ -406,7 +409,6 @@ class StandardReader(MachineReader):
             "history_complete": complete and item.status in TERMINAL_STATUSES,
             "has_failed_attempt": failed,
             "parse_problems": pg_safe(read.problems[:50]),
-            **map_runs.links_for(self.sync.account.pk, item.arn, item.start_date, self.child_links),
         }
 
     def read_one(self, execution: Execution) -> None:
