@@ -76,11 +76,9 @@ class StateMachine(models.Model):
 
 # Saved from ListExecutions as FAILED, TIMED_OUT or ABORTED, history not read: "failed — not
 # yet inspected" (executions/sync/listing.py).
-UNINSPECTED = Q(
-    source=HistorySource.LISTING,
-    history_complete=False,
-    status__in=sorted(FAILED_STATUSES),
-)
+# Known only from ListExecutions so far: its history is still to be read.
+HISTORY_UNREAD = Q(source=HistorySource.LISTING, history_complete=False)
+UNINSPECTED = HISTORY_UNREAD & Q(status__in=sorted(FAILED_STATUSES))
 FAILING_OR_UNINSPECTED = Q(has_failed_attempt=True) | UNINSPECTED
 
 
@@ -99,9 +97,7 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         """Saved from ListExecutions whose history a sync is still to read ("failed — not yet
         inspected"). Those of a machine whose histories cannot be read are not waiting: they
         are stuck until its read problem is fixed, which the machine's row says."""
-        return self.filter(
-            source=HistorySource.LISTING, history_complete=False, state_machine__read_problem=""
-        )
+        return self.filter(HISTORY_UNREAD, state_machine__read_problem="")
 
 
 class Execution(models.Model):
