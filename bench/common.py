@@ -43,6 +43,11 @@ class Config:
     endpoints: int
     requests_per_page: int
     warmup_requests: int
+    # Storm: failed executions arriving over `storm_minutes` (storm clock), AWS's refill sped up
+    # `storm_time_scale` times; 0 executions: the part is skipped unless --storm-size is given.
+    storm_executions: int = 0
+    storm_minutes: float = 10.0
+    storm_time_scale: float = 5.0
 
 
 FULL = Config(
@@ -61,6 +66,7 @@ FULL = Config(
     endpoints=500,
     requests_per_page=200,
     warmup_requests=5,
+    storm_executions=10_000,
 )
 QUICK = Config(
     mode="quick",
@@ -96,6 +102,9 @@ SMOKE = Config(
     endpoints=8,
     requests_per_page=2,
     warmup_requests=1,
+    # 10 minutes in 10 s: 60 failures well inside the GetExecutionHistory bucket.
+    storm_executions=60,
+    storm_time_scale=60.0,
 )
 CONFIGS = {c.mode: c for c in (FULL, QUICK, SMOKE)}
 
@@ -129,6 +138,12 @@ def goals() -> list[Goal]:
         Goal(("ingest", "resync_get_history_calls"), 0, "calls"),
         Goal(("ingest", "rss_growth_mb_25k"), 100, "MB"),
         Goal(("classify", "ratio_vs_json_parse"), 2.0, "x"),
+        Goal(("storm", "first_group_visible_s"), 60, "s"),
+        Goal(("storm", "all_counted_s"), 120, "s"),
+        Goal(("storm", "classified_ratio_vs_floor"), 1.2, "x"),
+        # Issue 18's 1.0 is for machines that log (logs first); Standard ones are read from
+        # histories only so far, and the figure is the logs-off one.
+        Goal(("storm", "history_calls_per_failed_execution"), 1.0, "calls"),
     ]
     for page in LIST_PAGES:
         found.append(Goal(("dashboard", page, "p95_ms"), 150, "ms"))
@@ -276,6 +291,17 @@ def _git_commit() -> str:
 # --- the table ---------------------------------------------------------------------------------
 
 
+STORM_ROWS = (
+    "first_group_visible_s",
+    "all_counted_s",
+    "all_classified_s",
+    "quota_floor_s",
+    "classified_ratio_vs_floor",
+    "history_calls_per_failed_execution",
+    "throttled_calls",
+)
+
+
 def table(results: dict[str, Any]) -> str:
     """The human summary: every measured number, its goal and whether the goal is met."""
     limits = {g["goal"]: g for g in results.get("goals", [])}
@@ -297,6 +323,8 @@ def table(results: dict[str, Any]) -> str:
         "classify", results.get("classify", {}), limits, ["events_per_s", "ratio_vs_json_parse"]
     )
     lines += _dashboard_rows(results.get("dashboard", {}), limits)
+    if "storm" in results:
+        lines += _section("storm", results["storm"], limits, list(STORM_ROWS))
     errors = results.get("errors") or []
     if errors:
         lines += ["", "ERRORS (the benchmark could not measure these):"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 import traceback
@@ -20,7 +21,7 @@ from bench import database
 from bench.common import CONFIGS, RESULTS_PATH, Config, evaluate, machine_info, say, stopwatch
 from bench.common import table as render_table
 
-PARTS = ("classify", "ingest", "dashboard")
+PARTS = ("classify", "ingest", "dashboard", "storm")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,6 +31,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--quick", dest="mode", action="store_const", const="quick")
     mode.add_argument("--smoke", dest="mode", action="store_const", const="smoke")
     parser.add_argument("--only", help=f"comma-separated parts ({', '.join(PARTS)})")
+    parser.add_argument(
+        "--storm-size",
+        type=int,
+        help="failed executions of the storm part (default: the mode's; --quick runs none)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     parser.add_argument("--database", default=database.DEFAULT_NAME, help="bench database name")
     parser.add_argument(
@@ -38,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.mode = args.mode or "quick"
     args.parts = _parts(parser, args.only)
+    if args.storm_size is not None and args.storm_size < 1:
+        parser.error("--storm-size must be at least 1")
     return args
 
 
@@ -54,6 +62,8 @@ def _parts(parser: argparse.ArgumentParser, only: str | None) -> tuple[str, ...]
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = CONFIGS[args.mode]
+    if args.storm_size is not None:
+        config = dataclasses.replace(config, storm_executions=args.storm_size)
     database_url = database.bench_database_url(args.database)
     database.configure_environment(database_url)
     results: dict[str, Any] = {"mode": config.mode, "errors": [], "durations_s": {}}
@@ -96,6 +106,8 @@ def run_parts(config: Config, parts: tuple[str, ...], results: dict[str, Any]) -
                 world.close()
     if "dashboard" in parts:
         _part(results, "dashboard", lambda: _dashboard(config))
+    if "storm" in parts and config.storm_executions:
+        _part(results, "storm", lambda: _storm(config))
 
 
 def _classify(world: Any, config: Config, workdir: Path) -> dict[str, Any]:
@@ -114,6 +126,12 @@ def _dashboard(config: Config) -> dict[str, Any]:
     from bench.dashboard import run_dashboard
 
     return run_dashboard(config)
+
+
+def _storm(config: Config) -> dict[str, Any]:
+    from bench.storm import run_storm
+
+    return run_storm(config)
 
 
 def _measured(results: dict[str, Any], name: str, step: Callable[[], Any]) -> Any:

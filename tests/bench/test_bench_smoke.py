@@ -18,6 +18,7 @@ import pytest
 
 from bench.common import LIST_PAGES, TIMELINE_PAGES, evaluate, percentile
 from bench.histories import fanout_definition, map_history
+from bench.storm import quota_floor_s
 from executions.history import parse_history
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +73,26 @@ def test_dashboard_times_every_page_with_its_query_count(smoke: Any) -> None:
         assert row["p95_ms"] >= row["p50_ms"] > 0, page
         assert row["queries"] > 0, page
         assert row["ratio_vs_sql"] > 0, page
+
+
+def test_storm_measures_every_figure_of_the_contract(smoke: Any) -> None:
+    storm = smoke[1]["storm"]
+    for key in ("first_group_visible_s", "all_counted_s", "classified_ratio_vs_floor"):
+        assert storm[key] > 0, key
+    assert storm["all_classified_s"] >= storm["quota_floor_s"] > 0
+    # Every failure read once, each history one page: the sandbox counted exactly that.
+    assert storm["calls_by_operation"]["GetExecutionHistory"] == storm["executions"]
+    assert storm["history_calls_per_failed_execution"] == 1.0
+    assert storm["throttled_calls"] >= 0 and storm["sync_errors"] == []
+
+
+def test_the_quota_floor_spends_the_bucket_then_its_refill() -> None:
+    # 400 calls from the full bucket at once, the other 50 at 20/s.
+    assert quota_floor_s([0.0] * 450, 400, 20) == pytest.approx(2.5)
+    # A bucket that never runs dry: the last failure's start is the floor.
+    assert quota_floor_s([0.0, 10.0], 400, 20) == 10.0
+    # Two calls each: the second of each waits for its own token.
+    assert quota_floor_s([0.0, 0.0], 1, 1, calls_each=2) == pytest.approx(3.0)
 
 
 def test_results_name_the_machine_and_judge_every_goal(smoke: Any) -> None:
