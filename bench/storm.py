@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 
@@ -202,29 +202,42 @@ def _watch(
     """Feed the storm, sync it in a worker process, and note when each figure is reached."""
     with tempfile.TemporaryDirectory(prefix="stepscope-storm-") as tmp:
         stop_file = Path(tmp) / "stop"
-        worker = _start_loop(stop_file, clock.scale)
+        # Files, not pipes: a worker logging more than a pipe holds would block on it.
+        out_file, err_file = Path(tmp) / "out", Path(tmp) / "err"
+        with out_file.open("w") as out, err_file.open("w") as err:
+            worker = _start_loop(stop_file, clock.scale, out, err)
         seen = Seen()
+        fed: list[BaseException] = []
         try:
             _wait_ready(worker, Path(f"{stop_file}.ready"))
             clock.start = time.monotonic()
             feeder = threading.Thread(
-                target=_feed, args=(templates, arrivals, clock), name="storm-feeder", daemon=True
+                target=_feed,
+                args=(templates, arrivals, clock, fed),
+                name="storm-feeder",
+                daemon=True,
             )
             feeder.start()
             # A generous guard: three times the quota floor, plus a minute (storm clock).
-            limit_s = 3 * quota_floor_s(arrivals, *history_bucket(share=0.5)) + 60
+            limit_s = 3 * quota_floor_s(arrivals, *history_bucket()) + 60
             _poll(seen, len(arrivals), clock, limit_s, feeder, templates[0].machine.name)
             feeder.join(timeout=5)
         finally:
             stop_file.touch()
-        out, err = worker.communicate(timeout=120 + config.storm_minutes * 60 / clock.scale)
+            try:
+                worker.wait(timeout=120 + config.storm_minutes * 60 / clock.scale)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        if fed:
+            raise RuntimeError(f"the storm feeder failed: {fed[0]!r}")
         if worker.returncode != 0:
-            tail = (err or out).strip().splitlines()[-15:]
+            tail = err_file.read_text().strip().splitlines()[-15:]
             raise RuntimeError(f"storm sync loop exited {worker.returncode}: " + "\n".join(tail))
-        return seen, last_json_line(out)
+        return seen, last_json_line(out_file.read_text())
 
 
-def _start_loop(stop_file: Path, scale: float) -> subprocess.Popen[str]:
+def _start_loop(stop_file: Path, scale: float, out: IO[str], err: IO[str]) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "AWS_QUOTA_TIME_SCALE": f"{scale:g}",
@@ -235,8 +248,8 @@ def _start_loop(stop_file: Path, scale: float) -> subprocess.Popen[str]:
         [sys.executable, "-m", "bench.storm", "loop", STORM_ACCOUNT, str(stop_file), str(interval)],
         cwd=REPO,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=out,
+        stderr=err,
         text=True,
     )
 
@@ -249,12 +262,17 @@ def _wait_ready(worker: subprocess.Popen[str], ready: Path) -> None:
         time.sleep(0.05)
 
 
-def _feed(templates: list[Template], arrivals: list[float], clock: Clock) -> None:
-    for index, due in enumerate(arrivals):
-        wait = due / clock.scale - (time.monotonic() - clock.start)
-        if wait > 0:
-            time.sleep(wait)
-        _store_copy(templates[index % len(templates)], index)
+def _feed(
+    templates: list[Template], arrivals: list[float], clock: Clock, failed: list[BaseException]
+) -> None:
+    try:
+        for index, due in enumerate(arrivals):
+            wait = due / clock.scale - (time.monotonic() - clock.start)
+            if wait > 0:
+                time.sleep(wait)
+            _store_copy(templates[index % len(templates)], index)
+    except BaseException as exc:  # the watcher stops at its guard; the run then says why
+        failed.append(exc)
 
 
 def _poll(
@@ -351,10 +369,13 @@ def _get(client: Any, path: str, query: dict[str, str], seen: Seen) -> str:
 # --- the figures -------------------------------------------------------------------------------
 
 
-def history_bucket(share: float) -> tuple[float, float]:
-    """(size, refill per second) of GetExecutionHistory in STORM_REGION at `share`, unscaled."""
-    from connections.ratelimit import quota_for
+def history_bucket(share: float | None = None) -> tuple[float, float]:
+    """(size, refill per second) of GetExecutionHistory in STORM_REGION at `share` (None: the
+    configured AWS_QUOTA_SHARE, what the worker's limiter takes), unscaled."""
+    from connections.ratelimit import quota_for, quota_settings
 
+    if share is None:
+        share = quota_settings().share_for("GetExecutionHistory")
     size, rate = quota_for("GetExecutionHistory", STORM_REGION)
     return max(1.0, size * share), rate * share
 
@@ -389,7 +410,7 @@ def _figures(
     calls = {r["operation"]: r["answered"] for r in rows}
     throttled = {r["operation"]: r["throttled"] for r in rows if r["throttled"]}
     history_calls = calls.get("GetExecutionHistory", 0)
-    floor = quota_floor_s(arrivals, *history_bucket(share=0.5))
+    floor = quota_floor_s(arrivals, *history_bucket())
     classified = seen.all_classified_s
     result: dict[str, Any] = {
         "executions": count,
@@ -403,6 +424,7 @@ def _figures(
         ),
         "all_classified_s": _maybe(classified),
         "quota_floor_s": rounded(floor),
+        "quota_floor_bucket": list(history_bucket()),  # (size, refill/s) of our share
         "quota_floor_full_quota_s": rounded(quota_floor_s(arrivals, *history_bucket(share=1.0))),
         "classified_ratio_vs_floor": None if classified is None else rounded(classified / floor),
         "history_calls_per_failed_execution": rounded(history_calls / count) if count else None,
@@ -414,6 +436,13 @@ def _figures(
         "sync_cpu_s": loop.get("cpu_seconds"),
         "sync_errors": loop.get("errors"),
         "page_polls": seen.polls,
+        # Each sync on the storm clock: start, duration, histories read, rows added.
+        "_details": {
+            "syncs": [
+                {**row, "at": rounded(row["at"] * scale), "s": rounded(row["s"] * scale)}
+                for row in loop.get("log", [])
+            ]
+        },
     }
     if seen.page_errors:
         result["error"] = "; ".join(seen.page_errors[:3])
@@ -441,19 +470,31 @@ def loop(account_name: str, stop_file: str, interval: str) -> dict[str, Any]:
     every, stop = float(interval), Path(stop_file)
     # Ready: the storm's clock starts now, not while this process imported Django.
     Path(f"{stop_file}.ready").touch()
-    syncs, errors, cpu = 0, [], time.process_time()
+    errors: list[str] = []
+    log: list[dict[str, Any]] = []  # one row a sync: when (real s after ready), how long, reads
+    cpu, ready = time.process_time(), time.monotonic()
     while not stop.exists():
         began = time.monotonic()
+        summary: dict[str, Any] = {}
         try:
-            sync_account_by_id(account.pk, trigger="bench")
+            summary = sync_account_by_id(account.pk, trigger="bench")
         except Exception as exc:  # the next sync runs all the same, as under beat
             errors.append(f"{type(exc).__name__}: {exc}"[:300])
-        syncs += 1
+        calls = summary.get("api_calls", {})
+        log.append(
+            {
+                "at": round(began - ready, 2),
+                "s": round(time.monotonic() - began, 2),
+                "histories": calls.get("GetExecutionHistory", 0),
+                "added": summary.get("executions_added", 0),
+            }
+        )
         _sleep_until(began + every, stop.exists)
     return {
-        "syncs": syncs,
+        "syncs": len(log),
         "errors": errors[:5],
         "cpu_seconds": round(time.process_time() - cpu, 1),
+        "log": log,
     }
 
 
