@@ -467,13 +467,18 @@ def loop(account_name: str, stop_file: str, interval: str) -> dict[str, Any]:
 
     account = AwsAccount.objects.get(name=account_name)
     _warm_clients(account)
-    every, stop = float(interval), Path(stop_file)
+    every, stop_path, parent = float(interval), Path(stop_file), os.getppid()
+
+    def stop() -> bool:
+        # The bench gone (killed before it could write the stop file) ends the loop too.
+        return stop_path.exists() or os.getppid() != parent
+
     # Ready: the storm's clock starts now, not while this process imported Django.
     Path(f"{stop_file}.ready").touch()
     errors: list[str] = []
     log: list[dict[str, Any]] = []  # one row a sync: when (real s after ready), how long, reads
     cpu, ready = time.process_time(), time.monotonic()
-    while not stop.exists():
+    while not stop():
         began = time.monotonic()
         summary: dict[str, Any] = {}
         try:
@@ -489,7 +494,7 @@ def loop(account_name: str, stop_file: str, interval: str) -> dict[str, Any]:
                 "added": summary.get("executions_added", 0),
             }
         )
-        _sleep_until(began + every, stop.exists)
+        _sleep_until(began + every, stop)
     return {
         "syncs": len(log),
         "errors": errors[:5],
