@@ -13,10 +13,19 @@ from executions.history.events import as_int, as_text, load_json, status_from_er
 OUTCOME_SUCCEEDED = "succeeded"
 OUTCOME_FAILED = "failed"
 OUTCOME_TIMED_OUT = "timed_out"
+# The execution was stopped (StopExecution) or the state aborted (a sibling branch or
+# iteration failed) while the call was in flight: the call has no result of its own.
+OUTCOME_ABORTED = "aborted"
 OUTCOME_IN_PROGRESS = "in_progress"
+# The events that end a call as aborted, however its attempt was stored.
+ABORT_EVENTS = frozenset({"ExecutionAborted", "TaskStateAborted"})
 # "Failing" in one place: every outcome but these (failed, timed out, and any value not known
 # here). `executions.models.FAILING` says the same in SQL; a test holds the two together.
-NOT_FAILING_OUTCOMES = (OUTCOME_SUCCEEDED, OUTCOME_IN_PROGRESS)
+# Aborted is not failing: the endpoint did nothing wrong (it was cut off, not slow like a
+# timeout, and a sibling's failure is counted once, on its own call), so counting it would
+# open failure groups, fire alerts and raise failure rates of endpoints after every
+# StopExecution. The aborted attempt is still stored, shown and explained.
+NOT_FAILING_OUTCOMES = (OUTCOME_SUCCEEDED, OUTCOME_IN_PROGRESS, OUTCOME_ABORTED)
 
 
 def is_failing_outcome(outcome: str) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from executions.history.attempts import (
+    OUTCOME_ABORTED,
     OUTCOME_FAILED,
     OUTCOME_SUCCEEDED,
     OUTCOME_TIMED_OUT,
@@ -17,7 +18,11 @@ from executions.history.attempts import (
     read_output,
     read_parameters,
 )
-from executions.history.definition import HttpStateInfo, http_states_from_definition
+from executions.history.definition import (
+    HttpStateInfo,
+    http_states_from_definition,
+    state_calling,
+)
 from executions.history.entries import (
     ROOT,
     Entry,
@@ -52,7 +57,7 @@ TASK_FAILURE_TYPES = frozenset(_TASK_FAILURES)
 _EXECUTION_ENDS = {
     "ExecutionFailed": ("executionFailedEventDetails", OUTCOME_FAILED),
     "ExecutionTimedOut": ("executionTimedOutEventDetails", OUTCOME_TIMED_OUT),
-    "ExecutionAborted": ("executionAbortedEventDetails", OUTCOME_FAILED),
+    "ExecutionAborted": ("executionAbortedEventDetails", OUTCOME_ABORTED),
 }
 # Events that fail a state whose call already succeeded, and where they keep error and cause.
 _STATE_FAILURES = {
@@ -370,21 +375,31 @@ class HistoryParser:
         return (entry.path, entry, "")
 
     def _on_task_left(self, link: Link) -> Link:
-        entry = link[1]
+        entry, aborted = link[1], self._type == "TaskStateAborted"
+        if aborted and (entry is None or entry.current is None):
+            # AWS links an abort to the failure that caused it (reference §8), not to the call
+            # it cut off: one call in flight is that call (several are left to the end).
+            flying = self._entry_in_flight()
+            if flying is not None and flying.current is not None:
+                self._end_call(flying, flying.current, aborted)
         if entry is None:
             return (link[0], None, "")
         if entry.pending is not None:  # normally settled already, unless links were lost
             self._settle(entry, self._type)
         if entry.current is not None:
-            attempt, entry.current = entry.current, None
-            if self._type == "TaskStateAborted":
-                self._close(attempt, OUTCOME_FAILED)
-                attempt.problems.append("the state was aborted before the call returned")
-            else:
-                attempt.problems.append("the state was left while the call was in flight")
-            self._ready.append(attempt)
+            self._end_call(entry, entry.current, aborted)
         self._open.pop(id(entry), None)
         return (link[0], None, "")
+
+    def _end_call(self, entry: Entry, attempt: ParsedAttempt, aborted: bool) -> None:
+        entry.current = None
+        if aborted:
+            self._close(attempt, OUTCOME_ABORTED)
+        what = (
+            "aborted before the call returned" if aborted else "left while the call was in flight"
+        )
+        attempt.problems.append(f"the state was {what}")
+        self._ready.append(attempt)
 
     def _on_evaluation_failed(self, link: Link) -> Link:
         # JSONata: an expression in Arguments failed, so the HTTP call was never made.
@@ -432,16 +447,17 @@ class HistoryParser:
             self._settle(entry, self._type)
             if entry.current is not None:
                 attempt, entry.current = entry.current, None
-                self._close(attempt, outcome)
                 if self._type == "ExecutionFailed":
-                    # Another branch or iteration failed the execution; this call was cut off
-                    # with no result of its own, and must not inherit that other failure.
+                    # Another branch or iteration failed the execution: this call was cut off
+                    # (aborted) with no result of its own, and must not inherit that failure.
+                    self._close(attempt, OUTCOME_ABORTED)
                     attempt.problems.append(
                         "the execution failed elsewhere while this call was in flight;"
                         " no result was recorded for it"
                     )
                 else:
                     # Timed out or aborted: the end of the execution is what ended this call.
+                    self._close(attempt, outcome)
                     read_failure(attempt, details)
                 self._ready.append(attempt)
             if entry.http:
@@ -530,7 +546,8 @@ class HistoryParser:
         if details.get("resourceType") != "http" and not parameter(details, "ApiEndpoint"):
             return None
         self._problem(f"event {self._id} ({self._type}) belongs to no known state entry")
-        return self._orphan(self._guess_state_name(details), "")
+        url = parameter(details, "ApiEndpoint")
+        return self._orphan(state_calling(self._http_states, url), "")
 
     def _open_entry(self, name: str) -> Entry | None:
         if len(self._open) > _MAX_SCAN:
@@ -543,14 +560,6 @@ class HistoryParser:
         entry.http = True
         self._open[id(entry)] = entry
         return entry
-
-    def _guess_state_name(self, details: Mapping[str, Any]) -> str:
-        # Without a TaskStateEntered the name is only knowable from the definition.
-        if len(self._http_states) == 1:
-            return next(iter(self._http_states))
-        url = parameter(details, "ApiEndpoint")
-        matches = [n for n, info in self._http_states.items() if url and info.endpoint == url]
-        return matches[0] if len(matches) == 1 else ""
 
     # ----------------------------------------------------------------- the current event
 
