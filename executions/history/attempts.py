@@ -8,7 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from executions.history.definition import connection_arn
-from executions.history.events import as_int, as_text, load_json, status_from_error
+from executions.history.events import (
+    as_int,
+    as_text,
+    load_json,
+    parse_timestamp,
+    status_from_error,
+)
 
 OUTCOME_SUCCEEDED = "succeeded"
 OUTCOME_FAILED = "failed"
@@ -173,6 +179,23 @@ def read_output(attempt: ParsedAttempt, details: Mapping[str, Any], event_id: in
 
 
 # --------------------------------------------------------------------------- failures
+
+
+def close_attempt(
+    attempt: ParsedAttempt, outcome: str, event_id: int | None, event_type: str, timestamp: Any
+) -> None:
+    """The attempt ends with `outcome` at this event: when, after how long."""
+    attempt.closed_event_id = event_id
+    attempt.closed_event_type = event_type
+    closed = attempt.closed_at = parse_timestamp(timestamp)
+    attempt.outcome = outcome
+    begun = attempt.started_at or attempt.scheduled_at
+    if begun is not None and closed is not None:
+        millis = int((closed - begun).total_seconds() * 1000)
+        if millis >= 0:
+            attempt.duration_ms = millis
+        else:
+            attempt.problems.append("the call ended before it started (clock or id mix-up)")
 
 
 def read_failure(attempt: ParsedAttempt, details: Mapping[str, Any]) -> None:

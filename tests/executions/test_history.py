@@ -329,6 +329,21 @@ def test_an_abort_whose_map_catches_the_failure_still_ends_the_call_in_flight() 
     assert (by_state["B"].outcome, by_state["B"].scheduled_event_id) == ("aborted", two - 1)
 
 
+def test_a_call_taken_for_the_aborted_one_that_then_answers_keeps_its_answer() -> None:
+    # The abort was of a state whose own call had ended (an inner Map's timed-out iteration);
+    # the one call in flight belongs to another branch, which goes on and answers.
+    h = Events()
+    inner = h.add("TaskStarted", h.scheduled(h.entered("Inner", 0)), dict(HTTP))
+    outer = h.add("TaskStarted", h.scheduled(h.entered("Outer", 0)), dict(HTTP))
+    timed_out = h.add("TaskTimedOut", inner, {**HTTP, "error": "States.Timeout"})
+    h.add("TaskStateAborted", timed_out)
+    answer = json.dumps({"Headers": {}, "ResponseBody": {}, "StatusCode": 200, "StatusText": "OK"})
+    h.add("TaskSucceeded", outer, {**HTTP, "output": answer})
+    by_state = {a.state_name: a for a in parse_history(h.events)}
+    assert by_state["Outer"].outcome == "succeeded" and by_state["Outer"].status_code == 200
+    assert by_state["Inner"].outcome == "timed_out"
+
+
 def test_an_abort_with_several_calls_in_flight_guesses_none_of_them() -> None:
     h = Events()
     for name in ("A", "B", "C"):
