@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 REQUESTS = 9
-FAILING_SQL = "outcome NOT IN ('succeeded', 'in_progress')"
+# executions.models.FAILING, in the order of NOT_FAILING_OUTCOMES (the partial indexes' predicate).
+FAILING_SQL = "outcome NOT IN ('succeeded', 'in_progress', 'aborted')"
 TEXT = "coalesce(error,'') || ' ' || coalesce(cause,'') || ' ' || url || ' ' || response_body"
 FTS_INDEX = (
     f"CREATE INDEX att_fail_fts ON executions_httpattempt USING gin "

@@ -6,6 +6,7 @@ from django.db import models
 
 from executions.history import (
     EXECUTION_TERMINAL,
+    OUTCOME_ABORTED,
     OUTCOME_FAILED,
     OUTCOME_IN_PROGRESS,
     OUTCOME_SUCCEEDED,
@@ -68,6 +69,7 @@ class Outcome(models.TextChoices):
     SUCCEEDED = OUTCOME_SUCCEEDED
     FAILED = OUTCOME_FAILED
     TIMED_OUT = OUTCOME_TIMED_OUT
+    ABORTED = OUTCOME_ABORTED
     IN_PROGRESS = OUTCOME_IN_PROGRESS
 
 

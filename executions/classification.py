@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from connections.deauthorization import TRIGGER_STATUSES
 from connections.models import AwsAccount, ConnectionStateChange
@@ -31,8 +31,13 @@ from executions.classify import (
 )
 from executions.classify.sources import INVALID_CONNECTION_STATE, NEEDS_CONNECTION_STATES
 from executions.grouping import FailureGroups, refresh_account_groups, refresh_groups
-from executions.history import HttpStateInfo, ParsedAttempt, http_states_from_definition
-from executions.models import HttpAttempt, StateMachine
+from executions.history import (
+    ABORT_EVENTS,
+    HttpStateInfo,
+    ParsedAttempt,
+    http_states_from_definition,
+)
+from executions.models import FAILING, Execution, HttpAttempt, StateMachine
 from executions.redaction import default_redactor
 from executions.resolution import Resolver
 from executions.rows import CLASSIFICATION_FIELDS, as_parsed, classified
@@ -60,6 +65,8 @@ class Classifier:
     groups: FailureGroups
     context: StoredContext = field(init=False)
     rewritten: int = 0  # rows `reclassify` saved
+    # Executions one of whose stored failures `reclassify` found to be an abort.
+    no_longer_failing: set[int] = field(default_factory=set)
     _definitions: dict[int, Mapping[str, HttpStateInfo]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -88,6 +95,10 @@ class Classifier:
         for row, parsed in read:
             group_before = row.failure_group_id or 0
             before = _classification_of(row)
+            outcome = stored_outcome(row)
+            if outcome != row.outcome:
+                self.no_longer_failing.add(row.execution_id)
+                parsed.outcome = row.outcome = outcome
             states = self._states_of(row.execution.state_machine_id)
             result = self.classify(parsed, row.occurred_at, states)
             state = self.classify_state(parsed, states)
@@ -99,7 +110,9 @@ class Classifier:
                 changed.append(row)
                 touched.update((group_before, row.failure_group_id or 0))
         if changed:
-            HttpAttempt.objects.bulk_update(changed, [*CLASSIFICATION_FIELDS, "failure_group"])
+            HttpAttempt.objects.bulk_update(
+                changed, [*CLASSIFICATION_FIELDS, "outcome", "failure_group"]
+            )
         self.rewritten += len(changed)
         touched.discard(0)
         return touched
@@ -174,7 +187,7 @@ def affected_by(written: Iterable[HttpAttempt]) -> Q | None:
         condition |= Q(connection_arn=arn, error=INVALID_CONNECTION_STATE, occurred_at__gte=at)
     if not condition:
         return None
-    return condition & ~Q(outcome__in=[Outcome.SUCCEEDED, Outcome.IN_PROGRESS])
+    return condition & FAILING
 
 
 def reclassify_account(
@@ -200,8 +213,20 @@ def reclassify_account(
         last_id = batch[-1].id
         done += len(batch)
         progress(f"… {account.name}: {done}")
+    clear_failed_flags(classifier.no_longer_failing)
     refresh_account_groups(account, announce=False)
     return done
+
+
+def clear_failed_flags(execution_ids: Iterable[int]) -> None:
+    """Executions left with no failing attempt (their only failures were aborts) leave the
+    failing-executions list."""
+    ids = list(execution_ids)
+    if ids:
+        failing = HttpAttempt.objects.filter(FAILING, execution=OuterRef("pk"))
+        Execution.objects.filter(pk__in=ids, has_failed_attempt=True).exclude(
+            Exists(failing)
+        ).update(has_failed_attempt=False)
 
 
 def reclassify_after_run(account: AwsAccount, above_id: int) -> int:
@@ -275,8 +300,28 @@ def last_state_change_id() -> int:
     return ConnectionStateChange.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
+def stored_outcome(row: HttpAttempt) -> str:
+    """The outcome today's parser gives a stored row: a call an abort cut off was stored as
+    failed before `aborted` existed (RULES_VERSION 2026.12.4). The event that closed it says
+    so: ExecutionAborted or TaskStateAborted, or ExecutionFailed closing a call that was
+    scheduled and never answered (another branch failed the execution; it got no error)."""
+    if row.outcome != Outcome.FAILED:
+        return row.outcome
+    cut_off = (
+        row.closed_event_type == "ExecutionFailed"
+        and row.scheduled_event_id is not None
+        and not row.error
+        and row.status_code is None
+    )
+    return Outcome.ABORTED if cut_off or row.closed_event_type in ABORT_EVENTS else row.outcome
+
+
 def _classification_of(row: HttpAttempt) -> tuple[object, ...]:
-    return (*(getattr(row, f) for f in CLASSIFICATION_FIELDS), row.failure_group_id)
+    return (
+        *(getattr(row, f) for f in CLASSIFICATION_FIELDS),
+        row.outcome,
+        row.failure_group_id,
+    )
 
 
 def _with_relations(rows: QuerySet[HttpAttempt]) -> QuerySet[HttpAttempt]:

@@ -364,6 +364,7 @@ CLOSE_EVENT = {
     Outcome.SUCCEEDED: "TaskSucceeded",
     Outcome.FAILED: "TaskFailed",
     Outcome.TIMED_OUT: "TaskTimedOut",
+    Outcome.ABORTED: "TaskStateAborted",
 }
 
 

@@ -6,7 +6,11 @@ of: a GetExecutionHistory response `{"events": [...]}` (optional `executionArn`,
 them, whose states explain failures through those connections); a list of such documents (executions of one state machine,
 so "last success to this endpoint" carries across them); or a FilterLogEvents response whose
 events carry execution-log JSON in `message`. Calls still in flight are left out: the
-contract's outcomes are succeeded, failed and timed_out only. Pages of one execution as AWS
+contract's outcomes are succeeded, failed, timed_out and aborted (a call StopExecution, an
+aborted state or another branch's failure cut off: `category` null like a success, since it is
+no failure of the endpoint, with `subcategory` "aborted", `evidence.aborted_by`
+— StopExecution, state aborted, execution failed elsewhere — the stop's `error`/`cause` when
+StopExecution was given them, and a hint that says where to look). Pages of one execution as AWS
 returns them (`nextToken`, also in reverseOrder, also the AWS CLI's joined output) are joined
 into one history first, so an attempt split across a page break is one attempt (join_pages).
 

@@ -3,7 +3,8 @@
 moto 5.2.1's `StepFunctionsParserBackend.start_execution` deep-copies the state machine together
 with its running executions (which fails on their locks from the second execution on), names
 unnamed executions "None", ignores Express, and never passes a logging session. `start_execution`
-replaces it, and `history_page` adds the GetExecutionHistory options moto ignores;
+replaces it, `history_page` adds the GetExecutionHistory options moto ignores, and
+`stop_execution_of` keeps the error and cause StopExecution was given (moto drops both);
 `sandbox.http_task.install()` does the wiring.
 """
 
@@ -162,3 +163,27 @@ def mark_express(state_machine: Any) -> None:
 def _idempotent_match(state_machine: Any, name: str, input_data: str) -> Execution | None:
     handle = getattr(state_machine, "_handle_name_input_idempotency", None)
     return handle(name, input_data) if handle else None
+
+
+def stop_execution_of(
+    backend: Any, execution_arn: str, error: str | None, cause: str | None
+) -> datetime.datetime:
+    """StopExecution as AWS does it: `ExecutionAborted` carries the caller's error and cause
+    (none given: `executionAbortedEventDetails: {}`, reference §8). Returns the stop date."""
+    execution = backend.describe_execution(execution_arn)  # ExecutionDoesNotExist, as AWS
+    stop_date = datetime.datetime.now(tz=datetime.UTC)
+    execution.stop(stop_date=stop_date, error=error or "", cause=cause or "")
+    return stop_date
+
+
+def install_stop(responses: Any) -> None:
+    """Route StopExecution through `stop_execution` (moto's handler drops error and cause)."""
+    from moto.core.responses import ActionResult
+
+    def stop_execution(self: Any) -> Any:
+        arn, error, cause = (self._get_param(k) for k in ("executionArn", "error", "cause"))
+        return ActionResult(
+            {"stopDate": stop_execution_of(self.stepfunction_backend, arn, error, cause)}
+        )
+
+    responses.stop_execution = stop_execution

@@ -72,11 +72,13 @@ _MOTO_INTERNALS: Final[dict[str, tuple[str, ...]]] = {
     "moto.stepfunctions.parser.asl.eval.event.logging": ("is_logging_enabled_for",),
     "moto.stepfunctions.parser.models": (
         "StepFunctionsParserBackend.start_execution",
+        "StepFunctionsParserBackend.describe_execution",
         "StepFunctionsParserBackend.list_executions",
         "stepfunctions_parser_backends",
     ),
     "moto.stepfunctions.parser.backend.execution": (
         "Execution.start",
+        "Execution.stop",
         "Execution.status",
         "Execution._get_start_execution_worker_comm",
     ),
@@ -93,6 +95,7 @@ _MOTO_INTERNALS: Final[dict[str, tuple[str, ...]]] = {
         "StepFunctionResponse.list_state_machines",
         "StepFunctionResponse.describe_state_machine",
         "StepFunctionResponse.get_execution_history",
+        "StepFunctionResponse.stop_execution",
         "StepFunctionResponse.describe_execution",
         "StepFunctionResponse.list_executions",
         "get_backend",
@@ -531,6 +534,7 @@ def _install_executions() -> None:
     _patch(StepFunctionResponse, "list_state_machines", list_state_machines)
     _patch(StepFunctionResponse, "describe_state_machine", describe_state_machine)
     _patch(StepFunctionResponse, "get_execution_history", get_execution_history)
+    executions.install_stop(StepFunctionResponse)  # StopExecution keeps its error and cause
     # moto routes neither TestState nor RedriveExecution (nor DescribeExecution's redrive fields).
     test_state.install(StepFunctionResponse)
     redrive.install(StepFunctionResponse)

@@ -103,7 +103,21 @@ def note_diff(f: Facts) -> bool:
 
 
 def aborted(f: Facts) -> bool:
-    return f.attempt.closed_event_type in ("TaskStateAborted", "ExecutionAborted")
+    # Says who ended the call: StopExecution (with the error/cause its caller gave, which the
+    # evidence already carries), or a sibling branch or iteration that failed (the state was
+    # aborted, or the execution failed while the call was open).
+    event = f.attempt.closed_event_type
+    if event == "ExecutionAborted":
+        f.extra["aborted_by"] = "StopExecution"
+    elif event == "TaskStateAborted":
+        f.extra["aborted_by"] = "state aborted"
+    elif event == "ExecutionFailed":
+        f.extra["aborted_by"] = "execution failed elsewhere"
+    else:
+        f.extra["aborted_by"] = "unknown"
+    if f.attempt.cause:
+        f.extra["stop_cause"] = f.attempt.cause[:500]
+    return True
 
 
 def execution_timed_out(f: Facts) -> bool:

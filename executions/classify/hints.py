@@ -418,7 +418,30 @@ def other_status(f: Facts) -> str:
 
 
 def aborted(f: Facts) -> str:
-    return f"{f.call} was still in flight when the state or execution was aborted (StopExecution, or a failing sibling branch)"
+    # Cut off, not failed: the advice is where to look instead of the endpoint.
+    if f.attempt.closed_event_type == "TaskStateAborted":
+        return (
+            f"the state was aborted while {f.call} was in flight: another branch or iteration "
+            "of the execution failed (or the execution was stopped) — fix that failure; this "
+            "call was cut off, do not chase its endpoint"
+        )
+    if f.attempt.closed_event_type == "ExecutionFailed":
+        return (
+            f"the execution failed in another branch or iteration while {f.call} was in "
+            "flight — fix that failure; this call was cut off with no answer recorded, do not "
+            "chase its endpoint"
+        )
+    given = [
+        f"{name} {' '.join(value.split())[:200]!r}"
+        for name, value in (("error", f.attempt.error), ("cause", f.attempt.cause))
+        if isinstance(value, str) and value
+    ]
+    said = f" with {' and '.join(given)}" if given else ", no error or cause given"
+    return (
+        f"the execution was stopped (StopExecution{said}) while {f.call} was in flight — the "
+        "call was cut off, not failed: nothing to fix at the endpoint; if the stop was not "
+        "meant, find who or what called StopExecution (CloudTrail)"
+    )
 
 
 _CLIENT_ADVICE = {

@@ -16,9 +16,9 @@ from connections.deauthorization import INVALID_STATE
 from executions.classify import checks, hints, query
 from executions.classify import connection_states as conn
 from executions.classify.facts import Facts
-from executions.history import OUTCOME_IN_PROGRESS, OUTCOME_SUCCEEDED
+from executions.history import OUTCOME_ABORTED, OUTCOME_IN_PROGRESS, OUTCOME_SUCCEEDED
 
-RULES_VERSION = "2026.12.3"
+RULES_VERSION = "2026.12.4"
 CATEGORIES = (
     "timeout",
     "auth",
@@ -117,6 +117,9 @@ RULES: tuple[Rule, ...] = (
          outcomes=_SUCCEEDED, decided_by=("outcome",)),
     Rule("in_progress", None, "in_progress", hints.in_progress,
          outcomes=frozenset({OUTCOME_IN_PROGRESS}), decided_by=("outcome",)),
+    # Not a failure (executions.history.attempts says why), so no category: explained, not grouped.
+    Rule("aborted", None, "aborted", hints.aborted, outcomes=frozenset({OUTCOME_ABORTED}),
+         check=checks.aborted, decided_by=("outcome", "closed_event")),
     Rule("timeout.execution", "timeout", "execution_timeout", hints.execution_timeout,
          check=checks.execution_timed_out, decided_by=("closed_event",)),
     # Before the plain timeouts: a private connection just created or updated (issue 15 item 6).
@@ -202,8 +205,6 @@ RULES: tuple[Rule, ...] = (
          statuses=(500, 599), decided_by=("status_code",)),
     Rule("unknown.status", "unknown", "http_{status}", hints.other_status,
          statuses=(100, 999), decided_by=("status_code",)),
-    Rule("unknown.aborted", "unknown", "aborted", hints.aborted,
-         check=checks.aborted, decided_by=("closed_event",)),
     Rule("unknown.no_error", "unknown", "no_error_recorded", _hint_unknown,
          check=checks.no_error, decided_by=("outcome",)),
     Rule("unknown", "unknown", "unrecognised_error", _hint_unknown),

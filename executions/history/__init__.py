@@ -23,7 +23,9 @@ from this package, not from the modules.
 from __future__ import annotations
 
 from executions.history.attempts import (
+    ABORT_EVENTS,
     NOT_FAILING_OUTCOMES,
+    OUTCOME_ABORTED,
     OUTCOME_FAILED,
     OUTCOME_IN_PROGRESS,
     OUTCOME_SUCCEEDED,
@@ -68,6 +70,7 @@ from executions.history.summary import (
 from executions.history.variables import Assignment, VariableTracker, decode_assigned
 
 __all__ = [
+    "ABORT_EVENTS",
     "EXECUTION_ERROR_DETAILS",
     "EXECUTION_TERMINAL",
     "HTTP_RESOURCE_SUFFIX",
@@ -75,6 +78,7 @@ __all__ = [
     "MAX_BRANCH_PATH",
     "MAX_PROBLEMS",
     "NOT_FAILING_OUTCOMES",
+    "OUTCOME_ABORTED",
     "OUTCOME_FAILED",
     "OUTCOME_IN_PROGRESS",
     "OUTCOME_SUCCEEDED",

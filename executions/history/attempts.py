@@ -8,15 +8,30 @@ from datetime import datetime
 from typing import Any
 
 from executions.history.definition import connection_arn
-from executions.history.events import as_int, as_text, load_json, status_from_error
+from executions.history.events import (
+    as_int,
+    as_text,
+    load_json,
+    parse_timestamp,
+    status_from_error,
+)
 
 OUTCOME_SUCCEEDED = "succeeded"
 OUTCOME_FAILED = "failed"
 OUTCOME_TIMED_OUT = "timed_out"
+# The execution was stopped (StopExecution) or the state aborted (a sibling branch or
+# iteration failed) while the call was in flight: the call has no result of its own.
+OUTCOME_ABORTED = "aborted"
 OUTCOME_IN_PROGRESS = "in_progress"
+# The events that end a call as aborted, however its attempt was stored.
+ABORT_EVENTS = frozenset({"ExecutionAborted", "TaskStateAborted"})
 # "Failing" in one place: every outcome but these (failed, timed out, and any value not known
 # here). `executions.models.FAILING` says the same in SQL; a test holds the two together.
-NOT_FAILING_OUTCOMES = (OUTCOME_SUCCEEDED, OUTCOME_IN_PROGRESS)
+# Aborted is not failing: the endpoint did nothing wrong (it was cut off, not slow like a
+# timeout, and a sibling's failure is counted once, on its own call), so counting it would
+# open failure groups, fire alerts and raise failure rates of endpoints after every
+# StopExecution. The aborted attempt is still stored, shown and explained.
+NOT_FAILING_OUTCOMES = (OUTCOME_SUCCEEDED, OUTCOME_IN_PROGRESS, OUTCOME_ABORTED)
 
 
 def is_failing_outcome(outcome: str) -> bool:
@@ -164,6 +179,23 @@ def read_output(attempt: ParsedAttempt, details: Mapping[str, Any], event_id: in
 
 
 # --------------------------------------------------------------------------- failures
+
+
+def close_attempt(
+    attempt: ParsedAttempt, outcome: str, event_id: int | None, event_type: str, timestamp: Any
+) -> None:
+    """The attempt ends with `outcome` at this event: when, after how long."""
+    attempt.closed_event_id = event_id
+    attempt.closed_event_type = event_type
+    closed = attempt.closed_at = parse_timestamp(timestamp)
+    attempt.outcome = outcome
+    begun = attempt.started_at or attempt.scheduled_at
+    if begun is not None and closed is not None:
+        millis = int((closed - begun).total_seconds() * 1000)
+        if millis >= 0:
+            attempt.duration_ms = millis
+        else:
+            attempt.problems.append("the call ended before it started (clock or id mix-up)")
 
 
 def read_failure(attempt: ParsedAttempt, details: Mapping[str, Any]) -> None:

@@ -214,3 +214,12 @@ def connection_arn(
             if arn:
                 return arn
     return None
+
+
+def state_calling(http_states: Mapping[str, HttpStateInfo], url: object) -> str:
+    """The HTTP state a call without its TaskStateEntered belongs to, if the definition tells:
+    its only HTTP state, or the only one whose static ApiEndpoint is `url` ("" otherwise)."""
+    if len(http_states) == 1:
+        return next(iter(http_states))
+    matches = [n for n, info in http_states.items() if url and info.endpoint == url]
+    return matches[0] if len(matches) == 1 else ""

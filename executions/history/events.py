@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -152,6 +152,16 @@ def _from_epoch(seconds: float) -> datetime | None:
     if abs(seconds) >= _EPOCH_MS_THRESHOLD:
         seconds /= 1000.0
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def event_list(events: object) -> Iterable[Any] | None:
+    """The events of a page (a whole GetExecutionHistory response is accepted in place of its
+    events list), or None when they are not a list."""
+    if isinstance(events, Mapping):
+        events = events.get("events")
+    if isinstance(events, str | bytes) or not isinstance(events, Iterable):
+        return None
+    return events
 
 
 # --------------------------------------------------------------------------- detail keys

@@ -7,17 +7,23 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from executions.history.attempts import (
+    OUTCOME_ABORTED,
     OUTCOME_FAILED,
     OUTCOME_SUCCEEDED,
     OUTCOME_TIMED_OUT,
     ParsedAttempt,
+    close_attempt,
     mark_unscheduled,
     parameter,
     read_failure,
     read_output,
     read_parameters,
 )
-from executions.history.definition import HttpStateInfo, http_states_from_definition
+from executions.history.definition import (
+    HttpStateInfo,
+    http_states_from_definition,
+    state_calling,
+)
 from executions.history.entries import (
     ROOT,
     Entry,
@@ -34,6 +40,7 @@ from executions.history.events import (
     as_int,
     as_text,
     details_key,
+    event_list,
     parse_timestamp,
 )
 from executions.history.variables import VariableTracker
@@ -52,7 +59,7 @@ TASK_FAILURE_TYPES = frozenset(_TASK_FAILURES)
 _EXECUTION_ENDS = {
     "ExecutionFailed": ("executionFailedEventDetails", OUTCOME_FAILED),
     "ExecutionTimedOut": ("executionTimedOutEventDetails", OUTCOME_TIMED_OUT),
-    "ExecutionAborted": ("executionAbortedEventDetails", OUTCOME_FAILED),
+    "ExecutionAborted": ("executionAbortedEventDetails", OUTCOME_ABORTED),
 }
 # Events that fail a state whose call already succeeded, and where they keep error and cause.
 _STATE_FAILURES = {
@@ -92,6 +99,7 @@ class HistoryParser:
         "_id",
         "_last_id",
         "_links",
+        "_noted_aborts",
         "_open",
         "_prev",
         "_ready",
@@ -112,6 +120,8 @@ class HistoryParser:
         self._fork_ids: dict[tuple[str, str], int] = {}
         self._open: dict[int, Entry] = {}  # keyed by id(entry): entered ids may be missing
         self._recently_failed: deque[Entry] = deque(maxlen=64)  # redrive without re-entry
+        # Calls an abort linked elsewhere was taken to cut off: (call, event id, timestamp).
+        self._noted_aborts: dict[int, tuple[ParsedAttempt, int | None, Any]] = {}
         self._ready: list[ParsedAttempt] = []
         self._last_id = 0
         self._redrive_count = 0
@@ -143,7 +153,10 @@ class HistoryParser:
         """Consume one page of events; yield each attempt as soon as its fate is known."""
         ready = self._ready
         handle = self._handle
-        for event in self._iterable(events):
+        listed = event_list(events)
+        if listed is None:
+            self._problem("the events are not a list")
+        for event in () if listed is None else listed:
             try:
                 handle(event)
             except Exception as exc:  # the parser must survive anything; say what happened
@@ -152,27 +165,20 @@ class HistoryParser:
                 yield ready.pop(0)
 
     def finish(self) -> Iterator[ParsedAttempt]:
-        """Flush what is still open: unsettled failures are final, calls in flight in_progress."""
+        """Flush what is still open: unsettled failures are final, calls in flight in_progress
+        (or aborted, when an abort was noted for them)."""
         for entry in sorted(self._open.values(), key=entry_order):
             self._settle(entry, "")
             if entry.current is not None:
+                self._abort_noted(entry.current)
                 self._ready.append(entry.current)
                 entry.current = None
-        for store in (self._open, self._links, self._forks, self._fork_ids):
+        for store in (self._open, self._links, self._forks, self._fork_ids, self._noted_aborts):
             store.clear()
         while self._ready:
             yield self._ready.pop(0)
 
     # ----------------------------------------------------------------- dispatch
-
-    def _iterable(self, events: object) -> Iterable[Any]:
-        # A whole GetExecutionHistory response is accepted in place of its events list.
-        if isinstance(events, Mapping):
-            events = events.get("events")
-        if isinstance(events, str | bytes) or not isinstance(events, Iterable):
-            self._problem("the events are not a list")
-            return ()
-        return events
 
     def _handle(self, event: object) -> None:
         # This runs for every one of up to 25,000 events: exact type checks come first because
@@ -370,15 +376,23 @@ class HistoryParser:
         return (entry.path, entry, "")
 
     def _on_task_left(self, link: Link) -> Link:
-        entry = link[1]
+        entry, aborted = link[1], self._type == "TaskStateAborted"
+        if aborted and (entry is None or entry.current is None):
+            # AWS links an abort to the failure that caused it (reference §8), not to the call
+            # it cut off: one call in flight is noted as that call, which ends so unless it
+            # reports an end of its own (it may be another branch's; several: none is noted).
+            flying = self._entry_in_flight()
+            if flying is not None and flying.current is not None:
+                noted = (flying.current, self._id, self._event.get("timestamp"))
+                self._noted_aborts[id(flying.current)] = noted
         if entry is None:
             return (link[0], None, "")
         if entry.pending is not None:  # normally settled already, unless links were lost
             self._settle(entry, self._type)
         if entry.current is not None:
             attempt, entry.current = entry.current, None
-            if self._type == "TaskStateAborted":
-                self._close(attempt, OUTCOME_FAILED)
+            if aborted:
+                self._close(attempt, OUTCOME_ABORTED)
                 attempt.problems.append("the state was aborted before the call returned")
             else:
                 attempt.problems.append("the state was left while the call was in flight")
@@ -432,16 +446,19 @@ class HistoryParser:
             self._settle(entry, self._type)
             if entry.current is not None:
                 attempt, entry.current = entry.current, None
-                self._close(attempt, outcome)
-                if self._type == "ExecutionFailed":
-                    # Another branch or iteration failed the execution; this call was cut off
-                    # with no result of its own, and must not inherit that other failure.
+                if self._abort_noted(attempt):
+                    pass
+                elif self._type == "ExecutionFailed":
+                    # Another branch or iteration failed the execution: this call was cut off
+                    # (aborted) with no result of its own, and must not inherit that failure.
+                    self._close(attempt, OUTCOME_ABORTED)
                     attempt.problems.append(
                         "the execution failed elsewhere while this call was in flight;"
                         " no result was recorded for it"
                     )
                 else:
                     # Timed out or aborted: the end of the execution is what ended this call.
+                    self._close(attempt, outcome)
                     read_failure(attempt, details)
                 self._ready.append(attempt)
             if entry.http:
@@ -472,17 +489,16 @@ class HistoryParser:
         return attempt
 
     def _close(self, attempt: ParsedAttempt, outcome: str) -> None:
-        attempt.closed_event_id = self._id
-        attempt.closed_event_type = self._type
-        closed = attempt.closed_at = parse_timestamp(self._event.get("timestamp"))
-        attempt.outcome = outcome
-        begun = attempt.started_at or attempt.scheduled_at
-        if begun is not None and closed is not None:
-            millis = int((closed - begun).total_seconds() * 1000)
-            if millis >= 0:
-                attempt.duration_ms = millis
-            else:
-                attempt.problems.append("the call ended before it started (clock or id mix-up)")
+        close_attempt(attempt, outcome, self._id, self._type, self._event.get("timestamp"))
+
+    def _abort_noted(self, attempt: ParsedAttempt) -> bool:
+        """Close `attempt` at the TaskStateAborted noted for it (by elimination), if any."""
+        noted = self._noted_aborts.pop(id(attempt), None)
+        if noted is None or noted[0] is not attempt:
+            return False
+        close_attempt(attempt, OUTCOME_ABORTED, noted[1], "TaskStateAborted", noted[2])
+        attempt.problems.append("the state was aborted before the call returned")
+        return True
 
     def _settle(self, entry: Entry, next_type: str) -> None:
         attempt = entry.pending
@@ -530,7 +546,8 @@ class HistoryParser:
         if details.get("resourceType") != "http" and not parameter(details, "ApiEndpoint"):
             return None
         self._problem(f"event {self._id} ({self._type}) belongs to no known state entry")
-        return self._orphan(self._guess_state_name(details), "")
+        url = parameter(details, "ApiEndpoint")
+        return self._orphan(state_calling(self._http_states, url), "")
 
     def _open_entry(self, name: str) -> Entry | None:
         if len(self._open) > _MAX_SCAN:
@@ -543,14 +560,6 @@ class HistoryParser:
         entry.http = True
         self._open[id(entry)] = entry
         return entry
-
-    def _guess_state_name(self, details: Mapping[str, Any]) -> str:
-        # Without a TaskStateEntered the name is only knowable from the definition.
-        if len(self._http_states) == 1:
-            return next(iter(self._http_states))
-        url = parameter(details, "ApiEndpoint")
-        matches = [n for n, info in self._http_states.items() if url and info.endpoint == url]
-        return matches[0] if len(matches) == 1 else ""
 
     # ----------------------------------------------------------------- the current event
 

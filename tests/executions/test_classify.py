@@ -418,9 +418,38 @@ def test_connection_and_state_errors_map_to_their_category(error: str, category:
     assert classify(attempt(error=error)).category == category
 
 
-def test_an_aborted_call_is_unknown_aborted() -> None:
-    result = classify(attempt(closed_event_type="TaskStateAborted"))
-    assert (result.category, result.subcategory) == ("unknown", "aborted")
+def test_a_call_cut_off_by_an_aborted_state_is_explained_not_categorised() -> None:
+    # Not a failure of the endpoint: no category (so no group), a hint that looks elsewhere.
+    result = classify(attempt(outcome="aborted", closed_event_type="TaskStateAborted"))
+    assert (result.category, result.subcategory) == (None, "aborted")
+    assert result.rule_id == "aborted" and result.evidence["aborted_by"] == "state aborted"
+    assert "another branch or iteration" in result.hint and "do not chase" in result.hint
+    assert "final_attempt" not in result.evidence
+
+
+def test_stop_execution_names_the_error_and_cause_its_caller_gave() -> None:
+    result = classify(
+        attempt(
+            outcome="aborted",
+            closed_event_type="ExecutionAborted",
+            error="Operator.Cancelled",
+            cause="deploy 42 rolled back by ops-bot",
+        )
+    )
+    assert (result.category, result.subcategory) == (None, "aborted")
+    assert result.evidence["aborted_by"] == "StopExecution"
+    assert result.evidence["stop_cause"] == "deploy 42 rolled back by ops-bot"
+    assert "error 'Operator.Cancelled' and cause 'deploy 42 rolled back by ops-bot'" in (
+        result.hint
+    )
+    assert "POST https://api.partner.example/v1/orders/{id}" in result.hint
+    assert "nothing to fix at the endpoint" in result.hint
+
+
+def test_stop_execution_without_details_says_none_were_given() -> None:
+    result = classify(attempt(outcome="aborted", closed_event_type="ExecutionAborted"))
+    assert "no error or cause given" in result.hint and "StopExecution" in result.hint
+    assert "stop_cause" not in result.evidence
 
 
 def test_an_execution_timeout_names_the_execution_limit() -> None:

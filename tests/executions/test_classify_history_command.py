@@ -46,9 +46,10 @@ def test_every_fixture_prints_attempts_in_the_contract_shape(fixture: str) -> No
     )
     for row in result["attempts"]:
         assert list(row) == ATTEMPT_KEYS
-        assert row["outcome"] in ("succeeded", "failed", "timed_out")
+        assert row["outcome"] in ("succeeded", "failed", "timed_out", "aborted")
         assert row["category"] in (*CATEGORIES, None)
-        assert (row["category"] is None) == (row["outcome"] == "succeeded")
+        # Successes and calls an abort cut off are not failures: no category.
+        assert (row["category"] is None) == (row["outcome"] in ("succeeded", "aborted"))
         assert row["status_code"] is None or isinstance(row["status_code"], int)
         assert isinstance(row["caught"], bool) and isinstance(row["attempt"], int)
         assert isinstance(row["evidence"], dict) and isinstance(row["hint"], str)

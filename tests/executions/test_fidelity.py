@@ -108,7 +108,9 @@ def test_a_200_then_a_result_path_failure_is_a_success_plus_a_definition_error()
     output_state = classify_state_error(output)
     assert output_state is not None and output_state.evidence["jsonpath"] == "$.NoSuchOutputPath"
     # Cut off mid-call: the attempt ends with the execution, as aborted or timed out.
-    assert (stopped.closed_event_type, stop.subcategory) == ("ExecutionAborted", "aborted")
+    assert (stopped.outcome, stopped.closed_event_type) == ("aborted", "ExecutionAborted")
+    assert (stop.category, stop.subcategory) == (None, "aborted")  # no failure of the endpoint
+    assert "no error or cause given" in stop.hint
     assert (timed_out.outcome, timeout.subcategory) == ("timed_out", "execution_timeout")
     assert classify_state_error(stopped) is None
 

@@ -274,13 +274,87 @@ def test_an_execution_timeout_ends_the_call_in_flight() -> None:
     assert attempt.outcome == "timed_out" and attempt.closed_event_type == "ExecutionTimedOut"
 
 
-def test_an_aborted_state_ends_its_call_as_failed_with_a_problem() -> None:
+def test_an_aborted_state_ends_its_call_as_aborted_with_a_problem() -> None:
+    # Was "failed" before issue 15 item 9: a call cut off is not a failure of its endpoint.
     h = Events()
     started = h.add("TaskStarted", h.scheduled(h.entered("S", 0)), dict(HTTP))
     h.add("TaskStateAborted", started, {"name": "S"}, "stateExitedEventDetails")
     (attempt,) = parse_history(h.events)
-    assert attempt.outcome == "failed" and attempt.closed_event_type == "TaskStateAborted"
+    assert attempt.outcome == "aborted" and attempt.closed_event_type == "TaskStateAborted"
     assert attempt.problems
+
+
+def test_stop_execution_ends_the_call_in_flight_as_aborted_with_its_error_and_cause() -> None:
+    h = Events()
+    h.add("TaskStarted", h.scheduled(h.entered("S", 0)), dict(HTTP))
+    # AWS links ExecutionAborted to event 0 (reference §8).
+    h.add("ExecutionAborted", 0, {"error": "Ops.Cancelled", "cause": "deploy rolled back"})
+    (attempt,) = parse_history(h.events)
+    assert (attempt.outcome, attempt.closed_event_type) == ("aborted", "ExecutionAborted")
+    assert (attempt.error, attempt.cause) == ("Ops.Cancelled", "deploy rolled back")
+
+
+def test_stop_execution_fixture_keeps_the_callers_error_and_cause() -> None:
+    (attempt,) = attempts_of("aborted_mid_call.json", 0)
+    assert (attempt.outcome, attempt.closed_event_type) == ("aborted", "ExecutionAborted")
+    assert attempt.error == "Ops.DeployRollback" and "release-bot" in attempt.cause
+    assert attempt.duration_ms == 12460  # from TaskScheduled to the stop
+
+
+def test_an_abort_linked_to_the_sibling_failure_ends_the_call_left_in_flight() -> None:
+    # AWS links TaskStateAborted to the first failure, not to the call it cut off (§8).
+    failed, cut = attempts_of("aborted_mid_call.json", 1)
+    assert (failed.outcome, failed.status_code, failed.final_attempt) == ("failed", 503, True)
+    assert (cut.outcome, cut.closed_event_type, cut.closed_event_id) == (
+        "aborted",
+        "TaskStateAborted",
+        14,
+    )
+    assert (cut.url, cut.branch_path) == (
+        "https://api.partner.example/v1/customers/202",
+        "EachCustomer[1]",
+    )
+
+
+def test_an_abort_whose_map_catches_the_failure_still_ends_the_call_in_flight() -> None:
+    # With a Catch the execution goes on: the call must not be left "in progress" (unstored).
+    h = Events()
+    one = h.add("TaskStarted", h.scheduled(h.entered("A", 0)), dict(HTTP))
+    two = h.add("TaskStarted", h.scheduled(h.entered("B", 0)), dict(HTTP))
+    failed = h.add("TaskFailed", one, {**HTTP, "error": "States.Http.StatusCode.500"})
+    h.add("TaskStateAborted", failed)
+    h.add("ExecutionSucceeded", h.add("PassStateEntered", failed, {"name": "Handled"}))
+    by_state = {a.state_name: a for a in parse_history(h.events)}
+    assert by_state["A"].outcome == "failed"
+    assert (by_state["B"].outcome, by_state["B"].scheduled_event_id) == ("aborted", two - 1)
+
+
+def test_a_call_taken_for_the_aborted_one_that_then_answers_keeps_its_answer() -> None:
+    # The abort was of a state whose own call had ended (an inner Map's timed-out iteration);
+    # the one call in flight belongs to another branch, which goes on and answers.
+    h = Events()
+    inner = h.add("TaskStarted", h.scheduled(h.entered("Inner", 0)), dict(HTTP))
+    outer = h.add("TaskStarted", h.scheduled(h.entered("Outer", 0)), dict(HTTP))
+    timed_out = h.add("TaskTimedOut", inner, {**HTTP, "error": "States.Timeout"})
+    h.add("TaskStateAborted", timed_out)
+    answer = json.dumps({"Headers": {}, "ResponseBody": {}, "StatusCode": 200, "StatusText": "OK"})
+    h.add("TaskSucceeded", outer, {**HTTP, "output": answer})
+    by_state = {a.state_name: a for a in parse_history(h.events)}
+    assert by_state["Outer"].outcome == "succeeded" and by_state["Outer"].status_code == 200
+    assert by_state["Inner"].outcome == "timed_out"
+
+
+def test_an_abort_with_several_calls_in_flight_guesses_none_of_them() -> None:
+    h = Events()
+    for name in ("A", "B", "C"):
+        h.add("TaskStarted", h.scheduled(h.entered(name, 0)), dict(HTTP))
+    h.add("TaskStateAborted", 0)
+    h.add("ExecutionFailed", 0, {"error": "States.Http.StatusCode.500"})
+    attempts = parse_history(h.events)
+    # Each ends with the execution instead, cut off: aborted too, and by the right event.
+    assert [(a.outcome, a.closed_event_type) for a in attempts] == [
+        ("aborted", "ExecutionFailed")
+    ] * 3
 
 
 # --------------------------------------------------------------------------- before any request
@@ -684,3 +758,6 @@ def test_a_call_in_flight_when_a_sibling_fails_the_execution_keeps_no_foreign_er
     cut = next(a for a in attempts if a is not failed[0])
     assert cut.error == "" and cut.status_code is None
     assert any("in flight" in p for p in cut.problems)
+    # Cut off by the sibling's failure: aborted, so the 404 is counted once (issue 15 item 9).
+    assert (cut.outcome, cut.closed_event_type) == ("aborted", "ExecutionFailed")
+    assert failed[0].outcome == "failed"

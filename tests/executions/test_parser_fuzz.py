@@ -166,7 +166,7 @@ def _mutate_fields(data: st.DataObject, event: dict[str, Any], action: str) -> N
 def _check_attempts(attempts: list[Any]) -> None:
     successes, deauths = LastSuccessTracker(), DeauthorizationTracker()
     for attempt in attempts:
-        assert attempt.outcome in ("succeeded", "failed", "timed_out", "in_progress")
+        assert attempt.outcome in ("succeeded", "failed", "timed_out", "aborted", "in_progress")
         assert attempt.attempt_number >= 1
         assert all(
             isinstance(v, str) for v in (attempt.method, attempt.url, attempt.error, attempt.cause)

@@ -123,3 +123,52 @@ def test_reclassify_gives_hints_the_states_retry_and_catch_from_its_definition()
     assert "add a Retry" not in stale.hint
     assert "retried 2 times (Retry[0]: MaxAttempts 2, BackoffRate 2)" in stale.hint
     assert "caught by Catch[0] → NotifyFailure" in stale.hint
+
+
+def test_calls_cut_off_by_an_abort_become_aborted_and_leave_the_failures() -> None:
+    # Stored by 2026.12.3, which kept them as failed (unknown/aborted) in failure groups and
+    # their executions among the failing ones (issue 15 item 9).
+    old = {
+        "status_code": None,
+        "error": "",
+        "cause": "",
+        "category": "unknown",
+        "subcategory": "aborted",
+        "classifier_version": "2026.12.3",
+    }
+    stopped = HttpAttemptFactory.create(
+        execution=ExecutionFactory.create(has_failed_attempt=True, status="ABORTED"),
+        closed_event_type="ExecutionAborted",
+        **{**old, "error": "Ops.Cancelled", "cause": "by ops"},
+    )
+    sibling = HttpAttemptFactory.create(
+        execution=ExecutionFactory.create(has_failed_attempt=True, status="FAILED"),
+        closed_event_type="ExecutionFailed",
+        **{**old, "subcategory": "no_error_recorded"},
+    )
+    real = HttpAttemptFactory.create(
+        execution=sibling.execution, key_event_id=902, closed_event_type="TaskFailed"
+    )
+    before_request = HttpAttemptFactory.create(  # failed before any call: a real failure
+        execution=ExecutionFactory.create(has_failed_attempt=True),
+        closed_event_type="ExecutionFailed",
+        scheduled_event_id=None,
+        **{**old, "error": "States.Runtime", "cause": "The JSONPath '$.id' could not be found"},
+    )
+    call_command("reclassify")
+    for row in (stopped, sibling, real, before_request):
+        row.refresh_from_db()
+    assert (stopped.outcome, stopped.category, stopped.subcategory) == ("aborted", "", "aborted")
+    assert "'Ops.Cancelled'" in stopped.hint and stopped.failure_group is None
+    assert (sibling.outcome, sibling.evidence["aborted_by"]) == (
+        "aborted",
+        "execution failed elsewhere",
+    )
+    assert (real.outcome, real.category) == ("failed", "server_error")
+    assert real.failure_group is not None and real.failure_group.count == 1
+    assert before_request.outcome == "failed" and before_request.failure_group is not None
+    stopped.execution.refresh_from_db()
+    sibling.execution.refresh_from_db()
+    assert stopped.execution.has_failed_attempt is False  # its only failure was the abort
+    assert sibling.execution.has_failed_attempt is True  # the 503 is still a failure
+    assert HttpAttempt.objects.failing().count() == 2

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connections.models import AwsAccount
-from executions.choices import Category, GroupStatus, StateMachineType
+from executions.choices import Category, GroupStatus, Outcome, StateMachineType
 from executions.execution_list import EXACT_COUNT_LIMIT
 from executions.forms import Cursor
 from executions.models import FailureGroup, HttpAttempt
@@ -359,6 +359,31 @@ def test_detail_shows_attempts_with_category_hint_and_evidence(
     assert "Rotate the API key." in html
     assert "status-5xx" in html  # evidence
     assert f'id="attempt-{attempt.pk}"' in html
+
+
+def test_detail_shows_an_aborted_call_as_aborted_with_its_hint_not_as_a_failure(
+    viewer_client: Client, account: AwsAccount
+) -> None:
+    (attempt,) = failures(
+        account,
+        1,
+        outcome=Outcome.ABORTED,
+        status_code=None,
+        error="Ops.Cancelled",
+        cause="by ops",
+        category="",
+        subcategory="aborted",
+        closed_event_type="ExecutionAborted",
+        evidence={"aborted_by": "StopExecution"},
+        hint="the execution was stopped (StopExecution with error 'Ops.Cancelled')",
+    )
+    html = viewer_client.get(
+        reverse("executions:detail", args=[attempt.execution_id])
+    ).content.decode()
+    assert '<span class="outcome aborted">Aborted</span>' in html
+    assert "data-category=" not in html  # no failure category badge
+    assert "StopExecution with error" in html and "Evidence for “Aborted”" in html
+    assert 'class="attempt card failed"' not in html
 
 
 def test_detail_pretty_prints_json_and_collapses_long_bodies(
