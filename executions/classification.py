@@ -176,9 +176,8 @@ def affected_by(written: Iterable[HttpAttempt]) -> Q | None:
     for endpoint_id, (first, last) in successes.items():
         window = Q(endpoint_id=endpoint_id, occurred_at__gt=first) & _NEEDS_LAST_SUCCESS
         following = (
-            HttpAttempt.objects.filter(endpoint_id=endpoint_id, outcome=Outcome.SUCCEEDED)
-            .filter(occurred_at__gt=last)
-            .order_by("occurred_at")
+            HttpAttempt.objects.filter(endpoint_id=endpoint_id)
+            .successes_after(last)
             .values_list("occurred_at", flat=True)
             .first()
         )

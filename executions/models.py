@@ -378,6 +378,12 @@ class HttpAttemptQuerySet(models.QuerySet["HttpAttempt"]):
             "-occurred_at", "-id"
         )
 
+    def successes_after(self, at: Any, *, inclusive: bool = False) -> HttpAttemptQuerySet:
+        """Successful calls after `at` (or at it, when `inclusive`), oldest first. On one
+        endpoint: where a last-success answer stops holding."""
+        after = Q(occurred_at__gte=at) if inclusive else Q(occurred_at__gt=at)
+        return self.filter(after, outcome=Outcome.SUCCEEDED).order_by("occurred_at", "id")
+
 
 class HttpAttempt(models.Model):
     """One HTTP call attempt of an HTTP task (retries, Map iterations and branches each count).
@@ -486,6 +492,16 @@ class HttpAttempt(models.Model):
                 name="att_fail_text",
             ),
             models.Index(fields=["failure_group", "-occurred_at"], name="att_group"),
+            # The last success before a failure, and the next one after it (the classifier's
+            # stored context, `affected_by`, the execution page's diff): on att_endpoint_all
+            # those read every attempt of the endpoint and dropped the failures, which on a
+            # 25,000-event Map history's endpoint was thousands of rows per lookup. Scanned in
+            # either direction, so one index serves "newest before" and "oldest after".
+            models.Index(
+                fields=["endpoint", "occurred_at", "id"],
+                condition=Q(outcome=Outcome.SUCCEEDED),
+                name="att_success_endp",
+            ),
             models.Index(fields=["endpoint", "-occurred_at"], name="att_endpoint_all"),
             models.Index(fields=["connection", "-occurred_at"], name="att_connection_all"),
         ]

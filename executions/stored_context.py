@@ -159,8 +159,7 @@ class StoredContext:
         # The next one bounds how long this answer holds (one query per endpoint while the
         # failures asked about lie between the same two successes).
         upto = (
-            successes.filter(outcome=Outcome.SUCCEEDED, occurred_at__gte=before)
-            .order_by("occurred_at")
+            successes.successes_after(before, inclusive=True)
             .values_list("occurred_at", flat=True)
             .first()
         )
@@ -188,8 +187,7 @@ class StoredContext:
         after: datetime | None = None
         if complete:
             after = (
-                successes.filter(occurred_at__gte=last)
-                .order_by("occurred_at")
+                successes.successes_after(last, inclusive=True)
                 .values_list("occurred_at", flat=True)
                 .first()
             )

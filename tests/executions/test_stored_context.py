@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from connections.models import Endpoint
 from executions import stored_context
-from executions.classification import Classifier
+from executions.classification import Classifier, affected_by
 from executions.classify import RequestShape
 from executions.grouping import FailureGroups
 from executions.history import ParsedAttempt
@@ -159,3 +159,35 @@ def test_many_primed_spans_answer_as_the_lazy_lookups() -> None:
         answers = _answers(primed, asked)
     assert len(queries) == 0  # each answer came from a primed span
     assert answers == _answers(_context(endpoint), asked)
+
+
+def _plans_of_attempt_reads(queries: list[dict[str, str]]) -> list[str]:
+    """EXPLAIN of every captured query that reads attempts (sequential scans off, so that the
+    plan on a test-sized table is the one a table of millions gets)."""
+    plans = []
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in queries:
+            if 'FROM "executions_httpattempt"' not in query["sql"]:
+                continue
+            cursor.execute(f"EXPLAIN {query['sql']}")
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return plans
+
+
+def test_last_success_lookups_read_the_success_index_alone() -> None:
+    """Each lookup (before, after, primed spans, affected_by's bound) is a probe of
+    att_success_endp: through att_endpoint_all it read every failure of the endpoint too,
+    thousands of rows per lookup on a long Map history's endpoint."""
+    endpoint, failures = _endpoint_with_history()
+    context = _context(endpoint)
+    success = HttpAttempt.objects.filter(endpoint=endpoint, outcome="succeeded").first()
+    assert success is not None
+    with CaptureQueriesContext(connection) as captured:
+        _answers(context, _asked(failures[:1]))
+        _context(endpoint).prime(_asked(failures))
+        affected_by([success])
+    plans = _plans_of_attempt_reads(captured.captured_queries)
+    assert len(plans) >= 5, captured.captured_queries
+    for plan in plans:
+        assert "att_success_endp" in plan, plan
