@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.db.models import Subquery
+
 from connections.deauthorization import TRIGGER_STATUSES
-from connections.models import AwsAccount
+from connections.models import AwsAccount, Endpoint
 from connections.models import ConnectionStateChange as StoredChange
 from executions.choices import Outcome
 from executions.classify import (
@@ -142,12 +144,15 @@ class StoredContext:
         return None
 
     def _stored(self, key: tuple[str, str]) -> HttpAttemptQuerySet:
+        """The endpoint's stored attempts, by its id (found in the same query): joined on the
+        endpoint's columns instead, PostgreSQL cannot know that one endpoint matches, and
+        sorted every success of it under a LIMIT 1 (9 ms against 0.03 on a long Map
+        history's endpoint)."""
         method, template = key
-        return HttpAttempt.objects.filter(
-            endpoint__account=self.account,
-            endpoint__method=method[:10],
-            endpoint__url_template=template[:2048],
+        endpoint = Endpoint.objects.filter(
+            account=self.account, method=method[:10], url_template=template[:2048]
         )
+        return HttpAttempt.objects.filter(endpoint_id=Subquery(endpoint.values("pk")[:1]))
 
     def _stored_success(self, method: str, template: str, before: datetime) -> _Known:
         key = (method, template)
