@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("connections", "0009_connection_connectivity_kms"),
-        ("executions", "0013_execution_failing_new_index"),
+        ("executions", "0014_aborted_outcome"),
     ]
 
     operations = [
