@@ -31,7 +31,7 @@ from executions.models import HttpAttempt, HttpAttemptQuerySet
 
 _REQUEST = ("request_headers", "request_query", "request_body")
 # At most this many stored successes are read to prime one endpoint's spans (`prime`).
-PRIME_LIMIT = 500
+PRIME_LIMIT = 5000
 
 
 @dataclass(frozen=True, slots=True)
