@@ -102,19 +102,18 @@ def note_diff(f: Facts) -> bool:
     return True
 
 
+# Who ended an aborted call, by the event that closed it: StopExecution (with the error/cause
+# its caller gave, which the evidence already carries), or a sibling branch or iteration that
+# failed (the state was aborted, or the execution failed while the call was open).
+_ABORTED_BY = {
+    "ExecutionAborted": "StopExecution",
+    "TaskStateAborted": "state aborted",
+    "ExecutionFailed": "execution failed elsewhere",
+}
+
+
 def aborted(f: Facts) -> bool:
-    # Says who ended the call: StopExecution (with the error/cause its caller gave, which the
-    # evidence already carries), or a sibling branch or iteration that failed (the state was
-    # aborted, or the execution failed while the call was open).
-    event = f.attempt.closed_event_type
-    if event == "ExecutionAborted":
-        f.extra["aborted_by"] = "StopExecution"
-    elif event == "TaskStateAborted":
-        f.extra["aborted_by"] = "state aborted"
-    elif event == "ExecutionFailed":
-        f.extra["aborted_by"] = "execution failed elsewhere"
-    else:
-        f.extra["aborted_by"] = "unknown"
+    f.extra["aborted_by"] = _ABORTED_BY.get(f.attempt.closed_event_type, "unknown")
     if f.attempt.cause:
         f.extra["stop_cause"] = f.attempt.cause[:500]
     return True
