@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overlo
 from connections.awsclient import (
     BOTO_ERRORS,
     LISTING_RESTARTS,
+    OUTER_BACKOFF_MAX_SECONDS,
     OUTER_BACKOFF_SECONDS,
+    OUTER_BUDGET_SECONDS,
     OUTER_TRIES,
     AwsError,
     AwsPermanentError,
@@ -454,10 +456,12 @@ class AwsApi:
         self, operation: str, method: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
     ) -> R:
         """`method` (the typed boto3 method of `operation`, its API name), rate limited,
-        counted, and tried again after botocore's own retries when the error is transient.
+        counted, and tried again after botocore's own retries when the error is transient
+        (connections/awsclient.py: OUTER_TRIES rounds within OUTER_BUDGET_SECONDS).
         Each HTTP attempt, botocore's retries included, waits for a token of the bucket shared
         by every worker (connections/ratelimit.py)."""
         limiter = self._limiter if self.rate_limited else None
+        started = time.monotonic()
         for attempt in range(OUTER_TRIES):
             with self._count_lock:
                 self.calls[operation] += 1
@@ -469,11 +473,17 @@ class AwsApi:
                     return method(*args, **kwargs)
             except BOTO_ERRORS as exc:
                 error = translate(exc, operation)
-                if not error.transient or attempt == OUTER_TRIES - 1:
+                wait = min(OUTER_BACKOFF_SECONDS * 2**attempt, OUTER_BACKOFF_MAX_SECONDS)
+                spent = time.monotonic() - started
+                if (
+                    not error.transient
+                    or attempt == OUTER_TRIES - 1
+                    or spent + wait > OUTER_BUDGET_SECONDS
+                ):
                     raise error from exc
-                # botocore already retried with backoff; wait longer before its next round
-                # so a throttled account recovers instead of failing this sync.
-                time.sleep(OUTER_BACKOFF_SECONDS * 2**attempt)
+                # Wait longer than botocore did before the next round, so a throttled account
+                # recovers instead of failing this sync.
+                time.sleep(wait)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
     def _pages(

@@ -38,9 +38,16 @@ Service = Literal["stepfunctions", "events", "logs", "sts"]
 # What a call can raise from botocore; `translate` turns each into an AwsError.
 BOTO_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 
-# Rounds of botocore's own retries before a transient error reaches the caller.
-OUTER_TRIES = 3
+# Our retries of a transient error, after botocore's own. Patience is measured in time, not only
+# in rounds: botocore's retry quota (500 units a client, 5 per throttled retry, 14 per 5xx retry,
+# given back only on success) drains in a long throttling spell, and from then on each botocore
+# call is a single attempt, so our rounds must carry the call. A round is tried while the waits
+# so far stay within OUTER_BUDGET_SECONDS, backing off 1, 2, 4, 8, 16 s, at most OUTER_TRIES rounds,
+# which keeps one call well inside the sync's stale window (SYNC_STALE_AFTER_SECONDS).
+OUTER_TRIES = 6
 OUTER_BACKOFF_SECONDS = 1.0
+OUTER_BACKOFF_MAX_SECONDS = 16.0
+OUTER_BUDGET_SECONDS = 120.0
 
 # A pagination token the service no longer accepts (expired): the listing starts again from its
 # first page, and gives up for this run after this many restarts in a row that made no progress.

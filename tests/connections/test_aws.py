@@ -77,6 +77,52 @@ def test_an_expired_token_from_aws_stops_the_call_without_retrying(sync_sandbox:
     assert api.calls["ListStateMachines"] == 1
 
 
+def _throttled_then(api: AwsApi, throttles: int) -> Stubber:
+    """Stubbed answers skip botocore's own retries: each call is one attempt, as when its retry
+    quota (500 units a client, drained by a long throttling spell) is spent."""
+    stub = Stubber(api.client("stepfunctions"))
+    for _ in range(throttles):
+        stub.add_client_error("list_state_machines", "ThrottlingException", "Rate exceeded", 400)
+    stub.add_response("list_state_machines", {"stateMachines": []})
+    return stub
+
+
+def test_a_throttling_spell_outlasts_botocores_spent_retry_quota(
+    sync_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("connections.aws.OUTER_BACKOFF_SECONDS", 0.001)
+    account = register(sync_sandbox, name=f"stub-{uuid.uuid4().hex[:6]}")
+    api = AwsApi(account, "us-east-1", rate_limited=False)
+    with _throttled_then(api, throttles=5):
+        assert next(api.state_machine_pages()) == []
+    assert api.calls["ListStateMachines"] == 6
+
+
+def test_throttling_that_never_ends_gives_up_as_transient(
+    sync_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("connections.aws.OUTER_BACKOFF_SECONDS", 0.001)
+    account = register(sync_sandbox, name=f"stub-{uuid.uuid4().hex[:6]}")
+    api = AwsApi(account, "us-east-1", rate_limited=False)
+    with _throttled_then(api, throttles=6), pytest.raises(AwsTransientError):
+        next(api.state_machine_pages())
+    assert api.calls["ListStateMachines"] == 6
+
+
+def test_the_outer_retries_stop_at_their_time_budget(
+    sync_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Slow rounds (botocore's own retries taking their time) leave room for fewer of ours.
+    monkeypatch.setattr("connections.aws.OUTER_BACKOFF_SECONDS", 0.2)
+    monkeypatch.setattr("connections.aws.OUTER_BUDGET_SECONDS", 0.5)
+    account = register(sync_sandbox, name=f"stub-{uuid.uuid4().hex[:6]}")
+    api = AwsApi(account, "us-east-1", rate_limited=False)
+    with _throttled_then(api, throttles=5), pytest.raises(AwsTransientError):
+        next(api.state_machine_pages())
+    # Waits of 0.2 and 0.4 s fit in 0.5 s only one at a time: two rounds.
+    assert api.calls["ListStateMachines"] == 2
+
+
 def test_credentials_check_against_the_sandbox(sync_sandbox: Sandbox) -> None:
     account = register(sync_sandbox, name="check")
     result = check_credentials(account)
