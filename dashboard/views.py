@@ -195,12 +195,15 @@ def top_connections(failing: QuerySet[HttpAttempt]) -> list[dict[str, Any]]:
     )
 
 
-def top_endpoints(failing: QuerySet[HttpAttempt]) -> list[dict[str, Any]]:
+def failing_endpoints(failing: QuerySet[HttpAttempt]) -> list[dict[str, Any]]:
+    """Every endpoint with a failure in `failing`, most failures first. Not cut to TOP_N: the
+    same rows are the rising-rate candidates (dashboard/trends.py), one query for both; an
+    account has endpoint templates by the dozen, not by the million."""
     return list(
         failing.filter(endpoint__isnull=False)
         .values("endpoint_id", "endpoint__method", "endpoint__url_template")
         .annotate(n=Count("id"))
-        .order_by("-n", "endpoint_id")[:TOP_N]
+        .order_by("-n", "endpoint_id")
     )
 
 
@@ -216,11 +219,12 @@ def overview(request: HttpRequest) -> HttpResponse:
     failing = HttpAttempt.objects.failing().filter(account_id__in=ids)
     in_window = failing.filter(occurred_at__gte=start, occurred_at__lt=end)
     chart = timeline(failing, start, end)
+    endpoints = failing_endpoints(in_window)
     context.update(
         accounts=accounts,
         chart=chart,
         top_connections=top_connections(in_window),
-        top_endpoints=top_endpoints(in_window),
+        top_endpoints=endpoints[:TOP_N],
         open_groups=list(
             FailureGroup.objects.filter(account_id__in=ids, status=GroupStatus.OPEN)
             .select_related("connection", "endpoint")
@@ -234,7 +238,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         ).count(),
         # What changed against the previous window of the same length.
         new_groups=trends.new_groups(ids, start, end),
-        rising_endpoints=trends.rising_endpoints(ids, start, end),
+        rising_endpoints=trends.rising_endpoints(
+            ids, start, end, candidates=[row["endpoint_id"] for row in endpoints]
+        ),
         rise_points=trends.RISE_POINTS,
         rise_min_attempts=trends.MIN_ATTEMPTS,
     )
