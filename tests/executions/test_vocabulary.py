@@ -8,7 +8,13 @@ import itertools
 import pytest
 
 from connections.models import AwsAccount
-from executions.choices import TERMINAL_STATUSES, Category, ExecutionStatus, Outcome
+from executions.choices import (
+    TERMINAL_STATUSES,
+    Category,
+    ExecutionStatus,
+    HistorySource,
+    Outcome,
+)
 from executions.classify import CATEGORIES
 from executions.history import (
     EXECUTION_TERMINAL,
@@ -19,7 +25,7 @@ from executions.history import (
     OUTCOME_TIMED_OUT,
     is_failing_outcome,
 )
-from executions.models import FAILING, HttpAttempt
+from executions.models import FAILING, HISTORY_UNREAD, Execution, HttpAttempt
 from tests.factories import ExecutionFactory, HttpAttemptFactory
 
 # Beyond the choices: what an older row or a bug could hold must be judged alike too.
@@ -52,6 +58,20 @@ def test_failing_in_sql_and_in_python_agree_on_every_outcome_and_category(
         "cancelled",
     }
     assert not is_failing_outcome(Outcome.ABORTED)
+
+
+@pytest.mark.django_db
+def test_not_inspected_in_sql_and_in_python_agree(account: AwsAccount) -> None:
+    # Execution.inspected (a row in hand) and HISTORY_UNREAD (the Q of the pages and counts).
+    rows = [
+        ExecutionFactory.create(
+            state_machine__account=account, source=source, history_complete=complete
+        )
+        for source, complete in itertools.product([*HistorySource.values, ""], (True, False))
+    ]
+    unread = set(Execution.objects.filter(HISTORY_UNREAD).values_list("pk", flat=True))
+    assert {row.pk for row in rows if not row.inspected} == unread
+    assert unread, "at least the listing-only row is not inspected"
 
 
 def test_the_choices_spell_the_pure_packages_values() -> None:
