@@ -457,7 +457,7 @@ class AwsApi:
     ) -> R:
         """`method` (the typed boto3 method of `operation`, its API name), rate limited,
         counted, and tried again after botocore's own retries when the error is transient
-        (connections/awsclient.py: OUTER_TRIES rounds within OUTER_BUDGET_SECONDS).
+        (connections/awsclient.py: up to OUTER_TRIES rounds while under OUTER_BUDGET_SECONDS).
         Each HTTP attempt, botocore's retries included, waits for a token of the bucket shared
         by every worker (connections/ratelimit.py)."""
         limiter = self._limiter if self.rate_limited else None

@@ -41,13 +41,16 @@ BOTO_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 # Our retries of a transient error, after botocore's own. Patience is measured in time, not only
 # in rounds: botocore's retry quota (500 units a client, 5 per throttled retry, 14 per 5xx retry,
 # given back only on success) drains in a long throttling spell, and from then on each botocore
-# call is a single attempt, so our rounds must carry the call. A round is tried while the waits
-# so far stay within OUTER_BUDGET_SECONDS, backing off 1, 2, 4, 8, 16 s, at most OUTER_TRIES rounds,
-# which keeps one call well inside the sync's stale window (SYNC_STALE_AFTER_SECONDS).
+# call is a single attempt, so our rounds must carry the call. Another round is tried, after
+# waiting 1, 2, 4, 8, 16 s, while the call (botocore's own retries and backoff included: up to
+# nine attempts a round, about 45 s when every one is refused) has taken under
+# OUTER_BUDGET_SECONDS with the wait; at most OUTER_TRIES rounds. Quick rounds (a spent quota)
+# get all six; slow ones two, which keeps one call well inside the sync's stale window
+# (SYNC_STALE_AFTER_SECONDS) and a sync facing a service that refuses everything short.
 OUTER_TRIES = 6
 OUTER_BACKOFF_SECONDS = 1.0
 OUTER_BACKOFF_MAX_SECONDS = 16.0
-OUTER_BUDGET_SECONDS = 120.0
+OUTER_BUDGET_SECONDS = 60.0
 
 # A pagination token the service no longer accepts (expired): the listing starts again from its
 # first page, and gives up for this run after this many restarts in a row that made no progress.
