@@ -30,8 +30,10 @@ from executions.history.attempts import (
     OUTCOME_IN_PROGRESS,
     OUTCOME_SUCCEEDED,
     OUTCOME_TIMED_OUT,
+    UNFINISHED_OUTCOMES,
     ParsedAttempt,
     is_failing_outcome,
+    is_finished_outcome,
 )
 from executions.history.definition import (
     HTTP_RESOURCE_SUFFIX,
@@ -84,6 +86,7 @@ __all__ = [
     "OUTCOME_SUCCEEDED",
     "OUTCOME_TIMED_OUT",
     "TASK_FAILURE_TYPES",
+    "UNFINISHED_OUTCOMES",
     "Assignment",
     "Catcher",
     "ExecutionSummary",
@@ -101,6 +104,7 @@ __all__ = [
     "details_key",
     "http_states_from_definition",
     "is_failing_outcome",
+    "is_finished_outcome",
     "is_http_resource",
     "join_pages",
     "map_run_key",

@@ -39,6 +39,19 @@ def is_failing_outcome(outcome: str) -> bool:
     return outcome not in NOT_FAILING_OUTCOMES
 
 
+# Calls that never finished: cut off (aborted) or still open when the history was read. A
+# failure rate and a latency figure are read as "of the calls that ended": a cut-off call has
+# no answer and only the time until the cut, so counting it would dilute the rate after every
+# StopExecution and pull p50/p95 towards however long the stop took. They are counted apart.
+# `executions.models.FINISHED` says the same in SQL; a test holds the two together.
+UNFINISHED_OUTCOMES = (OUTCOME_IN_PROGRESS, OUTCOME_ABORTED)
+
+
+def is_finished_outcome(outcome: str) -> bool:
+    """Whether an attempt with this outcome counts in rates' denominators and in latency."""
+    return outcome not in UNFINISHED_OUTCOMES
+
+
 @dataclass(slots=True)
 class ParsedAttempt:
     """One HTTP call attempt of one HTTP Task state entry (retries are separate attempts).
