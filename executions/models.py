@@ -463,6 +463,10 @@ class HttpAttempt(models.Model):
     state_hint = models.TextField(blank=True)
     # Which workflow variable supplied the URL or a header: {"url": "$base (assigned by S)"}.
     variable_sources = models.JSONField(default=dict, blank=True)
+    # An aborted call: the sibling failure its abort named ("GetCustomer failed (…) in
+    # Items[0]") or the error of the execution that failed around it; kept so `reclassify`
+    # can rebuild evidence.aborted_by. Redacted like the cause.
+    aborted_by = models.CharField(max_length=300, blank=True, default="")
 
     objects = HttpAttemptQuerySet.as_manager()
 

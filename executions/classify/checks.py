@@ -113,7 +113,9 @@ _ABORTED_BY = {
 
 
 def aborted(f: Facts) -> bool:
-    f.extra["aborted_by"] = _ABORTED_BY.get(f.attempt.closed_event_type, "unknown")
+    by = _ABORTED_BY.get(f.attempt.closed_event_type, "unknown")
+    # The sibling failure (or the execution's error) the parser found: where to look instead.
+    f.extra["aborted_by"] = f"{by}: {f.attempt.aborted_by}" if f.attempt.aborted_by else by
     if f.attempt.cause:
         f.extra["stop_cause"] = f.attempt.cause[:500]
     return True

@@ -97,6 +97,9 @@ class ParsedAttempt:
     # Which variable a request part came from: {"url" | "header X": "$name (assigned by S)"}
     # (issue 15 item 4). Names only, never values.
     variable_sources: dict[str, str] = field(default_factory=dict)
+    # An aborted call: the sibling failure its abort named, or the execution's error when
+    # the execution failed around it (issue 15 item 9); evidence.aborted_by says it.
+    aborted_by: str = ""
 
 
 # --------------------------------------------------------------------------- TaskScheduled

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from executions.history.aborts import AbortNotes
 from executions.history.attempts import (
     OUTCOME_ABORTED,
     OUTCOME_FAILED,
@@ -90,6 +91,7 @@ class HistoryParser:
 
     # Slots: the handlers read the cursor attributes for every one of up to 25,000 events.
     __slots__ = (
+        "_aborts",
         "_dispatch",
         "_dropped_problems",
         "_event",
@@ -99,7 +101,6 @@ class HistoryParser:
         "_id",
         "_last_id",
         "_links",
-        "_noted_aborts",
         "_open",
         "_prev",
         "_ready",
@@ -120,8 +121,7 @@ class HistoryParser:
         self._fork_ids: dict[tuple[str, str], int] = {}
         self._open: dict[int, Entry] = {}  # keyed by id(entry): entered ids may be missing
         self._recently_failed: deque[Entry] = deque(maxlen=64)  # redrive without re-entry
-        # Calls an abort linked elsewhere was taken to cut off: (call, event id, timestamp).
-        self._noted_aborts: dict[int, tuple[ParsedAttempt, int | None, Any]] = {}
+        self._aborts = AbortNotes()  # aborts AWS linked to a sibling's failure (aborts.py)
         self._ready: list[ParsedAttempt] = []
         self._last_id = 0
         self._redrive_count = 0
@@ -170,10 +170,10 @@ class HistoryParser:
         for entry in sorted(self._open.values(), key=entry_order):
             self._settle(entry, "")
             if entry.current is not None:
-                self._abort_noted(entry.current)
+                self._aborts.close_noted(entry.current)
                 self._ready.append(entry.current)
                 entry.current = None
-        for store in (self._open, self._links, self._forks, self._fork_ids, self._noted_aborts):
+        for store in (self._open, self._links, self._forks, self._fork_ids, self._aborts):
             store.clear()
         while self._ready:
             yield self._ready.pop(0)
@@ -372,19 +372,16 @@ class HistoryParser:
         entry.current = None
         self._close(attempt, _TASK_FAILURES[self._type])
         read_failure(attempt, details)
+        self._aborts.failed(self._id, attempt)  # what the siblings' aborts will link to
         entry.pending = attempt  # final or retried, caught or not: the next event says
         return (entry.path, entry, "")
 
     def _on_task_left(self, link: Link) -> Link:
         entry, aborted = link[1], self._type == "TaskStateAborted"
         if aborted and (entry is None or entry.current is None):
-            # AWS links an abort to the failure that caused it (reference §8), not to the call
-            # it cut off: one call in flight is noted as that call, which ends so unless it
-            # reports an end of its own (it may be another branch's; several: none is noted).
-            flying = self._entry_in_flight()
-            if flying is not None and flying.current is not None:
-                noted = (flying.current, self._id, self._event.get("timestamp"))
-                self._noted_aborts[id(flying.current)] = noted
+            # AWS links an abort to the failure that caused it, not to the call it cut off.
+            flying = [e.current for e in self._flights() if e.current is not None]
+            self._aborts.take(flying, self._prev, self._id, self._event.get("timestamp"))
         if entry is None:
             return (link[0], None, "")
         if entry.pending is not None:  # normally settled already, unless links were lost
@@ -446,24 +443,30 @@ class HistoryParser:
             self._settle(entry, self._type)
             if entry.current is not None:
                 attempt, entry.current = entry.current, None
-                if self._abort_noted(attempt):
-                    pass
-                elif self._type == "ExecutionFailed":
-                    # Another branch or iteration failed the execution: this call was cut off
-                    # (aborted) with no result of its own, and must not inherit that failure.
-                    self._close(attempt, OUTCOME_ABORTED)
-                    attempt.problems.append(
-                        "the execution failed elsewhere while this call was in flight;"
-                        " no result was recorded for it"
-                    )
-                else:
-                    # Timed out or aborted: the end of the execution is what ended this call.
-                    self._close(attempt, outcome)
-                    read_failure(attempt, details)
+                self._cut_off(attempt, outcome, details)
                 self._ready.append(attempt)
             if entry.http:
                 self._recently_failed.append(entry)
         self._open.clear()
+
+    def _cut_off(self, attempt: ParsedAttempt, outcome: str, details: Mapping[str, Any]) -> None:
+        """A call still open when the execution ended: at the abort noted for it, if any, else
+        by the end itself."""
+        if self._aborts.close_noted(attempt):
+            return
+        if self._type != "ExecutionFailed":
+            # Timed out or stopped: the end of the execution is what ended this call.
+            self._close(attempt, outcome)
+            read_failure(attempt, details)
+            return
+        # Another branch or iteration failed the execution: this call was cut off (aborted)
+        # with no result of its own, and must not inherit that failure.
+        self._close(attempt, OUTCOME_ABORTED)
+        attempt.aborted_by = as_text(details.get("error"))[:300]
+        attempt.problems.append(
+            "the execution failed elsewhere while this call was in flight;"
+            " no result was recorded for it"
+        )
 
     def _on_redriven(self, link: Link) -> Link:
         count = as_int(self._details().get("redriveCount"))
@@ -491,15 +494,6 @@ class HistoryParser:
     def _close(self, attempt: ParsedAttempt, outcome: str) -> None:
         close_attempt(attempt, outcome, self._id, self._type, self._event.get("timestamp"))
 
-    def _abort_noted(self, attempt: ParsedAttempt) -> bool:
-        """Close `attempt` at the TaskStateAborted noted for it (by elimination), if any."""
-        noted = self._noted_aborts.pop(id(attempt), None)
-        if noted is None or noted[0] is not attempt:
-            return False
-        close_attempt(attempt, OUTCOME_ABORTED, noted[1], "TaskStateAborted", noted[2])
-        attempt.problems.append("the state was aborted before the call returned")
-        return True
-
     def _settle(self, entry: Entry, next_type: str) -> None:
         attempt = entry.pending
         if attempt is None:
@@ -519,15 +513,19 @@ class HistoryParser:
 
     def _entry_in_flight(self) -> Entry | None:
         # The predecessor is unknown (ERROR-level logs, a lost page): only an unambiguous
-        # call in flight can be chosen. Past a few dozen open states nothing is unambiguous,
-        # and scanning them for every event of a broken history would be quadratic.
-        if len(self._open) > _MAX_SCAN:
-            return None
-        flying = [e for e in self._open.values() if e.current is not None]
+        # call in flight can be chosen.
+        flying = self._flights()
         if len(flying) == 1:
             self._problem(f"event {self._id} ({self._type}) linked to its call by elimination")
             return flying[0]
         return None
+
+    def _flights(self) -> list[Entry]:
+        """The entries with a call in flight, in entry order; none past a few dozen open
+        states (scanning them for every event of a broken history would be quadratic)."""
+        if len(self._open) > _MAX_SCAN:
+            return []
+        return sorted((e for e in self._open.values() if e.current is not None), key=entry_order)
 
     def _adopt(self, details: Mapping[str, Any]) -> Entry | None:
         """A Task event whose state entry is unknown: a redrive, a lost page or ERROR logs."""
