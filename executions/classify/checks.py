@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 from executions.classify.facts import Facts
-from executions.history import OUTCOME_TIMED_OUT
+from executions.history import OUTCOME_TIMED_OUT, STATE_ABORT_EVENTS
 
 HTTP_TASK_TIMEOUT_MS = 60_000
 # Socket errors this close to the hard 60 s cap are the cap, not the network.
@@ -107,7 +107,7 @@ def note_diff(f: Facts) -> bool:
 # failed (the state was aborted, or the execution failed while the call was open).
 _ABORTED_BY = {
     "ExecutionAborted": "StopExecution",
-    "TaskStateAborted": "state aborted",
+    **dict.fromkeys(STATE_ABORT_EVENTS, "state aborted"),
     "ExecutionFailed": "execution failed elsewhere",
 }
 

@@ -17,6 +17,7 @@ from connections.deauthorization import DEAUTHORIZED, TRIGGER_STATUS_IN_TEXT
 from executions.classify.context import ConnectionStateChange
 from executions.classify.facts import Facts
 from executions.classify.handling import advise_retry
+from executions.history import STATE_ABORT_EVENTS
 
 CONNECTION_SECRET_ARN = "arn:aws:secretsmanager:*:*:secret:events!connection/*"
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
@@ -421,7 +422,7 @@ def aborted(f: Facts) -> str:
     # Cut off, not failed: the advice is where to look instead of the endpoint.
     # The failure the parser found behind the abort, when it did: the place to look.
     named = f" ({' '.join(f.attempt.aborted_by.split())[:300]})" if f.attempt.aborted_by else ""
-    if f.attempt.closed_event_type == "TaskStateAborted":
+    if f.attempt.closed_event_type in STATE_ABORT_EVENTS:
         return (
             f"the state was aborted while {f.call} was in flight: another branch or iteration "
             f"of the execution failed{named} (or the execution was stopped) — fix that failure; "

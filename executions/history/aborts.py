@@ -11,6 +11,7 @@ already timed out is aborted too, and the call taken for it then answers normall
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from executions.history.attempts import OUTCOME_ABORTED, ParsedAttempt, close_attempt
@@ -20,8 +21,10 @@ from executions.history.attempts import OUTCOME_ABORTED, ParsedAttempt, close_at
 _MAX_FAILURES = 64
 
 
-def describe_failure(failed: ParsedAttempt) -> str:
+def describe_failure(failed: ParsedAttempt | None) -> str:
     """The sibling failure an abort names: state, error, and which branch or iteration."""
+    if failed is None:
+        return ""
     where = f" in {failed.branch_path}" if failed.branch_path else ""
     return f"{failed.state_name} failed ({failed.error or failed.outcome}){where}"[:300]
 
@@ -61,7 +64,7 @@ class AbortNotes:
         free = [attempt for attempt in flying if not self.is_noted(attempt)]
         if not free or (cause is None and len(free) != 1):
             return
-        named = describe_failure(cause) if cause is not None else ""
+        named = describe_failure(cause)
         self._notes[id(free[0])] = (free[0], event_id, timestamp, named)
 
     def close_noted(self, attempt: ParsedAttempt) -> bool:
@@ -73,6 +76,27 @@ class AbortNotes:
         attempt.aborted_by = noted[3]
         attempt.problems.append("the state was aborted before the call returned")
         return True
+
+    def cut_off(
+        self,
+        attempt: ParsedAttempt,
+        event_id: int | None,
+        event_type: str,
+        event: Mapping[str, Any],
+        by: str,
+    ) -> None:
+        """End `attempt` as aborted: at the abort noted for it, else at this event (a join of
+        a failed Parallel/Map, or the execution failing around it), cut off `by` that."""
+        if self.close_noted(attempt):
+            return
+        close_attempt(attempt, OUTCOME_ABORTED, event_id, event_type, event.get("timestamp"))
+        attempt.aborted_by = by[:300]
+        attempt.problems.append(
+            "the execution failed elsewhere while this call was in flight;"
+            " no result was recorded for it"
+            if event_type == "ExecutionFailed"
+            else "the state was aborted before the call returned"
+        )
 
     def clear(self) -> None:
         self._failures.clear()

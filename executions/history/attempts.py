@@ -25,6 +25,17 @@ OUTCOME_ABORTED = "aborted"
 OUTCOME_IN_PROGRESS = "in_progress"
 # The events that end a call as aborted, however its attempt was stored.
 ABORT_EVENTS = frozenset({"ExecutionAborted", "TaskStateAborted"})
+# The events that end a call its state's abort cut off: its own TaskStateAborted, or the end of
+# the Parallel/Map whose other branch failed (when no TaskStateAborted reached it).
+STATE_ABORT_EVENTS = frozenset(
+    {
+        "TaskStateAborted",
+        "ParallelStateFailed",
+        "ParallelStateAborted",
+        "MapStateFailed",
+        "MapStateAborted",
+    }
+)
 # "Failing" in one place: every outcome but these (failed, timed out, and any value not known
 # here). `executions.models.FAILING` says the same in SQL; a test holds the two together.
 # Aborted is not failing: the endpoint did nothing wrong (it was cut off, not slow like a

@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from executions.history.aborts import AbortNotes
+from executions.history.aborts import AbortNotes, describe_failure
 from executions.history.attempts import (
     OUTCOME_ABORTED,
     OUTCOME_FAILED,
@@ -32,6 +32,7 @@ from executions.history.entries import (
     Link,
     child_path,
     entry_order,
+    in_fork,
     is_http_task,
     may_be_http,
     segment_state,
@@ -165,8 +166,8 @@ class HistoryParser:
                 yield ready.pop(0)
 
     def finish(self) -> Iterator[ParsedAttempt]:
-        """Flush what is still open: unsettled failures are final, calls in flight in_progress
-        (or aborted, when an abort was noted for them)."""
+        """Flush what is open: unsettled failures are final, calls in flight in_progress (or
+        aborted, at the abort noted for them)."""
         for entry in sorted(self._open.values(), key=entry_order):
             self._settle(entry, "")
             if entry.current is not None:
@@ -289,7 +290,20 @@ class HistoryParser:
             return (path.rpartition("/")[0], None, "")
         self._fork_ids.pop(fork.key, None)
         self._links.pop(fork_id, None)
+        if not self._type.endswith("Succeeded"):
+            self._end_branches(fork)
         return (fork.path, None, "")
+
+    def _end_branches(self, fork: Fork) -> None:
+        # The Parallel/Map failed or was aborted: no call still open in its branches can answer
+        # any more, whether or not AWS gave it a TaskStateAborted (the sandbox does not).
+        named = describe_failure(self._aborts.cause(self._prev))  # what the join links to
+        for entry in self._flights():
+            if entry.current is not None and in_fork(entry.path, fork):
+                self._aborts.cut_off(entry.current, self._id, self._type, self._event, named)
+                self._ready.append(entry.current)
+                entry.current = None
+                self._open.pop(id(entry), None)
 
     def _on_map_iteration(self, link: Link) -> Link:
         details = self._details("mapIterationStartedEventDetails")
@@ -450,23 +464,16 @@ class HistoryParser:
         self._open.clear()
 
     def _cut_off(self, attempt: ParsedAttempt, outcome: str, details: Mapping[str, Any]) -> None:
-        """A call still open when the execution ended: at the abort noted for it, if any, else
-        by the end itself."""
-        if self._aborts.close_noted(attempt):
+        """A call still open when the execution ended: at its noted abort, else by the end."""
+        if self._type == "ExecutionFailed" or self._aborts.is_noted(attempt):
+            # Another branch or iteration failed the execution: this call was cut off with no
+            # result of its own, and must not inherit that failure.
+            error = as_text(details.get("error"))
+            self._aborts.cut_off(attempt, self._id, self._type, self._event, error)
             return
-        if self._type != "ExecutionFailed":
-            # Timed out or stopped: the end of the execution is what ended this call.
-            self._close(attempt, outcome)
-            read_failure(attempt, details)
-            return
-        # Another branch or iteration failed the execution: this call was cut off (aborted)
-        # with no result of its own, and must not inherit that failure.
-        self._close(attempt, OUTCOME_ABORTED)
-        attempt.aborted_by = as_text(details.get("error"))[:300]
-        attempt.problems.append(
-            "the execution failed elsewhere while this call was in flight;"
-            " no result was recorded for it"
-        )
+        # Timed out or stopped: the end of the execution is what ended this call.
+        self._close(attempt, outcome)
+        read_failure(attempt, details)
 
     def _on_redriven(self, link: Link) -> Link:
         count = as_int(self._details().get("redriveCount"))
@@ -521,8 +528,7 @@ class HistoryParser:
         return None
 
     def _flights(self) -> list[Entry]:
-        """The entries with a call in flight, in entry order; none past a few dozen open
-        states (scanning them for every event of a broken history would be quadratic)."""
+        # None past a few dozen open states: scanning them for every event would be quadratic.
         if len(self._open) > _MAX_SCAN:
             return []
         return sorted((e for e in self._open.values() if e.current is not None), key=entry_order)
