@@ -27,9 +27,11 @@ def test_each_sibling_call_a_branch_failure_cuts_off_ends_aborted_naming_it(
     fanout: dict[str, Any] = {
         "Type": "Parallel",
         "Branches": [
-            _branch("Fails", f"{partner_url}/status/500", basic_connection),
-            _branch("SlowA", f"{partner_url}/slow?seconds=2", basic_connection),
-            _branch("SlowB", f"{partner_url}/slow?seconds=2", basic_connection),
+            # The failure waits until both siblings are in flight (the sandbox starts branches
+            # on threads; a branch cut off before its TaskScheduled is another shape).
+            _branch("Fails", f"{partner_url}/status/500?delay=1", basic_connection),
+            _branch("SlowA", f"{partner_url}/slow?seconds=1.9", basic_connection),
+            _branch("SlowB", f"{partner_url}/slow?seconds=1.9", basic_connection),
         ],
         "End": True,
     }
@@ -40,7 +42,12 @@ def test_each_sibling_call_a_branch_failure_cuts_off_ends_aborted_naming_it(
     states: dict[str, Any] = {"Fanout": fanout, "Handled": {"Type": "Pass", "End": True}}
     if not caught:
         del states["Handled"]
-    run = aws.execute(aws.state_machine({"StartAt": "Fanout", "States": states}))
+    machine = aws.state_machine({"StartAt": "Fanout", "States": states})
+    try:
+        run = aws.execute(machine)
+    finally:
+        # Its failed execution is no business of the other tests sharing this sandbox.
+        aws.sfn.delete_state_machine(stateMachineArn=machine)
     assert run.status == ("SUCCEEDED" if caught else "FAILED")
     # The sandbox (moto) records no TaskStateAborted for the siblings, unlike AWS (reference
     # §8, tests/fixtures/histories/siblings_cut_off.json): the Parallel's failure ends them.
