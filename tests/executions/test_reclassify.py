@@ -210,6 +210,14 @@ def test_the_runs_final_pass_clears_the_failing_flag_of_an_execution_whose_failu
         **conflict,
     )
     HttpAttempt.objects.filter(pk=real.pk).update(failure_group=group)
+    lone = FailureGroupFactory.create(account=account, count=1, last_seen_at=cut_at)
+    HttpAttemptFactory.create(  # a group whose only member was an abort
+        execution=cut.execution,
+        occurred_at=cut_at,
+        closed_event_type="TaskStateAborted",
+        failure_group=lone,
+        **conflict,
+    )
     run = begin_sync(account, "test")
     assert run is not None
     HttpAttemptFactory.create(  # written by the run
@@ -224,4 +232,6 @@ def test_the_runs_final_pass_clears_the_failing_flag_of_an_execution_whose_failu
     assert real.execution.has_failed_attempt is True
     group.refresh_from_db()
     assert (group.count, group.last_seen_at) == (1, real_at)  # the real 409, and only it
+    lone.refresh_from_db()
+    assert lone.count == 0 and not lone.attempts.exists()  # keeps its times (FailureGroup.recount)
     assert Execution.objects.failing().filter(pk=cut.execution_id).exists() is False
