@@ -186,7 +186,10 @@ class ConnectionDetailSerializer(ConnectionSerializer):
     cascade = serializers.JSONField(
         help_text="De-authorization episodes in the window: trigger, and what failed after."
     )
-    endpoints = serializers.JSONField(help_text="Endpoints called through it, by failures.")
+    endpoints = serializers.JSONField(
+        help_text="Endpoints called through it, by failures: `total` counts finished calls "
+        "(aborted and in-progress ones are not), `aborted` the calls cut off."
+    )
 
     class Meta(ConnectionSerializer.Meta):
         fields = (
@@ -226,15 +229,22 @@ class LatencySerializer(serializers.Serializer[Any]):
 class EndpointDetailSerializer(EndpointSerializer):
     window_start = serializers.DateTimeField()
     window_end = serializers.DateTimeField()
-    total = serializers.IntegerField()
+    total = serializers.IntegerField(
+        help_text="Finished calls in the window: aborted and in-progress ones are not counted."
+    )
     failures = serializers.IntegerField()
-    latency_ms = LatencySerializer()
+    aborted = serializers.IntegerField(
+        help_text="Calls cut off in the window (StopExecution, an aborted state, another "
+        "branch's failure): in neither `total` nor `latency_ms`."
+    )
+    latency_ms = LatencySerializer(help_text="p50/p95 of the finished, timed calls.")
     status_mix = StatusMixSerializer(many=True)
 
     class Meta(EndpointSerializer.Meta):
         fields = (
             *EndpointSerializer.Meta.fields,
-            "window_start", "window_end", "total", "failures", "latency_ms", "status_mix",
+            "window_start", "window_end", "total", "failures", "aborted", "latency_ms",
+            "status_mix",
         )  # fmt: skip
 
 

@@ -41,8 +41,9 @@ from connections.models import (
 )
 from dashboard.connection_views import cascade, endpoints_of, latency
 from dashboard.forms import WindowForm
-from executions.choices import GroupStatus
+from executions.choices import GroupStatus, Outcome
 from executions.forms import AttemptFilterForm, Cursor, GroupFilterForm, from_micros, to_micros
+from executions.history import is_finished_outcome
 from executions.map_run_views import map_run_rows
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.presenting import LIST_FIELDS, parsed, parsed_query
@@ -403,8 +404,10 @@ def endpoint_detail(request: Request, pk: int) -> Response:
     body.update(
         window_start=start,
         window_end=end,
-        total=sum(r["count"] for r in mix),
+        # As on the page: the rate's denominator is the finished calls, the aborted apart.
+        total=sum(r["count"] for r in mix if is_finished_outcome(r["outcome"])),
         failures=failing,
+        aborted=sum(r["count"] for r in mix if r["outcome"] == Outcome.ABORTED),
         latency_ms=latency(in_window),
         status_mix=mix,
     )

@@ -49,8 +49,16 @@ from dashboard.forms import WindowForm
 from dashboard.trends import Percentile, trends
 from dashboard.views import timeline, window_context
 from executions import charts
-from executions.history import is_failing_outcome
-from executions.models import FAILING, FailureGroup, HttpAttempt, HttpAttemptQuerySet
+from executions.choices import Outcome
+from executions.history import is_failing_outcome, is_finished_outcome
+from executions.models import (
+    CUT_OFF,
+    FAILING,
+    FINISHED,
+    FailureGroup,
+    HttpAttempt,
+    HttpAttemptQuerySet,
+)
 from executions.presenting import LIST_FIELDS, injected_parameters
 from executions.redaction import default_redactor
 from executions.web import bad_filters, render_page, visible_accounts
@@ -169,7 +177,12 @@ def endpoints_of(connection: Connection, start: datetime, end: datetime) -> list
         )
         .filter(endpoint__isnull=False)
         .values("endpoint_id", "endpoint__method", "endpoint__url_template")
-        .annotate(total=Count("id"), failures=Count("id", filter=FAILING))
+        .annotate(
+            # Finished calls only: a call cut off is no call the endpoint answered or failed.
+            total=Count("id", filter=FINISHED),
+            failures=Count("id", filter=FAILING),
+            aborted=Count("id", filter=CUT_OFF),
+        )
         .order_by("-failures", "-total", "endpoint_id")[:GROUPS]
     )
 
@@ -342,7 +355,8 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def latency(attempts: QuerySet[HttpAttempt]) -> dict[str, float | None]:
-    timed = attempts.filter(duration_ms__isnull=False)
+    """p50/p95 of the finished, timed calls: an aborted call's time is only until the cut."""
+    timed = attempts.filter(FINISHED, duration_ms__isnull=False)
     if db_connection.vendor == "postgresql":
         result = timed.aggregate(
             p50=Percentile("duration_ms", 0.5), p95=Percentile("duration_ms", 0.95)
@@ -398,7 +412,9 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
     attempts = HttpAttempt.objects.filter(account_id=endpoint.account_id, endpoint_id=endpoint.pk)
     in_window = attempts.filter(occurred_at__gte=start, occurred_at__lt=end)
     mix = status_mix(in_window)
-    total = sum(r.count for r in mix)
+    # The rate is over finished calls; the aborted ones are said beside it (from the same mix).
+    total = sum(r.count for r in mix if is_finished_outcome(r.outcome))
+    aborted = sum(r.count for r in mix if r.outcome == Outcome.ABORTED)
     failures = sum(r.count for r in mix if r.query)
     groups = list(
         FailureGroup.objects.filter(account_id=endpoint.account_id, endpoint_id=endpoint.pk)
@@ -412,6 +428,7 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
         trends=trends(attempts, start, end),
         mix=mix,
         total=total,
+        aborted=aborted,
         failures=failures,
         failure_rate=(failures / total * 100) if total else None,
         groups=groups,

@@ -1,8 +1,10 @@
 """Rates and change: failure rate and latency per time bucket, and what changed on the overview.
 
 Counts alone mislead an on-call engineer: 40 failures out of 50 calls is an outage, 40 out of
-40,000 is noise. So the connection and endpoint pages chart failed ÷ all attempts per bucket,
-and the overview compares its window with the previous one of the same length.
+40,000 is noise. So the connection and endpoint pages chart failed ÷ finished attempts per
+bucket, and the overview compares its window with the previous one of the same length.
+Aborted and in-progress calls are no part of a rate or a latency (`executions.models.FINISHED`):
+the aborted ones are counted beside them.
 
 "Failing" is `executions.models.FAILING`, the one definition every page uses. Each function
 below is one SQL query, shaped for the indexes named in docs/performance.md.
@@ -20,7 +22,7 @@ from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet
 from django.db.models.functions import Trunc
 
 from executions import charts, trend_charts
-from executions.models import FAILING, FailureGroup, HttpAttempt
+from executions.models import CUT_OFF, FAILING, FINISHED, FailureGroup, HttpAttempt
 
 # The rising-endpoint rule (shown on the overview, so the reader knows what "rising" means).
 RISE_POINTS = 10.0  # failure rate up by at least this many percentage points…
@@ -35,27 +37,33 @@ class Percentile(Aggregate):
     template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
     output_field = FloatField()
 
-    def __init__(self, expression: str, fraction: float) -> None:
+    def __init__(self, expression: str, fraction: float, filter: Q | None = None) -> None:
         # A float we write ourselves, never user input, so formatting it into SQL is safe.
-        super().__init__(expression, fraction=repr(float(fraction)))
+        # `filter` becomes FILTER (WHERE …), which PostgreSQL allows on ordered-set aggregates.
+        super().__init__(expression, fraction=repr(float(fraction)), filter=filter)
 
 
 def trend_rows(
     attempts: QuerySet[HttpAttempt], bucketing: charts.Bucketing
 ) -> list[trend_charts.BucketStats]:
-    """(bucket, all, failed, p50, p95) of every attempt in the buckets' span: one query.
+    """(bucket, finished, failed, aborted, p50, p95) of the attempts in the buckets' span: one
+    query.
 
-    PERCENTILE_CONT ignores NULL durations (attempts that never got an answer), as a latency
-    figure should. SQLite (a fresh checkout) has no PERCENTILE_CONT: there the latency is
-    left out rather than guessed.
+    Total and latency are over finished calls only (FINISHED); PERCENTILE_CONT also ignores
+    NULL durations (attempts that never got an answer), as a latency figure should. SQLite (a
+    fresh checkout) has no PERCENTILE_CONT: there the latency is left out rather than guessed.
     """
     first, end = bucketing.span
-    aggregates: dict[str, Any] = {"total": Count("id"), "failed": Count("id", filter=FAILING)}
+    aggregates: dict[str, Any] = {
+        "total": Count("id", filter=FINISHED),
+        "failed": Count("id", filter=FAILING),
+        "aborted": Count("id", filter=CUT_OFF),
+    }
     postgres = db_connection.vendor == "postgresql"
     if postgres:
         aggregates |= {
-            "p50": Percentile("duration_ms", 0.5),
-            "p95": Percentile("duration_ms", 0.95),
+            "p50": Percentile("duration_ms", 0.5, filter=FINISHED),
+            "p95": Percentile("duration_ms", 0.95, filter=FINISHED),
         }
     rows = (
         attempts.filter(occurred_at__gte=first, occurred_at__lt=end)
@@ -65,7 +73,9 @@ def trend_rows(
         .order_by("bucket")
     )
     return [
-        trend_charts.BucketStats(r["bucket"], r["total"], r["failed"], r.get("p50"), r.get("p95"))
+        trend_charts.BucketStats(
+            r["bucket"], r["total"], r["failed"], r.get("p50"), r.get("p95"), r["aborted"]
+        )
         for r in rows
     ]
 
@@ -116,7 +126,8 @@ def new_groups(account_ids: list[int], start: datetime, end: datetime) -> list[F
 def rising_endpoints(
     account_ids: list[int], start: datetime, end: datetime, candidates: Collection[int]
 ) -> list[RisingEndpoint]:
-    """Endpoints whose failure rate rose by RISE_POINTS over MIN_ATTEMPTS attempts (one query).
+    """Endpoints whose failure rate rose by RISE_POINTS over MIN_ATTEMPTS finished attempts
+    (one query; aborted calls count in neither the rate nor the minimum).
 
     Only an endpoint that failed in the window can have a rising rate: `candidates` are those
     endpoints, which the overview has already counted from the failing-attempts index
@@ -140,9 +151,9 @@ def rising_endpoints(
         )
         .values("endpoint_id", "endpoint__method", "endpoint__url_template")
         .annotate(
-            total=Count("id", filter=now),
+            total=Count("id", filter=now & FINISHED),
             failed=Count("id", filter=now & FAILING),
-            previous_total=Count("id", filter=before),
+            previous_total=Count("id", filter=before & FINISHED),
             previous_failed=Count("id", filter=before & FAILING),
         )
         .filter(total__gte=MIN_ATTEMPTS)

@@ -65,8 +65,6 @@ class Classifier:
     groups: FailureGroups
     context: StoredContext = field(init=False)
     rewritten: int = 0  # rows `reclassify` saved
-    # Executions one of whose stored failures `reclassify` found to be an abort.
-    no_longer_failing: set[int] = field(default_factory=set)
     _definitions: dict[int, Mapping[str, HttpStateInfo]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,6 +87,7 @@ class Classifier:
         classification moved); returns the groups they left or joined."""
         touched: set[int] = set()
         changed: list[HttpAttempt] = []
+        moved: set[int] = set()  # executions one of whose stored failures is an abort
         read = [(row, as_parsed(row)) for row in rows]
         # The rows are in id order, not time order: learn their endpoints' successes at once.
         self.context.prime((parsed, row.occurred_at) for row, parsed in read)
@@ -97,7 +96,7 @@ class Classifier:
             before = _classification_of(row)
             outcome = stored_outcome(row)
             if outcome != row.outcome:
-                self.no_longer_failing.add(row.execution_id)
+                moved.add(row.execution_id)
                 parsed.outcome = row.outcome = outcome
             states = self._states_of(row.execution.state_machine_id)
             result = self.classify(parsed, row.occurred_at, states)
@@ -113,6 +112,10 @@ class Classifier:
             HttpAttempt.objects.bulk_update(
                 changed, [*CLASSIFICATION_FIELDS, "outcome", "failure_group"]
             )
+        # In the same transaction as the rows, whichever pass this is (ingestion's, the run's
+        # final one, after state changes, the command): an execution whose only failures were
+        # aborts must leave the failing lists with them, not at some later command.
+        clear_failed_flags(moved)
         self.rewritten += len(changed)
         touched.discard(0)
         return touched
@@ -212,7 +215,6 @@ def reclassify_account(
         last_id = batch[-1].id
         done += len(batch)
         progress(f"… {account.name}: {done}")
-    clear_failed_flags(classifier.no_longer_failing)
     refresh_account_groups(account, announce=False)
     return done
 

@@ -25,7 +25,12 @@ from executions.choices import (
     Outcome,
     StateMachineType,
 )
-from executions.history import NOT_FAILING_OUTCOMES, is_failing_outcome
+from executions.history import (
+    NOT_FAILING_OUTCOMES,
+    OUTCOME_ABORTED,
+    UNFINISHED_OUTCOMES,
+    is_failing_outcome,
+)
 
 
 class StateMachine(models.Model):
@@ -356,6 +361,10 @@ class GroupTransition(models.Model):
 # together). Failing attempts are a small share of all attempts: partial indexes keep their
 # lists cheap. (A list, as the migrations' index conditions spell it.)
 FAILING = ~Q(outcome__in=list(NOT_FAILING_OUTCOMES))
+# Calls that ended (history.is_finished_outcome in Python): a rate's denominator and latency
+# count only these; aborted calls are counted beside them (CUT_OFF).
+FINISHED = ~Q(outcome__in=list(UNFINISHED_OUTCOMES))
+CUT_OFF = Q(outcome=OUTCOME_ABORTED)
 # The attempt columns free-text search reads (executions/search.py), in one trigram index.
 ATTEMPT_TEXT_FIELDS = ("error", "cause", "url", "response_body")
 
@@ -454,6 +463,10 @@ class HttpAttempt(models.Model):
     state_hint = models.TextField(blank=True)
     # Which workflow variable supplied the URL or a header: {"url": "$base (assigned by S)"}.
     variable_sources = models.JSONField(default=dict, blank=True)
+    # An aborted call: the sibling failure its abort named ("GetCustomer failed (…) in
+    # Items[0]") or the error of the execution that failed around it; kept so `reclassify`
+    # can rebuild evidence.aborted_by. Redacted like the cause.
+    aborted_by = models.CharField(max_length=300, blank=True, default="")
 
     objects = HttpAttemptQuerySet.as_manager()
 

@@ -98,6 +98,7 @@ def attempt_row(
         state_error=pg_safe(redactor.text(parsed.state_error)[:256]),
         state_cause=pg_safe(redactor.text(parsed.state_cause)),
         variable_sources=jsonable(redactor.value(parsed.variable_sources)) or {},
+        aborted_by=pg_safe(redactor.text(parsed.aborted_by)[:300]),
     )
     return classified(row, classification, redactor, state_classification)
 
@@ -150,6 +151,7 @@ def as_parsed(row: HttpAttempt) -> ParsedAttempt:
         state_error=row.state_error,
         state_cause=row.state_cause,
         variable_sources=row.variable_sources or {},
+        aborted_by=row.aborted_by,
     )
 
 

@@ -9,7 +9,9 @@ events carry execution-log JSON in `message`. Calls still in flight are left out
 contract's outcomes are succeeded, failed, timed_out and aborted (a call StopExecution, an
 aborted state or another branch's failure cut off: `category` null like a success, since it is
 no failure of the endpoint, with `subcategory` "aborted", `evidence.aborted_by`
-— StopExecution, state aborted, execution failed elsewhere — the stop's `error`/`cause` when
+— StopExecution, state aborted, execution failed elsewhere, followed by the sibling failure
+the abort names ("state aborted: GetOrder failed (States.Http.StatusCode.503) in EachOrder[0]")
+or the execution's error when the history shows it — the stop's `error`/`cause` when
 StopExecution was given them, and a hint that says where to look). Pages of one execution as AWS
 returns them (`nextToken`, also in reverseOrder, also the AWS CLI's joined output) are joined
 into one history first, so an attempt split across a page break is one attempt (join_pages).

@@ -27,8 +27,17 @@ _ATTEMPT_TEXTS = (
     "state_error",
     "state_cause",
     "state_hint",
+    "aborted_by",
 )
-_PLAIN_TEXTS = ("error", "cause", "hint", "state_error", "state_cause", "state_hint")
+_PLAIN_TEXTS = (
+    "error",
+    "cause",
+    "hint",
+    "state_error",
+    "state_cause",
+    "state_hint",
+    "aborted_by",
+)
 _ATTEMPT_VALUES = (
     "request_headers",
     "request_query",

@@ -1,7 +1,8 @@
 """Server-rendered SVG for rates and latency over time: pure geometry, no database.
 
 Beside the failure counts (charts.stacked_bars), the connection and endpoint pages draw the
-failure *rate* per bucket (failed ÷ all attempts, 0–100 %) and latency p50/p95 per bucket, on
+failure *rate* per bucket (failed ÷ finished attempts, 0–100 %) and latency p50/p95 of the
+finished attempts per bucket (aborted calls are counted apart: they did not finish), on
 the same buckets and x axis as the counts, so the three charts line up.
 """
 
@@ -22,10 +23,11 @@ class BucketStats:
     """One bucket's attempts, as SQL aggregated them."""
 
     start: datetime
-    total: int
+    total: int  # finished attempts (not aborted, not in progress): the rate's denominator
     failed: int
     p50: float | None = None  # milliseconds; None when no attempt in it was timed
     p95: float | None = None
+    aborted: int = 0  # cut off, in no rate or latency; said beside them
 
     @property
     def rate(self) -> float:
@@ -64,8 +66,9 @@ class Trends:
     latency_ticks: tuple[Tick, ...]
     x_ticks: tuple[Tick, ...]
     bucket_unit: str
-    total: int
+    total: int  # finished attempts in the window
     failed: int
+    aborted: int = 0  # cut off in the window: beside the rate, never in it
 
     @property
     def bottom(self) -> float:
@@ -113,17 +116,15 @@ def trends(rows: Iterable[BucketStats], bucketing: Bucketing) -> Trends:
     index = {moment: i for i, moment in enumerate(starts)}
     slot = plot_width / len(starts)
     gap = min(2.0, slot * 0.2)
-    stats = {
-        i: row
-        for row in rows
-        if (i := index.get(floor_to(row.start, bucketing.unit))) is not None and row.total > 0
-    }
+    shown = [row for row in rows if floor_to(row.start, bucketing.unit) in index]
+    stats = {index[floor_to(row.start, bucketing.unit)]: row for row in shown if row.total > 0}
     bars = []
     for i, row in sorted(stats.items()):
         height = row.rate * plot_height
         title = (
-            f"{bucketing.range_label(row.start)}: {row.failed} of {row.total} "
+            f"{bucketing.range_label(row.start)}: {row.failed} of {row.total} finished "
             f"attempt{'' if row.total == 1 else 's'} failed ({row.rate * 100:.1f}%)"
+            + (f"; {row.aborted} aborted, not counted" if row.aborted else "")
         )
         bars.append(
             RateBar(
@@ -164,4 +165,5 @@ def trends(rows: Iterable[BucketStats], bucketing: Bucketing) -> Trends:
         bucket_unit=bucketing.unit,
         total=sum(r.total for r in stats.values()),
         failed=sum(r.failed for r in stats.values()),
+        aborted=sum(r.aborted for r in shown),
     )

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 from executions.classify.facts import Facts
-from executions.history import OUTCOME_TIMED_OUT
+from executions.history import OUTCOME_TIMED_OUT, STATE_ABORT_EVENTS
 
 HTTP_TASK_TIMEOUT_MS = 60_000
 # Socket errors this close to the hard 60 s cap are the cap, not the network.
@@ -107,13 +107,15 @@ def note_diff(f: Facts) -> bool:
 # failed (the state was aborted, or the execution failed while the call was open).
 _ABORTED_BY = {
     "ExecutionAborted": "StopExecution",
-    "TaskStateAborted": "state aborted",
+    **dict.fromkeys(STATE_ABORT_EVENTS, "state aborted"),
     "ExecutionFailed": "execution failed elsewhere",
 }
 
 
 def aborted(f: Facts) -> bool:
-    f.extra["aborted_by"] = _ABORTED_BY.get(f.attempt.closed_event_type, "unknown")
+    by = _ABORTED_BY.get(f.attempt.closed_event_type, "unknown")
+    # The sibling failure (or the execution's error) the parser found: where to look instead.
+    f.extra["aborted_by"] = f"{by}: {f.attempt.aborted_by}" if f.attempt.aborted_by else by
     if f.attempt.cause:
         f.extra["stop_cause"] = f.attempt.cause[:500]
     return True

@@ -17,6 +17,7 @@ from connections.deauthorization import DEAUTHORIZED, TRIGGER_STATUS_IN_TEXT
 from executions.classify.context import ConnectionStateChange
 from executions.classify.facts import Facts
 from executions.classify.handling import advise_retry
+from executions.history import STATE_ABORT_EVENTS
 
 CONNECTION_SECRET_ARN = "arn:aws:secretsmanager:*:*:secret:events!connection/*"
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
@@ -419,17 +420,19 @@ def other_status(f: Facts) -> str:
 
 def aborted(f: Facts) -> str:
     # Cut off, not failed: the advice is where to look instead of the endpoint.
-    if f.attempt.closed_event_type == "TaskStateAborted":
+    # The failure the parser found behind the abort, when it did: the place to look.
+    named = f" ({' '.join(f.attempt.aborted_by.split())[:300]})" if f.attempt.aborted_by else ""
+    if f.attempt.closed_event_type in STATE_ABORT_EVENTS:
         return (
             f"the state was aborted while {f.call} was in flight: another branch or iteration "
-            "of the execution failed (or the execution was stopped) — fix that failure; this "
-            "call was cut off, do not chase its endpoint"
+            f"of the execution failed{named} (or the execution was stopped) — fix that failure; "
+            "this call was cut off, do not chase its endpoint"
         )
     if f.attempt.closed_event_type == "ExecutionFailed":
         return (
-            f"the execution failed in another branch or iteration while {f.call} was in "
-            "flight — fix that failure; this call was cut off with no answer recorded, do not "
-            "chase its endpoint"
+            f"the execution failed{named} in another branch or iteration while {f.call} was "
+            "in flight — fix that failure; this call was cut off with no answer recorded, do "
+            "not chase its endpoint"
         )
     given = [
         f"{name} {' '.join(value.split())[:200]!r}"

@@ -18,7 +18,7 @@ from executions.classify import connection_states as conn
 from executions.classify.facts import Facts
 from executions.history import OUTCOME_ABORTED, OUTCOME_IN_PROGRESS, OUTCOME_SUCCEEDED
 
-RULES_VERSION = "2026.12.4"
+RULES_VERSION = "2026.12.7"
 CATEGORIES = (
     "timeout",
     "auth",

@@ -25,6 +25,17 @@ OUTCOME_ABORTED = "aborted"
 OUTCOME_IN_PROGRESS = "in_progress"
 # The events that end a call as aborted, however its attempt was stored.
 ABORT_EVENTS = frozenset({"ExecutionAborted", "TaskStateAborted"})
+# The events that end a call its state's abort cut off: its own TaskStateAborted, or the end of
+# the Parallel/Map whose other branch failed (when no TaskStateAborted reached it).
+STATE_ABORT_EVENTS = frozenset(
+    {
+        "TaskStateAborted",
+        "ParallelStateFailed",
+        "ParallelStateAborted",
+        "MapStateFailed",
+        "MapStateAborted",
+    }
+)
 # "Failing" in one place: every outcome but these (failed, timed out, and any value not known
 # here). `executions.models.FAILING` says the same in SQL; a test holds the two together.
 # Aborted is not failing: the endpoint did nothing wrong (it was cut off, not slow like a
@@ -37,6 +48,19 @@ NOT_FAILING_OUTCOMES = (OUTCOME_SUCCEEDED, OUTCOME_IN_PROGRESS, OUTCOME_ABORTED)
 def is_failing_outcome(outcome: str) -> bool:
     """Whether an attempt with this outcome counts as a failure (lists, groups, classifier)."""
     return outcome not in NOT_FAILING_OUTCOMES
+
+
+# Calls that never finished: cut off (aborted) or still open when the history was read. A
+# failure rate and a latency figure are read as "of the calls that ended": a cut-off call has
+# no answer and only the time until the cut, so counting it would dilute the rate after every
+# StopExecution and pull p50/p95 towards however long the stop took. They are counted apart.
+# `executions.models.FINISHED` says the same in SQL; a test holds the two together.
+UNFINISHED_OUTCOMES = (OUTCOME_IN_PROGRESS, OUTCOME_ABORTED)
+
+
+def is_finished_outcome(outcome: str) -> bool:
+    """Whether an attempt with this outcome counts in rates' denominators and in latency."""
+    return outcome not in UNFINISHED_OUTCOMES
 
 
 @dataclass(slots=True)
@@ -84,6 +108,9 @@ class ParsedAttempt:
     # Which variable a request part came from: {"url" | "header X": "$name (assigned by S)"}
     # (issue 15 item 4). Names only, never values.
     variable_sources: dict[str, str] = field(default_factory=dict)
+    # An aborted call: the sibling failure its abort named, or the execution's error when
+    # the execution failed around it (issue 15 item 9); evidence.aborted_by says it.
+    aborted_by: str = ""
 
 
 # --------------------------------------------------------------------------- TaskScheduled

@@ -61,6 +61,14 @@ def segment_state(segment: str) -> str:
     return segment.rpartition("#")[0]
 
 
+def in_fork(path: str, fork: Fork) -> bool:
+    """Whether a branch path lies in one of the fork's branches or iterations."""
+    if fork.path and not path.startswith(f"{fork.path}/"):
+        return False
+    rest = path[len(fork.path) + 1 :] if fork.path else path
+    return segment_state(rest.partition("/")[0]) == fork.name
+
+
 def entry_order(entry: Entry) -> int:
     return entry.entered_id or 0
 

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from executions.history.aborts import AbortNotes, describe_failure
 from executions.history.attempts import (
     OUTCOME_ABORTED,
     OUTCOME_FAILED,
@@ -31,6 +32,7 @@ from executions.history.entries import (
     Link,
     child_path,
     entry_order,
+    in_fork,
     is_http_task,
     may_be_http,
     segment_state,
@@ -90,6 +92,7 @@ class HistoryParser:
 
     # Slots: the handlers read the cursor attributes for every one of up to 25,000 events.
     __slots__ = (
+        "_aborts",
         "_dispatch",
         "_dropped_problems",
         "_event",
@@ -99,7 +102,6 @@ class HistoryParser:
         "_id",
         "_last_id",
         "_links",
-        "_noted_aborts",
         "_open",
         "_prev",
         "_ready",
@@ -120,8 +122,7 @@ class HistoryParser:
         self._fork_ids: dict[tuple[str, str], int] = {}
         self._open: dict[int, Entry] = {}  # keyed by id(entry): entered ids may be missing
         self._recently_failed: deque[Entry] = deque(maxlen=64)  # redrive without re-entry
-        # Calls an abort linked elsewhere was taken to cut off: (call, event id, timestamp).
-        self._noted_aborts: dict[int, tuple[ParsedAttempt, int | None, Any]] = {}
+        self._aborts = AbortNotes()  # aborts AWS linked to a sibling's failure (aborts.py)
         self._ready: list[ParsedAttempt] = []
         self._last_id = 0
         self._redrive_count = 0
@@ -165,15 +166,15 @@ class HistoryParser:
                 yield ready.pop(0)
 
     def finish(self) -> Iterator[ParsedAttempt]:
-        """Flush what is still open: unsettled failures are final, calls in flight in_progress
-        (or aborted, when an abort was noted for them)."""
+        """Flush what is open: unsettled failures are final, calls in flight in_progress (or
+        aborted, at the abort noted for them)."""
         for entry in sorted(self._open.values(), key=entry_order):
             self._settle(entry, "")
             if entry.current is not None:
-                self._abort_noted(entry.current)
+                self._aborts.close_noted(entry.current)
                 self._ready.append(entry.current)
                 entry.current = None
-        for store in (self._open, self._links, self._forks, self._fork_ids, self._noted_aborts):
+        for store in (self._open, self._links, self._forks, self._fork_ids, self._aborts):
             store.clear()
         while self._ready:
             yield self._ready.pop(0)
@@ -289,7 +290,20 @@ class HistoryParser:
             return (path.rpartition("/")[0], None, "")
         self._fork_ids.pop(fork.key, None)
         self._links.pop(fork_id, None)
+        if not self._type.endswith("Succeeded"):
+            self._end_branches(fork)
         return (fork.path, None, "")
+
+    def _end_branches(self, fork: Fork) -> None:
+        # The Parallel/Map failed or was aborted: no call still open in its branches can answer
+        # any more, whether or not AWS gave it a TaskStateAborted (the sandbox does not).
+        named = describe_failure(self._aborts.cause(self._prev))  # what the join links to
+        for entry in self._flights():
+            if entry.current is not None and in_fork(entry.path, fork):
+                self._aborts.cut_off(entry.current, self._id, self._type, self._event, named)
+                self._ready.append(entry.current)
+                entry.current = None
+                self._open.pop(id(entry), None)
 
     def _on_map_iteration(self, link: Link) -> Link:
         details = self._details("mapIterationStartedEventDetails")
@@ -372,19 +386,16 @@ class HistoryParser:
         entry.current = None
         self._close(attempt, _TASK_FAILURES[self._type])
         read_failure(attempt, details)
+        self._aborts.failed(self._id, attempt)  # what the siblings' aborts will link to
         entry.pending = attempt  # final or retried, caught or not: the next event says
         return (entry.path, entry, "")
 
     def _on_task_left(self, link: Link) -> Link:
         entry, aborted = link[1], self._type == "TaskStateAborted"
         if aborted and (entry is None or entry.current is None):
-            # AWS links an abort to the failure that caused it (reference §8), not to the call
-            # it cut off: one call in flight is noted as that call, which ends so unless it
-            # reports an end of its own (it may be another branch's; several: none is noted).
-            flying = self._entry_in_flight()
-            if flying is not None and flying.current is not None:
-                noted = (flying.current, self._id, self._event.get("timestamp"))
-                self._noted_aborts[id(flying.current)] = noted
+            # AWS links an abort to the failure that caused it, not to the call it cut off.
+            flying = [e.current for e in self._flights() if e.current is not None]
+            self._aborts.take(flying, self._prev, self._id, self._event.get("timestamp"))
         if entry is None:
             return (link[0], None, "")
         if entry.pending is not None:  # normally settled already, unless links were lost
@@ -446,24 +457,23 @@ class HistoryParser:
             self._settle(entry, self._type)
             if entry.current is not None:
                 attempt, entry.current = entry.current, None
-                if self._abort_noted(attempt):
-                    pass
-                elif self._type == "ExecutionFailed":
-                    # Another branch or iteration failed the execution: this call was cut off
-                    # (aborted) with no result of its own, and must not inherit that failure.
-                    self._close(attempt, OUTCOME_ABORTED)
-                    attempt.problems.append(
-                        "the execution failed elsewhere while this call was in flight;"
-                        " no result was recorded for it"
-                    )
-                else:
-                    # Timed out or aborted: the end of the execution is what ended this call.
-                    self._close(attempt, outcome)
-                    read_failure(attempt, details)
+                self._cut_off(attempt, outcome, details)
                 self._ready.append(attempt)
             if entry.http:
                 self._recently_failed.append(entry)
         self._open.clear()
+
+    def _cut_off(self, attempt: ParsedAttempt, outcome: str, details: Mapping[str, Any]) -> None:
+        """A call still open when the execution ended: at its noted abort, else by the end."""
+        if self._type == "ExecutionFailed" or self._aborts.is_noted(attempt):
+            # Another branch or iteration failed the execution: this call was cut off with no
+            # result of its own, and must not inherit that failure.
+            error = as_text(details.get("error"))
+            self._aborts.cut_off(attempt, self._id, self._type, self._event, error)
+            return
+        # Timed out or stopped: the end of the execution is what ended this call.
+        self._close(attempt, outcome)
+        read_failure(attempt, details)
 
     def _on_redriven(self, link: Link) -> Link:
         count = as_int(self._details().get("redriveCount"))
@@ -491,15 +501,6 @@ class HistoryParser:
     def _close(self, attempt: ParsedAttempt, outcome: str) -> None:
         close_attempt(attempt, outcome, self._id, self._type, self._event.get("timestamp"))
 
-    def _abort_noted(self, attempt: ParsedAttempt) -> bool:
-        """Close `attempt` at the TaskStateAborted noted for it (by elimination), if any."""
-        noted = self._noted_aborts.pop(id(attempt), None)
-        if noted is None or noted[0] is not attempt:
-            return False
-        close_attempt(attempt, OUTCOME_ABORTED, noted[1], "TaskStateAborted", noted[2])
-        attempt.problems.append("the state was aborted before the call returned")
-        return True
-
     def _settle(self, entry: Entry, next_type: str) -> None:
         attempt = entry.pending
         if attempt is None:
@@ -519,15 +520,18 @@ class HistoryParser:
 
     def _entry_in_flight(self) -> Entry | None:
         # The predecessor is unknown (ERROR-level logs, a lost page): only an unambiguous
-        # call in flight can be chosen. Past a few dozen open states nothing is unambiguous,
-        # and scanning them for every event of a broken history would be quadratic.
-        if len(self._open) > _MAX_SCAN:
-            return None
-        flying = [e for e in self._open.values() if e.current is not None]
+        # call in flight can be chosen.
+        flying = self._flights()
         if len(flying) == 1:
             self._problem(f"event {self._id} ({self._type}) linked to its call by elimination")
             return flying[0]
         return None
+
+    def _flights(self) -> list[Entry]:
+        # None past a few dozen open states: scanning them for every event would be quadratic.
+        if len(self._open) > _MAX_SCAN:
+            return []
+        return sorted((e for e in self._open.values() if e.current is not None), key=entry_order)
 
     def _adopt(self, details: Mapping[str, Any]) -> Entry | None:
         """A Task event whose state entry is unknown: a redrive, a lost page or ERROR logs."""

@@ -123,6 +123,7 @@ def test_connection_page_lists_endpoints_groups_and_recent_failures(
             "endpoint__url_template": "https://crm.example/c/{id}",
             "total": 3,
             "failures": 2,
+            "aborted": 0,
         }
     ]
     assert len(response.context["recent"]) == 2

@@ -83,7 +83,7 @@ def test_endpoint_page_charts_failure_rate_and_percentiles_per_bucket(
         label = f"{start:%Y-%m-%d %H:%M}–{start + timedelta(hours=1):%H:%M} UTC"
         bar = by_title[label]
         assert bar.rate == pytest.approx(failed / (failed + ok))
-        assert f"{failed} of {failed + ok} attempts failed" in bar.title
+        assert f"{failed} of {failed + ok} finished attempts failed" in bar.title
     points = {p.title.split(": ")[0]: p for p in trends.p50}
     rows = {row.start: row for row in _rows(endpoint)}
     for start, (_, _, durations) in seeded.items():
@@ -92,7 +92,7 @@ def test_endpoint_page_charts_failure_rate_and_percentiles_per_bucket(
     assert len(points) == 3
     html = response.content.decode()
     # The tooltips carry the bucket's counts.
-    assert re.search(r"<title>[^<]*: 2 of 5 attempts failed \(40\.0%\)</title>", html)
+    assert re.search(r"<title>[^<]*: 2 of 5 finished attempts failed \(40\.0%\)</title>", html)
     assert "<title>Latency p50 and p95 per hour</title>" in html
 
 
@@ -118,6 +118,83 @@ def test_connection_page_rate_counts_every_attempt_through_it(
     HttpAttemptFactory.create(execution=execution, connection=other, occurred_at=at)
     trends = viewer_client.get(reverse("connections:detail", args=[conn.pk])).context["trends"]
     assert [(b.rate, trends.total, trends.failed) for b in trends.rate_bars] == [(0.25, 4, 1)]
+
+
+def cut_off(execution: Execution, endpoint: Endpoint, at: datetime, n: int, **extra: Any) -> None:
+    """`n` calls an abort cut off: no answer, and the time until the cut (long: a stop)."""
+    for i in range(n):
+        HttpAttemptFactory.create(
+            execution=execution,
+            endpoint=endpoint,
+            occurred_at=at + timedelta(seconds=30 + i),
+            outcome="aborted",
+            status_code=None,
+            error="",
+            cause="",
+            category="",
+            subcategory="aborted",
+            closed_event_type="TaskStateAborted",
+            duration_ms=60_000,
+            **extra,
+        )
+
+
+def test_aborted_calls_are_in_no_rate_or_latency_of_the_endpoint_page_and_are_counted_beside(
+    viewer_client: Client, account: AwsAccount
+) -> None:
+    conn = ConnectionFactory.create(account=account)
+    endpoint = EndpointFactory.create(account=account)
+    execution = ExecutionFactory.create(state_machine=StateMachineFactory.create(account=account))
+    at = floor_to(timezone.now(), "hour") - timedelta(hours=2, minutes=-5)
+    for ok, ms in ((False, 100), (True, 200)):
+        HttpAttemptFactory.create(
+            execution=execution,
+            endpoint=endpoint,
+            connection=conn,
+            occurred_at=at,
+            succeeded=ok,
+            duration_ms=ms,
+        )
+    cut_off(execution, endpoint, at, 2, connection=conn)
+    HttpAttemptFactory.create(  # still open when the history was read
+        execution=execution, endpoint=endpoint, connection=conn, occurred_at=at,
+        outcome="in_progress",
+        status_code=None, error="", category="", duration_ms=None,
+    )  # fmt: skip
+    response = viewer_client.get(reverse("connections:endpoint", args=[endpoint.pk]))
+    context = response.context
+    assert (context["total"], context["failures"], context["aborted"]) == (2, 1, 2)
+    assert context["failure_rate"] == pytest.approx(50.0)
+    assert context["latency"]["p95"] <= 200  # not the minute until the cut
+    trends = context["trends"]
+    assert [b.rate for b in trends.rate_bars] == [0.5]
+    assert (trends.total, trends.failed, trends.aborted) == (2, 1, 2)
+    (row,) = _rows(endpoint)
+    assert row.p95 is not None and row.p95 <= 200
+    html = response.content.decode()
+    assert "1 of 2 finished attempts failed (50.0%); 2 aborted, not counted" in html
+    assert "2 aborted</span>" in html
+    api = viewer_client.get(f"/api/v1/endpoints/{endpoint.pk}/").json()
+    assert (api["total"], api["failures"], api["aborted"]) == (2, 1, 2)
+    assert api["latency_ms"]["p95"] <= 200
+    listed = viewer_client.get(reverse("connections:detail", args=[conn.pk]))
+    (row_of_endpoint,) = listed.context["endpoints"]
+    assert (row_of_endpoint["total"], row_of_endpoint["aborted"]) == (2, 2)
+
+
+def test_aborted_calls_do_not_dilute_a_rising_endpoint_away(
+    viewer_client: Client, account: AwsAccount
+) -> None:
+    now = timezone.now()
+    current, previous = now - timedelta(hours=2), now - timedelta(hours=30)
+    endpoint = EndpointFactory.create(account=account, url_template="https://a.example/cut")
+    execution = ExecutionFactory.create(state_machine=StateMachineFactory.create(account=account))
+    attempts(execution, endpoint, previous, 1, 19)  # 5 %
+    attempts(execution, endpoint, current, 5, 15)  # 25 % of the calls that finished…
+    cut_off(execution, endpoint, current, 20)  # …not 12.5 % of all attempts
+    response = viewer_client.get(OVERVIEW)
+    (rising,) = response.context["rising_endpoints"]
+    assert (rising.endpoint_id, rising.total, rising.failed) == (endpoint.pk, 20, 5)
 
 
 def test_overview_names_new_groups_and_rising_endpoints_not_steady_ones(

@@ -17,8 +17,10 @@ from tests.factories import ExecutionFactory
 pytestmark = pytest.mark.django_db
 
 
-def _write(account: AwsAccount, index: int, status: str) -> list[HttpAttempt]:
-    document = json.loads((FIXTURES / "aborted_mid_call.json").read_text())[index]
+def _write(
+    account: AwsAccount, index: int, status: str, fixture: str = "aborted_mid_call.json"
+) -> list[HttpAttempt]:
+    document = json.loads((FIXTURES / fixture).read_text())[index]
     attempts = parse_history(document["events"], document.get("definition"))
     execution = ExecutionFactory.create(
         state_machine__account=account, status=status, has_failed_attempt=False
@@ -56,3 +58,31 @@ def test_the_sibling_failure_is_counted_once_and_the_cut_off_call_not_at_all(
     assert list(HttpAttempt.objects.failing()) == [failed]
     failed.execution.refresh_from_db()
     assert failed.execution.has_failed_attempt is True
+
+
+@pytest.mark.parametrize(
+    ("index", "status", "failure"),
+    [
+        (0, "SUCCEEDED", "GetOrder failed (States.Http.StatusCode.503) in EachOrder[0]"),
+        (1, "FAILED", "NotifyBilling failed (States.Http.StatusCode.500) in Fanout#0"),
+    ],
+)
+def test_every_sibling_call_a_failure_cut_off_is_stored_aborted_naming_that_failure(
+    account: AwsAccount, index: int, status: str, failure: str
+) -> None:
+    # A Map caught by its Catch (the execution succeeds) and a Parallel that fails the
+    # execution: each of the two sibling calls in flight gets its own TaskStateAborted.
+    failed, *cut = _write(account, index, status, "siblings_cut_off.json")
+    assert failed.outcome == "failed" and failed.failure_group is not None
+    assert failed.failure_group.count == 1
+    assert len(cut) == 2
+    for row in cut:
+        assert (row.outcome, row.closed_event_type, row.failure_group) == (
+            "aborted",
+            "TaskStateAborted",
+            None,
+        )
+        assert row.evidence["aborted_by"] == f"state aborted: {failure}"
+        assert row.aborted_by == failure
+        assert f"failed ({failure})" in row.hint
+    assert list(HttpAttempt.objects.failing()) == [failed]

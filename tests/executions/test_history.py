@@ -316,6 +316,40 @@ def test_an_abort_linked_to_the_sibling_failure_ends_the_call_left_in_flight() -
     )
 
 
+def test_several_calls_a_caught_map_failure_cut_off_each_end_at_their_own_abort() -> None:
+    # Reference §8: every sibling's TaskStateAborted links to the first failure (event 16).
+    failed, *cut = attempts_of("siblings_cut_off.json", 0)
+    assert (failed.outcome, failed.status_code, failed.branch_path) == (
+        "failed",
+        503,
+        "EachOrder[0]",
+    )
+    assert sorted(
+        (a.branch_path, a.outcome, a.closed_event_type, a.closed_event_id) for a in cut
+    ) == [
+        ("EachOrder[1]", "aborted", "TaskStateAborted", 18),
+        ("EachOrder[2]", "aborted", "TaskStateAborted", 20),
+    ]
+    assert {a.aborted_by for a in cut} == {
+        "GetOrder failed (States.Http.StatusCode.503) in EachOrder[0]"
+    }
+    assert all(a.error == "" and a.status_code is None and a.duration_ms for a in cut)
+
+
+def test_several_calls_a_parallel_branch_failure_cut_off_end_aborted_not_with_the_execution() -> (
+    None
+):
+    failed, *cut = attempts_of("siblings_cut_off.json", 1)
+    assert (failed.state_name, failed.outcome) == ("NotifyBilling", "failed")
+    assert sorted((a.state_name, a.outcome, a.closed_event_type) for a in cut) == [
+        ("NotifyCrm", "aborted", "TaskStateAborted"),
+        ("NotifyShipping", "aborted", "TaskStateAborted"),
+    ]
+    assert {a.aborted_by for a in cut} == {
+        "NotifyBilling failed (States.Http.StatusCode.500) in Fanout#0"
+    }
+
+
 def test_an_abort_whose_map_catches_the_failure_still_ends_the_call_in_flight() -> None:
     # With a Catch the execution goes on: the call must not be left "in progress" (unstored).
     h = Events()
@@ -355,6 +389,7 @@ def test_an_abort_with_several_calls_in_flight_guesses_none_of_them() -> None:
     assert [(a.outcome, a.closed_event_type) for a in attempts] == [
         ("aborted", "ExecutionFailed")
     ] * 3
+    assert {a.aborted_by for a in attempts} == {"States.Http.StatusCode.500"}
 
 
 # --------------------------------------------------------------------------- before any request

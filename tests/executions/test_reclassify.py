@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
+from connections.models import AwsAccount
 from executions.classify import RULES_VERSION
-from executions.models import FailureGroup, HttpAttempt
+from executions.models import Execution, FailureGroup, HttpAttempt
+from executions.sync import begin_sync, finish_sync
 from tests.factories import (
     EndpointFactory,
     ExecutionFactory,
+    FailureGroupFactory,
     HttpAttemptFactory,
     StateMachineFactory,
 )
@@ -172,3 +177,61 @@ def test_calls_cut_off_by_an_abort_become_aborted_and_leave_the_failures() -> No
     assert stopped.execution.has_failed_attempt is False  # its only failure was the abort
     assert sibling.execution.has_failed_attempt is True  # the 503 is still a failure
     assert HttpAttempt.objects.failing().count() == 2
+
+
+def test_the_runs_final_pass_clears_the_failing_flag_of_an_execution_whose_failure_was_an_abort(
+    account: AwsAccount,
+) -> None:
+    # Stored before `aborted` existed: a call cut off by a sibling, kept as a failed 409 in a
+    # group beside a real 409 of the same kind, its execution among the failing ones. The
+    # run's final pass reclassifies it (a success to its endpoint came before it).
+    endpoint = EndpointFactory.create(account=account, method="POST")
+    machine = StateMachineFactory.create(account=account)
+    now = timezone.now()
+    real_at, success_at, cut_at = (now - timedelta(minutes=m) for m in (30, 20, 10))
+    conflict = {
+        "endpoint": endpoint,
+        "status_code": 409,
+        "error": "States.Http.StatusCode.409",
+        "category": "client_error",
+        "classifier_version": "2026.12.3",
+    }
+    real = HttpAttemptFactory.create(
+        execution=ExecutionFactory.create(state_machine=machine, has_failed_attempt=True),
+        occurred_at=real_at,
+        **conflict,
+    )
+    group = FailureGroupFactory.create(account=account, count=2, last_seen_at=cut_at)
+    cut = HttpAttemptFactory.create(
+        execution=ExecutionFactory.create(state_machine=machine, has_failed_attempt=True),
+        occurred_at=cut_at,
+        closed_event_type="TaskStateAborted",
+        failure_group=group,
+        **conflict,
+    )
+    HttpAttempt.objects.filter(pk=real.pk).update(failure_group=group)
+    lone = FailureGroupFactory.create(account=account, count=1, last_seen_at=cut_at)
+    HttpAttemptFactory.create(  # a group whose only member was an abort
+        execution=cut.execution,
+        occurred_at=cut_at,
+        closed_event_type="TaskStateAborted",
+        failure_group=lone,
+        **conflict,
+    )
+    run = begin_sync(account, "test")
+    assert run is not None
+    HttpAttemptFactory.create(  # written by the run
+        execution=real.execution, endpoint=endpoint, occurred_at=success_at, succeeded=True
+    )
+    assert finish_sync(run.pk)["status"] == "ok"
+    cut.refresh_from_db()
+    assert (cut.outcome, cut.failure_group) == ("aborted", None)
+    cut.execution.refresh_from_db()
+    assert cut.execution.has_failed_attempt is False  # its only failure was the abort
+    real.execution.refresh_from_db()
+    assert real.execution.has_failed_attempt is True
+    group.refresh_from_db()
+    assert (group.count, group.last_seen_at) == (1, real_at)  # the real 409, and only it
+    lone.refresh_from_db()
+    assert lone.count == 0 and not lone.attempts.exists()  # keeps its times (FailureGroup.recount)
+    assert Execution.objects.failing().filter(pk=cut.execution_id).exists() is False

@@ -24,8 +24,9 @@ from executions.history import (
     OUTCOME_SUCCEEDED,
     OUTCOME_TIMED_OUT,
     is_failing_outcome,
+    is_finished_outcome,
 )
-from executions.models import FAILING, HISTORY_UNREAD, Execution, HttpAttempt
+from executions.models import CUT_OFF, FAILING, FINISHED, HISTORY_UNREAD, Execution, HttpAttempt
 from tests.factories import ExecutionFactory, HttpAttemptFactory
 
 # Beyond the choices: what an older row or a bug could hold must be judged alike too.
@@ -72,6 +73,24 @@ def test_not_inspected_in_sql_and_in_python_agree(account: AwsAccount) -> None:
     unread = set(Execution.objects.filter(HISTORY_UNREAD).values_list("pk", flat=True))
     assert {row.pk for row in rows if not row.inspected} == unread
     assert unread, "at least the listing-only row is not inspected"
+
+
+@pytest.mark.django_db
+def test_finished_in_sql_and_in_python_agree_on_every_outcome(account: AwsAccount) -> None:
+    execution = ExecutionFactory.create(state_machine__account=account)
+    HttpAttempt.objects.bulk_create(
+        HttpAttemptFactory.build(execution=execution, outcome=o) for o in OUTCOMES
+    )
+    rows = list(HttpAttempt.objects.filter(execution=execution))
+    in_python = {a.pk for a in rows if is_finished_outcome(a.outcome)}
+    assert set(HttpAttempt.objects.filter(FINISHED).values_list("pk", flat=True)) == in_python
+    # A rate's denominator and latency: every call that ended, failing ones included.
+    assert {a.outcome for a in rows if a.pk not in in_python} == {
+        Outcome.ABORTED,
+        Outcome.IN_PROGRESS,
+    }
+    assert {a.outcome for a in HttpAttempt.objects.filter(CUT_OFF)} == {Outcome.ABORTED}
+    assert HttpAttempt.objects.failing().exclude(FINISHED).count() == 0
 
 
 def test_the_choices_spell_the_pure_packages_values() -> None:
