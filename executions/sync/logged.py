@@ -12,15 +12,19 @@ upgrades the same row (StandardReader).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from connections.arn import log_group_name
 from connections.aws import AwsError
 from executions.choices import (
+    ExecutionStatus,
+    GroupStatus,
     HistorySource,
     LoggingLevel,
     StateMachineType,
@@ -34,11 +38,15 @@ from executions.history import (
 )
 from executions.models import (
     Execution,
+    FailureGroup,
+    HttpAttempt,
     StateMachine,
+    VariableAssignment,
 )
 from executions.sync.listing import READ_AGAIN_FIELDS
 
 if TYPE_CHECKING:
+    from executions.ingest import AttemptWriter
     from executions.sync.readers import MachineReader
 
 log = logging.getLogger(__name__)
@@ -146,8 +154,10 @@ def standard_logs_first(reader: MachineReader, own: Callable[[str], bool]) -> No
     """Before the listing: the machine's log pass, each execution it holds stored once.
 
     Whole (ALL with execution data, ids contiguous to the terminal event): stored complete,
-    so the listing finds it unchanged and reads no history. Anything else (running, a gap, a
-    log without execution data) is left to the listing. A log that cannot be read
+    so the listing finds it unchanged and reads no history. A finished failure the log only
+    outlines: stored incomplete (its failures counted and classified from what the log holds),
+    and the listing reads its history, which replaces those attempts. Anything else (running,
+    a success the log does not cover) is left to the listing. A log that cannot be read
     (denied, deleted, throttled) costs nothing but the shortcut: the listing reads as before.
     """
     machine = reader.machine
@@ -164,7 +174,7 @@ def standard_logs_first(reader: MachineReader, own: Callable[[str], bool]) -> No
     ok = True
     for arn, events in logged:
         complete = whole and covered(events)
-        if not complete:
+        if not complete and not _failed_outline(events):
             continue
         row = stored.get(arn)
         if row is not None and (row.history_complete or row.source == HistorySource.HISTORY):
@@ -180,9 +190,41 @@ def standard_logs_first(reader: MachineReader, own: Callable[[str], bool]) -> No
         move_cursor(machine, collected.newest_ms)
 
 
+def _failed_outline(events: list[dict[str, Any]]) -> bool:
+    last = str(events[-1].get("type")) if events else ""
+    return EXECUTION_TERMINAL.get(last, ExecutionStatus.SUCCEEDED) != ExecutionStatus.SUCCEEDED
+
+
 def _stored(arns: Iterable[str]) -> dict[str, Execution]:
     wanted = list(arns)
     if not wanted:
         return {}
     rows = Execution.objects.filter(arn__in=wanted).only(*READ_AGAIN_FIELDS)
     return {e.arn: e for e in rows}
+
+
+@contextmanager
+def replacing_logged(writer: AttemptWriter, stored: Execution | None) -> Iterator[None]:
+    """Around the write of a history read (inside its transaction): a row stored from the log
+    loses its logged attempts first. Their keys differ from the history's (an ERROR-level log
+    keys a failure by its TaskFailed, the history by its TaskScheduled), so writing on top would
+    count one call twice. The groups they were in are recounted from what stays; one left empty
+    and open existed only for what the log could not say (no URL, no request) and goes, as
+    retention drops an empty open group."""
+    if stored is None or stored.source != HistorySource.LOGS:
+        yield
+        return
+    attempts = HttpAttempt.objects.filter(execution_id=stored.pk)
+    groups = {g for g in attempts.values_list("failure_group_id", flat=True) if g}
+    attempts.delete()
+    VariableAssignment.objects.filter(execution_id=stored.pk).delete()
+    stored.source, stored.has_failed_attempt = HistorySource.HISTORY, False
+    yield
+    if not groups:
+        return
+    emptied = FailureGroup.objects.filter(pk__in=groups, status=GroupStatus.OPEN).exclude(
+        Exists(HttpAttempt.objects.filter(failure_group=OuterRef("pk")))
+    )
+    if emptied.delete()[0]:
+        writer.groups.forget()  # the cache may hold one of them
+    writer.counts.touch_groups(groups)

@@ -261,9 +261,11 @@ class StandardReader(MachineReader):
             # Stream: write what closed on this page instead of holding the history.
             if len(attempts) >= STREAM_BATCH:
                 so_far = ReadExecution(item, summary, [], attempts)
-                execution = self._save_execution(so_far, stored, complete=False)
+                # A row stored from the log loses its logged attempts with the first batch.
+                with transaction.atomic(), logged.replacing_logged(self.sync.writer, stored):
+                    execution = self._save_execution(so_far, stored, complete=False)
+                    self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
                 stored = execution
-                self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
                 attempts = []
         attempts.extend(parser.finish())
         problems = list(parser.problems)
@@ -305,7 +307,7 @@ class StandardReader(MachineReader):
         listing.save_listed(self, item, stored)
 
     def _write_alone(self, read: ReadExecution, stored: Execution | None, *, is_new: bool) -> None:
-        with transaction.atomic():
+        with transaction.atomic(), logged.replacing_logged(self.sync.writer, stored):
             execution = self._save_execution(read, stored, complete=True)
             self.sync.writer.write(execution, read.attempts, self.states, fresh_execution=is_new)
             self.sync.writer.write_assignments(execution, read.assignments)

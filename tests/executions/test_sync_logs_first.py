@@ -187,3 +187,69 @@ def test_a_running_execution_is_left_to_its_history(
 
     row.refresh_from_db()
     assert row.status == "FAILED" and row.history_complete and row.has_failed_attempt
+
+
+@pytest.mark.parametrize(("level", "data"), [("ERROR", True), ("ALL", False)])
+def test_a_failure_the_log_outlines_is_counted_early_then_upgraded_in_place(
+    sync_sandbox: Sandbox,
+    aws: Aws,
+    history_reads: Counter[str],
+    settings: Any,
+    level: str,
+    data: bool,
+) -> None:
+    account = register(sync_sandbox, name=unique("logs"), region=REGION)
+    group, group_arn = aws.log_group()
+    url = f"{sync_sandbox.partner_url}/status/503"
+    logged = _machine(aws, url, _logging(group_arn, level, data), retry=True)
+    twin = _machine(aws, url, None, retry=True)  # the same calls, read from history only
+    failed = [aws.start(logged) for _ in range(3)]
+    twins = [aws.start(twin) for _ in range(3)]
+    for arn in failed + twins:
+        aws.wait(arn)
+    _logged(aws, group, failed)
+    # No history read in the first sync: what the logs gave is all there is.
+    settings.STEPSCOPE = {**settings.STEPSCOPE, "HISTORIES_PER_SYNC": 1}
+
+    sync_account_by_id(account.pk, trigger="test")
+
+    early = {e.arn: e for e in Execution.objects.filter(arn__in=failed)}
+    outlined = [arn for arn in failed if not history_reads[arn]]
+    assert outlined  # the cap kept their histories for later
+    for arn in outlined:  # counted and classified from the log already
+        row = early[arn]
+        assert (row.source, row.history_complete, row.status) == (
+            HistorySource.LOGS,
+            False,
+            "FAILED",
+        )
+        assert row.has_failed_attempt and row.error
+        assert row.attempts.failing().exists()
+        if level == "ERROR":  # no TaskScheduled in an ERROR log: said, not guessed
+            assert any("no TaskScheduled" in p for a in row.attempts.all() for p in a.problems)
+
+    settings.STEPSCOPE = {**settings.STEPSCOPE, "HISTORIES_PER_SYNC": 0}
+    sync_account_by_id(account.pk, trigger="test")
+
+    assert all(history_reads[arn] == 1 for arn in failed + twins), history_reads
+
+    def attempts(arn: str) -> list[tuple[Any, ...]]:
+        return sorted(
+            HttpAttempt.objects.filter(execution__arn=arn).values_list(
+                "key_event_id", "outcome", "status_code", "error", "failure_group_id", "problems"
+            )
+        )
+
+    expected = attempts(twins[0])
+    assert len(expected) == 2  # the call and its retry
+    for arn in failed:  # upgraded in place: the same row, now exactly a history read
+        row = Execution.objects.get(arn=arn)
+        assert row.pk == early[arn].pk
+        assert (row.source, row.history_complete) == (HistorySource.HISTORY, True)
+        assert attempts(arn) == expected
+    groups = FailureGroup.objects.filter(account=account)
+    failing = HttpAttempt.objects.filter(execution__account=account).failing().count()
+    assert failing == 2 * len(failed + twins)
+    assert groups.aggregate(n=Sum("count"))["n"] == failing  # recounted, nothing twice
+    # A group only the log's outline made (no URL without execution data) is gone with it.
+    assert not groups.filter(count=0).exists()
