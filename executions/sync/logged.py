@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -44,6 +44,7 @@ from executions.models import (
     VariableAssignment,
 )
 from executions.sync.listing import READ_AGAIN_FIELDS
+from executions.sync.step import reconnect_if_broken
 
 if TYPE_CHECKING:
     from executions.ingest import AttemptWriter
@@ -81,20 +82,43 @@ def store_logged(
     reader: MachineReader, arn: str, events: list[dict[str, Any]], *, complete: bool
 ) -> bool | None:
     """One execution from its log events: parsed like a history, stored by ARN with
-    source LOGS. Returns whether its row was created, None if it was refused (recorded)."""
+    source LOGS. Returns whether its row was created, None if it was refused (recorded).
+    A connection lost in the write is the connection's fault, not the execution's: written
+    once more on a new one (its transaction rolled back whole), as a refused batch is."""
     reader.sync.beat()
-    try:
-        parser = HistoryParser(reader.states)
-        attempts = list(parser.feed(events))
-        attempts.extend(parser.finish())
-        with transaction.atomic():
-            execution, created = _save(reader, arn, events, list(parser.problems), complete)
-            writer = reader.sync.writer
-            writer.write(execution, attempts, reader.states, fresh_execution=created)
-            writer.write_assignments(execution, parser.variables.assignments)
-    except Exception as exc:  # one bad execution never stops the batch
-        reader.sync.execution_failed(arn, exc)
-        return None
+    for last_try in (False, True):
+        try:
+            return _store_logged(reader, arn, events, complete)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning(
+                "sync %s: %s: the write lost its connection (%s)%s",
+                reader.sync.account.name,
+                arn,
+                exc,
+                "" if last_try else "; once more",
+            )
+            if last_try:
+                raise  # the step's own retry, on a new connection, takes it from here
+            # Cached endpoints and groups may have been created in the rolled-back write.
+            reader.sync.writer.forget_uncommitted()
+            reconnect_if_broken()
+        except Exception as exc:  # one bad execution never stops the batch
+            reader.sync.execution_failed(arn, exc)
+            return None
+    return None  # not reached: the last try returns or raises
+
+
+def _store_logged(
+    reader: MachineReader, arn: str, events: list[dict[str, Any]], complete: bool
+) -> bool:
+    parser = HistoryParser(reader.states)
+    attempts = list(parser.feed(events))
+    attempts.extend(parser.finish())
+    with transaction.atomic():
+        execution, created = _save(reader, arn, events, list(parser.problems), complete)
+        writer = reader.sync.writer
+        writer.write(execution, attempts, reader.states, fresh_execution=created)
+        writer.write_assignments(execution, parser.variables.assignments)
     return created
 
 
