@@ -33,9 +33,10 @@ from typing import IO, Any
 
 import requests
 
+from bench import storm_logs
 from bench.common import REPO, Config, last_json_line, rounded, say
 
-STORM_REGION = "us-west-2"  # a high-quota region no other part creates state machines in
+STORM_REGION = storm_logs.REGION  # a high-quota region no other part creates state machines in
 STORM_ACCOUNT = "storm"
 STATUSES = (500, 502, 503)  # one state machine each: three failure groups
 SYNC_INTERVAL_S = 60  # the production default, on the storm clock
@@ -45,6 +46,18 @@ SYNC_INTERVAL_S = 60  # the production default, on the storm clock
 # no cap would let one sync read every history it listed before listing again.
 HISTORIES_PER_SYNC = 200
 POLL_S = 0.5  # real seconds between two looks at the pages
+# What the logs-on run reports beside the logs-off figures.
+LOGS_ON_FIGURES = (
+    "first_group_visible_s",
+    "all_counted_s",
+    "all_classified_s",
+    "classified_ratio_vs_floor",
+    "history_calls_per_failed_execution",
+    "throttled_calls",
+    "calls_by_operation",
+    "syncs",
+    "sync_errors",
+)
 
 
 @dataclass
@@ -68,6 +81,22 @@ class Seen:
 
 
 def run_storm(config: Config) -> dict[str, Any]:
+    """The storm twice: its machines not logging (every failure read from its history), then
+    logging ALL with execution data (read from the log first); the figures are the first run's,
+    with the second's under `logs_on` and its history calls per failure beside the first's."""
+    figures = _run_once(config, logs=False)
+    on = _run_once(config, logs=True)
+    figures["history_calls_per_failed_execution_logs_on"] = on["history_calls_per_failed_execution"]
+    figures["logs_on"] = {k: on.get(k) for k in LOGS_ON_FIGURES}
+    figures["_details"]["syncs_logs_on"] = on["_details"]["syncs"]
+    if on.get("error"):
+        figures["error"] = "; ".join(
+            filter(None, [figures.get("error"), f"logs on: {on['error']}"])
+        )
+    return figures
+
+
+def _run_once(config: Config, *, logs: bool) -> dict[str, Any]:
     from bench.world import sfn_client
     from sandbox.server import start_sandbox
 
@@ -77,7 +106,7 @@ def run_storm(config: Config) -> dict[str, Any]:
     sandbox = start_sandbox(http_timeout_seconds=2.0, quota_mode=True, time_scale=scale)
     try:
         sfn = sfn_client(sandbox.endpoint_url, STORM_REGION)
-        templates = _templates(sfn, sandbox.partner_url)
+        templates = _templates(sfn, sandbox.partner_url, logs)
         _register(sandbox.endpoint_url)
         requests.delete(f"{sandbox.endpoint_url}/_sandbox/quota", timeout=10).raise_for_status()
         arrivals = [span_s * i / max(1, count - 1) for i in range(count)] if count > 1 else [0.0]
@@ -100,9 +129,13 @@ class Template:
     duration: timedelta
     error: str | None
     cause: str | None
+    # Logs on: where the machine logs, and the template's log records (the sandbox wrote them
+    # as the execution ran), each `event_timestamp` made relative to its start.
+    target: Any = None  # sandbox.logs.LoggingTarget
+    records: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _templates(sfn: Any, partner_url: str) -> list[Template]:
+def _templates(sfn: Any, partner_url: str, logs: bool) -> list[Template]:
     """One real failed execution per state machine; the backend is emptied of them after."""
     from bench.world import _backend, _parse_iso
 
@@ -122,10 +155,14 @@ def _templates(sfn: Any, partner_url: str) -> list[Template]:
                 }
             },
         }
+        extra: dict[str, Any] = {}
+        if logs:
+            extra["loggingConfiguration"] = storm_logs.logging_configuration(sfn, status)
         machine_arn = sfn.create_state_machine(
             name=f"storm-{status}",
             definition=json.dumps(definition),
             roleArn="arn:aws:iam::123456789012:role/stepscope-sandbox-states",
+            **extra,
         )["stateMachineArn"]
         arns.append(
             sfn.start_execution(stateMachineArn=machine_arn, name="template")["executionArn"]
@@ -146,7 +183,10 @@ def _templates(sfn: Any, partner_url: str) -> list[Template]:
         duration = _parse_iso(events[-1]["timestamp"]) - start
         for event in events:  # relative to the start, so each copy adds its own
             event["timestamp"] = _parse_iso(event["timestamp"]) - start
-        templates.append(Template(machine, events, duration, execution.error, execution.cause))
+        template = Template(machine, events, duration, execution.error, execution.cause)
+        if logs:
+            template = storm_logs.with_records(sfn, template, execution.exec_arn)
+        templates.append(template)
         machine.executions = []
     return templates
 
@@ -154,10 +194,11 @@ def _templates(sfn: Any, partner_url: str) -> list[Template]:
 def _register(endpoint_url: str) -> None:
     from django.contrib.auth import get_user_model
 
-    from bench.ingest import register_account
+    from bench.ingest import reset_account
     from bench.world import REGION
 
-    register_account(endpoint_url, STORM_ACCOUNT, STORM_REGION)
+    # The logs-on run follows the logs-off one on the same names: nothing of it stays stored.
+    reset_account(endpoint_url, STORM_ACCOUNT, STORM_REGION)
     user = get_user_model()
     if not user.objects.filter(username="storm-bench").exists():
         user.objects.create_superuser("storm-bench", "storm@example.invalid", None)
@@ -174,19 +215,26 @@ def _store_copy(template: Template, index: int) -> None:
         {**e, "timestamp": iso_8601_datetime_with_milliseconds(began + e["timestamp"])}
         for e in template.events
     ]
-    _store(
+    arn = _store(
         template.machine, _name(index), began, began + template.duration, "FAILED",
         template.error, template.cause, events,
     )  # fmt: skip
+    if template.target is not None:
+        storm_logs.log_copy(template, arn, began)
 
 
 def _forget(region: str) -> None:
+    from moto.logs.models import logs_backends
+
     from bench.world import _backend
 
     backend = _backend(region)
     for machine in list(backend.state_machines):
         machine.executions = []
     backend.state_machines.clear()
+    groups = logs_backends["123456789012"][region].groups
+    for status in STATUSES:  # the logs-on run's; the next run makes them again
+        groups.pop(storm_logs.log_group(status), None)
 
 
 # --- the run: feeder, sync loop, watcher -------------------------------------------------------
@@ -428,7 +476,7 @@ def _figures(
         "quota_floor_full_quota_s": rounded(quota_floor_s(arrivals, *history_bucket(share=1.0))),
         "classified_ratio_vs_floor": None if classified is None else rounded(classified / floor),
         "history_calls_per_failed_execution": rounded(history_calls / count) if count else None,
-        "history_calls_per_failed_execution_logs_on": None,  # no logs-first read for Standard yet
+        "history_calls_per_failed_execution_logs_on": None,  # run_storm's second run sets it
         "throttled_calls": sum(throttled.values()),
         "throttled_by_operation": throttled,
         "calls_by_operation": calls,

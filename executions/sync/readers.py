@@ -1,7 +1,8 @@
 """Readers: one state machine's new executions, from AWS into the database.
 
-StandardReader lists executions and reads their histories; ExpressLogReader reads the
-machine's CloudWatch execution log. What the events mean is `executions.history`'s business
+StandardReader lists executions and reads their histories (after the machine's CloudWatch
+log, when it logs: what the log holds whole needs no history, logged.py); ExpressLogReader
+reads the machine's CloudWatch execution log. What the events mean is `executions.history`'s business
 (HistoryParser for the attempts, the summaries for the execution itself); these only move data.
 """
 
@@ -15,9 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, transaction
-from django.utils import timezone
 
-from connections.arn import log_group_name
 from connections.aws import AwsApi, AwsError, HistoryPage, ListedExecution
 from connections.unreadable import HISTORIES, unreadable
 from executions.choices import TERMINAL_STATUSES, ExecutionStatus, HistorySource
@@ -27,7 +26,6 @@ from executions.history import (
     ExecutionSummary,
     HistoryParser,
     HttpStateInfo,
-    LogEventsByExecution,
     MapRun,
     ParsedAttempt,
     is_failing_outcome,
@@ -36,7 +34,7 @@ from executions.history import (
 )
 from executions.models import Execution, StateMachine
 from executions.models import MapRun as MapRunRow
-from executions.sync import listing, map_runs
+from executions.sync import listing, logged, map_runs
 from executions.sync.listing import READ_AGAIN_FIELDS, Listed
 from executions.sync.prefetch import HistoryPrefetcher, HistoryStream
 from executions.sync.run import ClaimLostError
@@ -44,9 +42,6 @@ from executions.sync.step import SyncStep, reconnect_if_broken
 
 log = logging.getLogger(__name__)
 
-# Express executions last at most 5 minutes: re-reading that much of the log window lets an
-# execution whose events straddled two syncs be reassembled whole.
-EXPRESS_OVERLAP_MS = 5 * 60 * 1000
 # Attempts of one history held before they are written (with the execution still incomplete).
 STREAM_BATCH = 500
 # New executions read whole are written this many to a transaction (one INSERT of executions and
@@ -135,6 +130,8 @@ class StandardReader(MachineReader):
         self.child_links: dict[str, MapRunRow] = {}
 
     def run(self) -> None:
+        # The log first (when the machine logs): what it holds whole needs no history call.
+        logged.standard_logs_first(self, self._owns)
         cursor = self.machine.newest_start_seen
         if self.sync.since and (cursor is None or self.sync.since < cursor):
             cursor = self.sync.since
@@ -166,6 +163,12 @@ class StandardReader(MachineReader):
         # a thousand a call) and reads the histories this one left.
         if not self.failed and not self.capped and newest is not None:
             StateMachine.objects.filter(pk=self.machine.pk).update(newest_start_seen=newest)
+
+    def _owns(self, arn: str) -> bool:
+        """An execution of this machine (a log group may be shared; a Map Run's children,
+        `<machine>/<label>:<id>`, are read through their run)."""
+        machine = self.machine.arn.replace(":stateMachine:", ":execution:", 1)
+        return arn.startswith(f"{machine}:")
 
     def _read_histories(self, wanted: list[Listed]) -> None:
         """The wanted histories in the order given, at most HISTORIES_PER_SYNC of them."""
@@ -258,9 +261,11 @@ class StandardReader(MachineReader):
             # Stream: write what closed on this page instead of holding the history.
             if len(attempts) >= STREAM_BATCH:
                 so_far = ReadExecution(item, summary, [], attempts)
-                execution = self._save_execution(so_far, stored, complete=False)
+                # A row stored from the log loses its logged attempts with the first batch.
+                with transaction.atomic(), logged.replacing_logged(self.sync.writer, stored):
+                    execution = self._save_execution(so_far, stored, complete=False)
+                    self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
                 stored = execution
-                self.sync.writer.write(execution, attempts, self.states, fresh_execution=is_new)
                 attempts = []
         attempts.extend(parser.finish())
         problems = list(parser.problems)
@@ -302,7 +307,7 @@ class StandardReader(MachineReader):
         listing.save_listed(self, item, stored)
 
     def _write_alone(self, read: ReadExecution, stored: Execution | None, *, is_new: bool) -> None:
-        with transaction.atomic():
+        with transaction.atomic(), logged.replacing_logged(self.sync.writer, stored):
             execution = self._save_execution(read, stored, complete=True)
             self.sync.writer.write(execution, read.attempts, self.states, fresh_execution=is_new)
             self.sync.writer.write_assignments(execution, read.assignments)
@@ -492,54 +497,13 @@ class ExpressLogReader(MachineReader):
     """FilterLogEvents from the millisecond cursor; events regrouped per execution ARN."""
 
     def run(self) -> None:
-        start = max(0, self.machine.logs_cursor_ms - EXPRESS_OVERLAP_MS)
-        collected = LogEventsByExecution(newest_ms=self.machine.logs_cursor_ms)
-        group = log_group_name(self.machine.log_group_arn) or self.machine.log_group_arn
-        for page in self.api.log_pages(group, start):
-            self.sync.beat()
-            for raw in page.events:
-                collected.add(raw)
+        collected = logged.log_pass(self)
         ok = True
         for arn, events in collected.executions():
-            ok = self._execution(arn, events) and ok
+            finished = summarize_logged(arn, events).finished
+            created = logged.store_logged(self, arn, events, complete=finished)
+            if created:
+                self.sync.summary.executions_added += 1
+            ok = created is not None and ok
         if ok:
-            StateMachine.objects.filter(pk=self.machine.pk).update(
-                logs_cursor_ms=collected.newest_ms
-            )
-
-    def _execution(self, arn: str, events: list[dict[str, Any]]) -> bool:
-        self.sync.beat()
-        try:
-            parser = HistoryParser(self.states)
-            attempts = list(parser.feed(events))
-            attempts.extend(parser.finish())
-            with transaction.atomic():
-                execution, created = self._save(arn, events, list(parser.problems))
-                self.sync.writer.write(execution, attempts, self.states, fresh_execution=created)
-                self.sync.writer.write_assignments(execution, parser.variables.assignments)
-        except Exception as exc:  # one bad execution never stops the batch
-            self.sync.execution_failed(arn, exc)
-            return False
-        if created:
-            self.sync.summary.executions_added += 1
-        return True
-
-    def _save(
-        self, arn: str, events: list[dict[str, Any]], problems: list[str]
-    ) -> tuple[Execution, bool]:
-        logged = summarize_logged(arn, events)
-        return Execution.objects.update_or_create(
-            arn=pg_safe(arn[:2048]) or f"{self.machine.arn}:unknown",
-            defaults={
-                **self._row_values(logged.error, logged.cause),
-                "name": pg_safe(logged.name[:256]),
-                "status": logged.status,
-                "start_date": logged.start or timezone.now(),
-                "stop_date": logged.stop,
-                "redrive_count": logged.redrive_count,
-                "source": HistorySource.LOGS,
-                "last_event_id": logged.last_event_id,
-                "history_complete": logged.finished,
-                "parse_problems": pg_safe(problems[:50]),
-            },
-        )
+            logged.move_cursor(self.machine, collected.newest_ms)

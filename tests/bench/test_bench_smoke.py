@@ -84,6 +84,13 @@ def test_storm_measures_every_figure_of_the_contract(smoke: Any) -> None:
     assert storm["calls_by_operation"]["GetExecutionHistory"] == storm["executions"]
     assert storm["history_calls_per_failed_execution"] == 1.0
     assert storm["throttled_calls"] >= 0 and storm["sync_errors"] == []
+    # Logs on: the same storm read from the log first, each failure stored once, and histories
+    # asked only for a copy listed before its log lines were written (a race of milliseconds).
+    logs_on = storm["logs_on"]
+    assert logs_on["sync_errors"] == [] and logs_on["all_classified_s"] > 0
+    assert logs_on["calls_by_operation"]["FilterLogEvents"] > 0
+    calls_each = logs_on["history_calls_per_failed_execution"]
+    assert storm["history_calls_per_failed_execution_logs_on"] == calls_each < 0.5
 
 
 def test_the_quota_floor_spends_the_bucket_then_its_refill() -> None:
