@@ -18,26 +18,9 @@ from executions.redaction import Redactor, default_redactor, secret_name_set
 
 SecretNames = dict[str, frozenset[str]]
 BATCH = 500
-_ATTEMPT_TEXTS = (
-    "url",
-    "response_body",
-    "error",
-    "cause",
-    "hint",
-    "state_error",
-    "state_cause",
-    "state_hint",
-    "aborted_by",
-)
-_PLAIN_TEXTS = (
-    "error",
-    "cause",
-    "hint",
-    "state_error",
-    "state_cause",
-    "state_hint",
-    "aborted_by",
-)
+# Texts scrubbed as they are; the URL and the response body have their own scrubbers.
+_PLAIN_TEXTS = ("error", "cause", "hint", "state_error", "state_cause", "state_hint", "aborted_by")
+_ATTEMPT_TEXTS = ("url", "response_body", *_PLAIN_TEXTS)
 _ATTEMPT_VALUES = (
     "request_headers",
     "request_query",

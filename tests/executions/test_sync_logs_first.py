@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from django.db.models import Sum
 
-from connections.aws import AwsApi
 from connections.models import SyncRun
 from executions.choices import HistorySource
 from executions.models import Execution, FailureGroup, HttpAttempt
@@ -27,21 +26,6 @@ from tests.sandbox.support import Aws, http_task, unique
 pytestmark = pytest.mark.django_db(transaction=True)
 # Its own region: no other suite lists these machines.
 REGION = "eu-west-3"
-
-
-@pytest.fixture
-def history_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """GetExecutionHistory calls per execution (observed; the call goes to the sandbox)."""
-    reads: Counter[str] = Counter()
-    real = AwsApi._call
-
-    def observed(self: AwsApi, operation: str, method: Any, /, *args: Any, **kwargs: Any) -> Any:
-        if operation == "GetExecutionHistory":
-            reads[kwargs["executionArn"]] += 1
-        return real(self, operation, method, *args, **kwargs)
-
-    monkeypatch.setattr(AwsApi, "_call", observed)
-    return reads
 
 
 @pytest.fixture

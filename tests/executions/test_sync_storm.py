@@ -12,7 +12,6 @@ from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
 
-from connections.aws import AwsApi
 from executions.choices import HistorySource
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.sync import sync_account_by_id
@@ -25,22 +24,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # Its own region: no other suite's machines are listed with these.
 REGION = "ap-southeast-2"
 CAP = 2
-
-
-@pytest.fixture
-def history_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """How many times the sync asked GetExecutionHistory for each execution (observed on the
-    way through; the call itself goes to the sandbox)."""
-    reads: Counter[str] = Counter()
-    real = AwsApi._call
-
-    def observed(self: AwsApi, operation: str, method: Any, /, *args: Any, **kwargs: Any) -> Any:
-        if operation == "GetExecutionHistory":
-            reads[kwargs["executionArn"]] += 1
-        return real(self, operation, method, *args, **kwargs)
-
-    monkeypatch.setattr(AwsApi, "_call", observed)
-    return reads
 
 
 def _machine(aws: Aws, url: str) -> str:
