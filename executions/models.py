@@ -84,6 +84,15 @@ class StateMachine(models.Model):
 # Known only from ListExecutions so far: its history is still to be read.
 HISTORY_UNREAD = Q(source=HistorySource.LISTING, history_complete=False)
 UNINSPECTED = HISTORY_UNREAD & Q(status__in=sorted(FAILED_STATUSES))
+# Stored from the log of a Standard machine that logs less than everything (ERROR, or ALL
+# without execution data): counted and classified from what the log holds, its history still to
+# be read, which upgrades the row in place (executions/sync/logged.py). An Express execution
+# has no history to wait for: its LOGS row is incomplete only while it runs.
+LOG_OUTLINED = Q(
+    source=HistorySource.LOGS,
+    history_complete=False,
+    state_machine__type=StateMachineType.STANDARD,
+)
 FAILING_OR_UNINSPECTED = Q(has_failed_attempt=True) | UNINSPECTED
 
 
@@ -99,10 +108,11 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         return self.filter(FAILING_OR_UNINSPECTED)
 
     def awaiting_history(self) -> ExecutionQuerySet:
-        """Saved from ListExecutions whose history a sync is still to read ("failed — not yet
-        inspected"). Those of a machine whose histories cannot be read are not waiting: they
-        are stuck until its read problem is fixed, which the machine's row says."""
-        return self.filter(HISTORY_UNREAD, state_machine__read_problem="")
+        """Saved from ListExecutions ("failed — not yet inspected") or outlined from a Standard
+        machine's log, whose history a sync is still to read. Those of a machine whose
+        histories cannot be read are not waiting: they are stuck until its read problem is
+        fixed, which the machine's row says."""
+        return self.filter(HISTORY_UNREAD | LOG_OUTLINED, state_machine__read_problem="")
 
 
 class Execution(models.Model):

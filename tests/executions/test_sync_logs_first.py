@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from django.db.models import Sum
 
-from connections.models import SyncRun
-from executions.choices import HistorySource
+from connections.models import AwsAccount, SyncRun
+from executions.choices import HistorySource, StateMachineType
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.sync import sync_account_by_id
 from executions.sync.logged import covered
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
+from tests.factories import ExecutionFactory
 from tests.sandbox.support import Aws, http_task, unique
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -211,11 +212,15 @@ def test_a_failure_the_log_outlines_is_counted_early_then_upgraded_in_place(
         assert row.attempts.failing().exists()
         if level == "ERROR":  # no TaskScheduled in an ERROR log: said, not guessed
             assert any("no TaskScheduled" in p for a in row.attempts.all() for p in a.problems)
+    # Their histories are still owed: in the Sync page's backlog and the storm's "classified".
+    waiting = Execution.objects.awaiting_history().filter(arn__in=failed)
+    assert set(waiting.values_list("arn", flat=True)) == set(outlined)
 
     settings.STEPSCOPE = {**settings.STEPSCOPE, "HISTORIES_PER_SYNC": 0}
     sync_account_by_id(account.pk, trigger="test")
 
     assert all(history_reads[arn] == 1 for arn in failed + twins), history_reads
+    assert not Execution.objects.awaiting_history().filter(account=account).exists()
 
     def attempts(arn: str) -> list[tuple[Any, ...]]:
         return sorted(
@@ -237,3 +242,18 @@ def test_a_failure_the_log_outlines_is_counted_early_then_upgraded_in_place(
     assert groups.aggregate(n=Sum("count"))["n"] == failing  # recounted, nothing twice
     # A group only the log's outline made (no URL without execution data) is gone with it.
     assert not groups.filter(count=0).exists()
+
+
+def test_only_a_standard_machines_outlined_row_awaits_its_history(account: AwsAccount) -> None:
+    # An Express execution has no history: its LOGS row is incomplete only while it runs.
+    rows = {
+        kind: ExecutionFactory.create(
+            state_machine__account=account,
+            state_machine__type=kind,
+            source=HistorySource.LOGS,
+            history_complete=False,
+        )
+        for kind in (StateMachineType.STANDARD, StateMachineType.EXPRESS)
+    }
+    waiting = set(Execution.objects.awaiting_history().values_list("pk", flat=True))
+    assert waiting == {rows[StateMachineType.STANDARD].pk}
