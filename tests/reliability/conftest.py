@@ -24,8 +24,10 @@ import pytest
 import requests
 from celery import Celery
 from django.db import connection
+from django.db.models import Q
 
-from connections.models import SyncRun
+from connections.models import AwsAccount, SyncRun
+from executions.choices import HistorySource, StateMachineType
 from executions.history import parse_history
 from executions.models import Execution, FailureGroup, HttpAttempt
 from executions.rows import attempt_key
@@ -181,6 +183,16 @@ def drop_connection() -> Iterator[DropConnection]:
                 "DROP FUNCTION IF EXISTS reliability_drop();"
                 "DROP SEQUENCE IF EXISTS reliability_drops;"
             )
+
+
+def stored_standard_count(account: AwsAccount) -> int:
+    """The account's Standard executions stored from their history, or whole from their log
+    (logs first: no history is asked for those), to compare with standard_execution_count."""
+    return Execution.objects.filter(
+        Q(source=HistorySource.HISTORY) | Q(source=HistorySource.LOGS, history_complete=True),
+        account=account,
+        state_machine__type=StateMachineType.STANDARD,
+    ).count()
 
 
 def standard_execution_count(sandbox: Sandbox) -> int:

@@ -29,6 +29,7 @@ from tests.reliability.conftest import (
     faults,
     injected,
     standard_execution_count,
+    stored_standard_count,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -185,8 +186,7 @@ def test_a_connection_dropped_twice_costs_the_step_not_the_run(
     assert interrupted["status"] == "partial", interrupted
     assert any("terminating connection" in e for e in interrupted["errors"]), interrupted
     assert len(interrupted["errors"]) == 1, interrupted["errors"]  # no cascade after the drop
-    # Stored whole, from its history or (logs first) from its log.
-    stored = Execution.objects.filter(account=account, source__in=["history", "logs"]).count()
+    stored = stored_standard_count(account)
     assert stored >= standard_execution_count(reliability_sandbox) - 1
     again = sync_account_by_id(account.pk)  # the claim was released: this one runs
     assert again["status"] == "ok", again

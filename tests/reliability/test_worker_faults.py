@@ -34,6 +34,7 @@ from tests.reliability.conftest import (
     assert_converged,
     finished_run,
     standard_execution_count,
+    stored_standard_count,
     trigger_sync,
     wait_for,
 )
@@ -56,7 +57,7 @@ def _mid_sync(account: AwsAccount, worker: Worker) -> SyncRun:
 
 
 def _assert_mid_sync(account: AwsAccount, sandbox: Sandbox) -> None:
-    stored = Execution.objects.filter(account=account, source="history").count()
+    stored = stored_standard_count(account)
     assert stored < standard_execution_count(sandbox), "the fault came after everything was stored"
 
 
@@ -179,7 +180,7 @@ def test_a_dropped_database_connection_mid_sync_loses_nothing_and_the_next_run_c
     # The batch is written again one by one, the step runs once more on a new connection:
     # nothing is lost and nothing is left for the next run.
     assert run.status == "ok", (run.errors, worker.tail())
-    stored = Execution.objects.filter(account=account, source="history").count()
+    stored = stored_standard_count(account)
     assert stored == standard_execution_count(reliability_sandbox), worker.tail()
     assert_converged(reliability_sandbox)
     again = _sync_to_the_end(redis_server, worker, account, after=run.pk)
