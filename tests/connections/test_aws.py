@@ -87,36 +87,35 @@ def _throttled_then(api: AwsApi, throttles: int) -> Stubber:
     return stub
 
 
-def test_a_throttling_spell_outlasts_botocores_spent_retry_quota(
-    sync_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def stub_api(sync_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> AwsApi:
+    """An unpaced AwsApi of a fresh sandbox account, our backoff shortened to milliseconds."""
     monkeypatch.setattr("connections.aws.OUTER_BACKOFF_SECONDS", 0.001)
     account = register(sync_sandbox, name=f"stub-{uuid.uuid4().hex[:6]}")
-    api = AwsApi(account, "us-east-1", rate_limited=False)
+    return AwsApi(account, "us-east-1", rate_limited=False)
+
+
+def test_a_throttling_spell_outlasts_botocores_spent_retry_quota(stub_api: AwsApi) -> None:
+    api = stub_api
     with _throttled_then(api, throttles=5):
         assert next(api.state_machine_pages()) == []
     assert api.calls["ListStateMachines"] == 6
 
 
-def test_throttling_that_never_ends_gives_up_as_transient(
-    sync_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("connections.aws.OUTER_BACKOFF_SECONDS", 0.001)
-    account = register(sync_sandbox, name=f"stub-{uuid.uuid4().hex[:6]}")
-    api = AwsApi(account, "us-east-1", rate_limited=False)
+def test_throttling_that_never_ends_gives_up_as_transient(stub_api: AwsApi) -> None:
+    api = stub_api
     with _throttled_then(api, throttles=6), pytest.raises(AwsTransientError):
         next(api.state_machine_pages())
     assert api.calls["ListStateMachines"] == 6
 
 
 def test_the_outer_retries_stop_at_their_time_budget(
-    sync_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    stub_api: AwsApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Slow rounds (botocore's own retries taking their time) leave room for fewer of ours.
     monkeypatch.setattr("connections.aws.OUTER_BACKOFF_SECONDS", 0.2)
     monkeypatch.setattr("connections.aws.OUTER_BUDGET_SECONDS", 0.5)
-    account = register(sync_sandbox, name=f"stub-{uuid.uuid4().hex[:6]}")
-    api = AwsApi(account, "us-east-1", rate_limited=False)
+    api = stub_api
     with _throttled_then(api, throttles=5), pytest.raises(AwsTransientError):
         next(api.state_machine_pages())
     # Waits of 0.2 and 0.4 s fit in 0.5 s only one at a time: two rounds.
