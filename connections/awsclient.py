@@ -115,6 +115,7 @@ RESOURCE_OPERATIONS = frozenset(
         "DescribeExecution",
         "GetExecutionHistory",
         "ListExecutions",
+        "FilterLogEvents",  # one log group: a machine's log gone or denied costs that machine
     }
 )
 KMS_CODES = frozenset({"KmsAccessDeniedException", "KmsInvalidStateException"})

@@ -15,6 +15,7 @@ from connections.aws import AwsError
 CONNECTION = "connection"
 STATE_MACHINE = "state machine"
 HISTORIES = "execution histories"
+LOG = "execution log"
 
 GONE_CODES = frozenset({"ResourceNotFoundException", "StateMachineDoesNotExist"})
 
@@ -78,10 +79,15 @@ def hint_for(exc: AwsError, kind: str, key: str = "") -> str:
             f"{named_key[0].upper()}{named_key[1:]} is disabled, pending deletion or unavailable: "
             "enable it (or cancel its deletion); Step Functions cannot decrypt with it until then."
         )
+    if kind == LOG and exc.code in GONE_CODES:
+        return (
+            "The state machine logs to a log group that does not exist (deleted, or never "
+            "created): create it, or point the machine's logging at one that does."
+        )
     if exc.code in GONE_CODES:
         return f"The {kind} was deleted while the sync read it; the next sync no longer lists it."
     if exc.code in ("AccessDenied", "AccessDeniedException"):
-        service = "events" if kind == CONNECTION else "states"
+        service = {CONNECTION: "events", LOG: "logs"}.get(kind, "states")
         return (
             f"Allow {service}:{exc.operation} on this {kind}'s ARN to the role Stepscope reads "
             "with (an IAM or SCP statement denies it for this resource)."

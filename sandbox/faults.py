@@ -18,7 +18,8 @@ key the reader may not use, or one disabled; DescribeStateMachine, DescribeExecu
 DescribeStateMachineForExecution answer `KmsAccessDeniedException` / `KmsInvalidStateException`
 unless asked for `includedData=METADATA_ONLY`, GetExecutionHistory always), `access_denied` (a state
 machine ARN: DescribeStateMachine answers `AccessDeniedException`, as an IAM deny on that ARN; a
-Map Run ARN: DescribeMapRun and the run's ListExecutions answer it).
+Map Run ARN: DescribeMapRun and the run's ListExecutions answer it; a log group name:
+FilterLogEvents answers it).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ RESOURCE_MEMBERS = {
     "GetExecutionHistory": "executionArn",
     "DescribeMapRun": "mapRunArn",
     "ListExecutions": "mapRunArn",  # a Map Run's children (by machine: not a resource fault)
+    "FilterLogEvents": "logGroupName",
 }
 # These have a metadata-only answer that needs no decryption.
 METADATA_ONLY_OPERATIONS = frozenset(
@@ -191,9 +193,14 @@ def _applies(kind: str, operation: str, body: dict[str, Any]) -> bool:
     if kind == VANISHED:
         return operation == "DescribeConnection"
     if kind == ACCESS_DENIED:
-        return operation in ("DescribeStateMachine", "DescribeMapRun", "ListExecutions")
+        return operation in (
+            "DescribeStateMachine",
+            "DescribeMapRun",
+            "ListExecutions",
+            "FilterLogEvents",
+        )
     # KMS: everything that needs the decrypted definition or history; metadata answers do not.
-    if operation == "DescribeConnection":
+    if operation in ("DescribeConnection", "FilterLogEvents"):
         return False
     return not (
         operation in METADATA_ONLY_OPERATIONS and body.get("includedData") == "METADATA_ONLY"
@@ -233,7 +240,8 @@ def resource_response(
         body = {
             "__type": "AccessDeniedException",
             "message": f"User: arn:aws:iam::123456789012:user/testing is not authorized to perform:"
-            f" states:{operation} on resource: {resource} with an explicit deny in an"
+            f" {'logs' if operation == 'FilterLogEvents' else 'states'}:{operation} on resource:"
+            f" {resource} with an explicit deny in an"
             " identity-based policy",
         }
     return _answer(400, body)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from connections.arn import log_group_name
 from connections.aws import AwsError
+from connections.unreadable import LOG, unreadable
 from executions.choices import (
     ExecutionStatus,
     GroupStatus,
@@ -59,6 +60,12 @@ LOG_OVERLAP_MS = 5 * 60 * 1000
 # Events a log holds that GetExecutionHistory tells better: a redrive (its status and count
 # come from the listing) and a Distributed Map (its runs and children are linked from history).
 _HISTORY_ONLY = frozenset({"ExecutionRedriven", "MapRunStarted"})
+# What an unreadable log costs, as the run says it.
+EXPRESS_LOG_MISSING = "its executions (an Express machine's are recorded only in its log)"
+STANDARD_LOG_MISSING = (
+    "the log is not read first: each execution's history is read instead (a GetExecutionHistory"
+    " call each)"
+)
 
 
 def log_pass(reader: MachineReader) -> LogEventsByExecution:
@@ -72,6 +79,14 @@ def log_pass(reader: MachineReader) -> LogEventsByExecution:
         for raw in page.events:
             collected.add(raw)
     return collected
+
+
+def note_log_unreadable(reader: MachineReader, exc: AwsError, missing: str) -> None:
+    """A log group gone or denied costs its machine's log, named on the run with what to do."""
+    machine = reader.machine
+    reader.sync.note_unreadable(
+        unreadable(LOG, machine.name, machine.log_group_arn, machine.region, exc, missing)
+    )
 
 
 def move_cursor(machine: StateMachine, newest_ms: int) -> None:
@@ -190,7 +205,10 @@ def standard_logs_first(reader: MachineReader, own: Callable[[str], bool]) -> No
     try:
         collected = log_pass(reader)
     except AwsError as exc:
-        log.info("%s: its log is not read first (%s); histories only", machine.arn, exc)
+        if exc.about_one_resource:  # gone or denied: said on the run, it will not fix itself
+            note_log_unreadable(reader, exc, STANDARD_LOG_MISSING)
+        else:  # throttled or failing: the next sync tries the log again
+            log.info("%s: its log is not read first (%s); histories only", machine.arn, exc)
         return
     whole = logs_whole(machine)
     logged = [(arn, events) for arn, events in collected.executions() if own(arn)]

@@ -497,7 +497,13 @@ class ExpressLogReader(MachineReader):
     """FilterLogEvents from the millisecond cursor; events regrouped per execution ARN."""
 
     def run(self) -> None:
-        collected = logged.log_pass(self)
+        try:
+            collected = logged.log_pass(self)
+        except AwsError as exc:
+            if not exc.about_one_resource:
+                raise  # throttled or failing: the step's policy (the next sync resumes)
+            logged.note_log_unreadable(self, exc, logged.EXPRESS_LOG_MISSING)
+            return
         ok = True
         for arn, events in collected.executions():
             finished = summarize_logged(arn, events).finished
