@@ -67,6 +67,9 @@ class ExecutionLogSession:
     def __init__(self, execution_arn: str, state_machine_name: str, target: LoggingTarget):
         self.execution_arn = execution_arn
         self.configuration = target
+        # Each log line says which run of the execution wrote it, as AWS's `redrive_count`
+        # does; sandbox/redrive.py raises it before the redriven run logs.
+        self.redrive_count = 0
         # A planned past (sandbox.clock) logs as if it ran that long ago.
         self.shift = clock.shift_for_arn(execution_arn)
         self.log_stream_name = stream_name(
@@ -79,7 +82,9 @@ class ExecutionLogSession:
         return bool(is_logging_enabled_for(LogLevel(self.configuration.level), history_event_type))
 
     def publish_history_log(self, history_log: dict[str, Any]) -> None:
-        record = log_record(history_log, self.configuration.include_execution_data)
+        record = log_record(
+            history_log, self.configuration.include_execution_data, self.redrive_count
+        )
         record["event_timestamp"] = clock.back(record["event_timestamp"], self.shift)
         put_record(self.configuration, self.log_stream_name, record)
 
@@ -98,7 +103,9 @@ def stream_name(state_machine_name: str, execution_arn: str, now: datetime.datet
     return f"states/{state_machine_name}/{now:%Y-%m-%d-%H-%M}/{shard:08x}"
 
 
-def log_record(history_log: dict[str, Any], include_execution_data: bool) -> dict[str, str | Any]:
+def log_record(
+    history_log: dict[str, Any], include_execution_data: bool, redrive_count: int = 0
+) -> dict[str, str | Any]:
     """The JSON object AWS writes for one history event (all scalars as strings)."""
     details = dict(history_log.get("details") or {})
     if not include_execution_data:
@@ -111,7 +118,7 @@ def log_record(history_log: dict[str, Any], include_execution_data: bool) -> dic
         "previous_event_id": str(history_log["previous_event_id"]),
         "event_timestamp": str(_epoch_millis(history_log["event_timestamp"])),
         "execution_arn": str(history_log["execution_arn"]),
-        "redrive_count": "0",
+        "redrive_count": str(redrive_count),
     }
 
 

@@ -109,6 +109,9 @@ def redrive(execution: Any, client_token: str | None = None) -> datetime.datetim
             # Dicts keep insertion order: the oldest tokens go first.
             execution.sandbox_redrive_tokens = dict(list(tokens.items())[-TOKENS_KEPT:])
         execution.sandbox_redrive_count = count
+        session = execution._cloud_watch_logging_session
+        if session is not None:  # the redriven run's log lines carry its count
+            session.redrive_count = count
         execution.sandbox_redrive_date = now
         execution.exec_status = ExecutionStatus.RUNNING
         execution.stop_date = None

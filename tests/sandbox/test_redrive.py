@@ -130,3 +130,28 @@ def test_the_same_client_token_again_is_the_same_redrive_and_a_new_one_is_refuse
     assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
     described = aws.sfn.describe_execution(executionArn=arn)
     assert described["redriveCount"] == 1
+
+
+def test_a_redriven_runs_log_lines_carry_its_redrive_count(aws: Aws, partner_url: str) -> None:
+    """AWS writes `redrive_count` on each log line: 0 for the first run, 1 for the first
+    redrive's. Before, the sandbox wrote "0" on every line, redrive or not."""
+    group, group_arn = aws.log_group()
+    logging = {
+        "level": "ALL",
+        "includeExecutionData": True,
+        "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group_arn}}],
+    }
+    key = unique("logged-redrive")
+    calls = {"ApiEndpoint": f"{partner_url}/sequence?key={key}&statuses=500,200", "Method": "GET"}
+    arn = aws.start(aws.state_machine(single_state(http_task(calls)), logging=logging))
+    assert aws.wait(arn).status == "FAILED"
+    aws.sfn.redrive_execution(executionArn=arn)
+    assert aws.wait(arn).status == "SUCCEEDED"
+
+    records = [r for r in aws.log_records(group) if r["execution_arn"] == arn]
+    by_count: dict[str, set[str]] = {}
+    for record in records:
+        by_count.setdefault(record["redrive_count"], set()).add(record["type"])
+    assert set(by_count) == {"0", "1"}
+    assert "ExecutionFailed" in by_count["0"] and "ExecutionSucceeded" in by_count["1"]
+    assert "ExecutionSucceeded" not in by_count["0"]
