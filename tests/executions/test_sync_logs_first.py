@@ -174,6 +174,36 @@ def test_a_running_execution_is_left_to_its_history(
     assert row.status == "FAILED" and row.history_complete and row.has_failed_attempt
 
 
+def test_a_log_with_a_gap_in_its_ids_is_not_taken_for_the_history(
+    sync_sandbox: Sandbox, aws: Aws, history_reads: Counter[str]
+) -> None:
+    """End to end, what `covered` checks: an execution whose first events were logged nowhere
+    (its group created while it waited) has a log that ends well but starts at a later id; it
+    is stored from its history, once, with the same attempts."""
+    account = register(sync_sandbox, name=unique("logs"), region=REGION)
+    group = f"/aws/vendedlogs/states/{unique('gap')}"
+    group_arn = f"arn:aws:logs:{REGION}:123456789012:log-group:{group}:*"
+    machine = _machine(aws, f"{sync_sandbox.partner_url}/status/500", _logging(group_arn), wait=2)
+    arn = aws.start(machine)
+    time.sleep(0.3)  # inside the Wait: ExecutionStarted and the Wait's entry are lost
+    aws.logs.create_log_group(logGroupName=group)
+    aws.wait(arn)
+    _logged(aws, group, [arn])
+    ids = sorted(int(r["id"]) for r in aws.log_records(group) if r["execution_arn"] == arn)
+    assert ids and ids[0] > 1  # the gap is real
+
+    sync_account_by_id(account.pk, trigger="test")
+
+    row = Execution.objects.get(arn=arn)
+    assert history_reads[arn] == 1
+    assert (row.source, row.history_complete, row.status) == (HistorySource.HISTORY, True, "FAILED")
+    assert HttpAttempt.objects.filter(execution=row).failing().count() == 1
+
+    sync_account_by_id(account.pk, trigger="test")  # nothing is read twice
+
+    assert history_reads[arn] == 1
+
+
 @pytest.mark.parametrize(("level", "data"), [("ERROR", True), ("ALL", False)])
 def test_a_failure_the_log_outlines_is_counted_early_then_upgraded_in_place(
     sync_sandbox: Sandbox,
