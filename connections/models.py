@@ -385,6 +385,11 @@ class SyncRun(models.Model):
     # The newest attempt id when the run began: the attempts it wrote are above it (one run per
     # account at a time), which bounds the final reclassification when it closes.
     attempts_above = models.BigIntegerField(default=0)
+    # Its steps ran one after the other in one process (the command, a redrive's re-read), so
+    # each batch saw every row written before it and the final reclassification has nothing to
+    # put right. False when steps fan out over workers, or when the run took over what
+    # unfinished runs wrote (their steps may have raced).
+    steps_one_at_a_time = models.BooleanField(default=False)
     # Outbox marker, as on ConnectionStateChange: a failed (or abandoned, i.e. stalled) run is
     # turned into notifications by the layer above, which then sets the time.
     dispatched_at = models.DateTimeField(null=True, blank=True)

@@ -37,7 +37,7 @@ def sync_account_by_id(
     account = AwsAccount.objects.filter(pk=account_id).first()
     if account is None:
         return {"skipped": "account gone"}
-    run = begin_sync(account, trigger)
+    run = begin_sync(account, trigger, one_at_a_time=True)
     if run is None:
         return SyncSummary(account.name, skipped=ALREADY_RUNNING).as_dict()
     for region in regions or list(account.regions):
@@ -101,7 +101,7 @@ def sync_one_execution(execution_id: int, trigger: str = "redrive") -> dict[str,
     )
     if execution is None or execution.state_machine.type == StateMachineType.EXPRESS:
         return {"skipped": "no such Standard execution"}
-    run = begin_sync(execution.account, trigger)
+    run = begin_sync(execution.account, trigger, one_at_a_time=True)
     if run is None:
         return SyncSummary(execution.account.name, skipped=ALREADY_RUNNING).as_dict()
     step = SyncStep(run.pk)

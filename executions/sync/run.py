@@ -73,12 +73,20 @@ class ClaimLostError(Exception):
     """This step's run no longer holds the account (closed, or taken over as stale)."""
 
 
-def begin_sync(account: AwsAccount, trigger: str) -> SyncRun | None:
-    """Open a SyncRun holding the account's claim; None when a live run holds it."""
+def begin_sync(
+    account: AwsAccount, trigger: str, *, one_at_a_time: bool = False
+) -> SyncRun | None:
+    """Open a SyncRun holding the account's claim; None when a live run holds it.
+    `one_at_a_time`: the caller runs the steps one after the other in this process."""
     now = timezone.now()
     with transaction.atomic():
         newest = HttpAttempt.objects.order_by("-id").values_list("id", flat=True).first()
-        run = SyncRun.objects.create(account=account, trigger=trigger, attempts_above=newest or 0)
+        run = SyncRun.objects.create(
+            account=account,
+            trigger=trigger,
+            attempts_above=newest or 0,
+            steps_one_at_a_time=one_at_a_time,
+        )
         # The UPDATE locks the account row until commit: a concurrent trigger waits, then sees
         # the fresh heartbeat and takes nothing.
         taken = (
@@ -96,7 +104,8 @@ def begin_sync(account: AwsAccount, trigger: str) -> SyncRun | None:
         floor = unfinished.aggregate(floor=Min("attempts_above"))["floor"]
         if floor and floor < run.attempts_above:
             run.attempts_above = floor
-            run.save(update_fields=["attempts_above"])
+            run.steps_one_at_a_time = False  # what they wrote may have raced
+            run.save(update_fields=["attempts_above", "steps_one_at_a_time"])
         abandoned = unfinished.update(
             finished_at=now,
             status=SyncStatus.FAILED,
@@ -120,7 +129,11 @@ def _minutes(span: timedelta) -> str:
 
 def _final_pass(run: SyncRun) -> list[str]:
     """Reclassify what the run's writes gave new context once all its steps have committed
-    (steps running at once cannot see each other's uncommitted failures); its problems."""
+    (steps running at once cannot see each other's uncommitted failures); its problems.
+    Steps that ran one after the other each saw all that came before (every batch reclassifies
+    what it is new context for, `Classifier.reclassify_affected`): nothing to put right."""
+    if run.steps_one_at_a_time:
+        return []
     try:
         changed = reclassify_after_run(run.account, run.attempts_above)
     except DatabaseError as exc:

@@ -16,8 +16,14 @@ from executions.history import ParsedAttempt, parse_history
 from executions.ingest import AttemptWriter
 from executions.models import Execution, HttpAttempt, StateMachine
 from executions.sync import begin_sync, finish_sync
+from executions.sync import run as run_module
 from tests.executions.test_classification_recipe import HISTORIES, ORDERS
-from tests.factories import AwsAccountFactory, ExecutionFactory, StateMachineFactory
+from tests.factories import (
+    AwsAccountFactory,
+    ExecutionFactory,
+    HttpAttemptFactory,
+    StateMachineFactory,
+)
 
 # Real commits: the other step writes on its own database connection, in a thread.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,3 +88,55 @@ def test_a_failure_committed_after_a_concurrent_success_is_right_once_the_run_fi
     assert account.failure_groups.exclude(pk=group.pk).get().count == 0
     # Idempotent, and cheap when nothing changed: a second pass saves nothing.
     assert reclassify_after_run(account, run.attempts_above) == 0
+
+
+@pytest.fixture
+def final_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The runs whose final pass ran (observed on the way through; the pass itself runs)."""
+    seen: list[int] = []
+    real = run_module.reclassify_after_run  # type: ignore[attr-defined]
+
+    def observed(account: AwsAccount, above_id: int) -> int:
+        seen.append(account.pk)
+        return real(account, above_id)
+
+    monkeypatch.setattr(run_module, "reclassify_after_run", observed)
+    return seen
+
+
+def test_a_run_whose_steps_ran_one_at_a_time_has_no_final_pass(final_passes: list[int]) -> None:
+    """The command's steps run one after the other, each batch seeing all written before it:
+    the final pass, which re-reads every failure the run's successes are context for, would
+    find nothing to change (the race above needs two steps at once)."""
+    account = AwsAccountFactory.create()
+    run = begin_sync(account, "test", one_at_a_time=True)
+    assert run is not None and run.steps_one_at_a_time
+
+    assert finish_sync(run.pk)["status"] == "ok"
+    assert final_passes == []
+
+    fanned_out = begin_sync(account, "test")  # Celery's steps: the pass runs
+    assert fanned_out is not None
+    finish_sync(fanned_out.pk)
+    assert final_passes == [account.pk]
+
+
+def test_a_run_taking_over_an_unfinished_run_has_its_final_pass(final_passes: list[int]) -> None:
+    """An unfinished run never had its pass, and its steps may have raced: the run that takes
+    over covers what it wrote, even when its own steps run one at a time."""
+    account = AwsAccountFactory.create()
+    execution = ExecutionFactory.create(state_machine=StateMachineFactory.create(account=account))
+    HttpAttemptFactory.create(execution=execution)  # an earlier run's
+    stalled = begin_sync(account, "test")
+    assert stalled is not None
+    written = HttpAttemptFactory.create(execution=execution)  # by the stalled run
+    AwsAccount.objects.filter(pk=account.pk).update(
+        sync_heartbeat_at=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+
+    run = begin_sync(account, "test", one_at_a_time=True)
+
+    assert run is not None and run.attempts_above < written.pk
+    assert not run.steps_one_at_a_time
+    finish_sync(run.pk)
+    assert final_passes == [account.pk]
