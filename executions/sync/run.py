@@ -73,9 +73,7 @@ class ClaimLostError(Exception):
     """This step's run no longer holds the account (closed, or taken over as stale)."""
 
 
-def begin_sync(
-    account: AwsAccount, trigger: str, *, one_at_a_time: bool = False
-) -> SyncRun | None:
+def begin_sync(account: AwsAccount, trigger: str, *, one_at_a_time: bool = False) -> SyncRun | None:
     """Open a SyncRun holding the account's claim; None when a live run holds it.
     `one_at_a_time`: the caller runs the steps one after the other in this process."""
     now = timezone.now()
