@@ -90,7 +90,7 @@ def _warm_clients(account: Any) -> None:
     """Build the account's botocore clients before the clock starts, as the floor loads its
     client first: a worker process keeps them for CLIENT_TTL_SECONDS across syncs, so loading
     the service models (about 0.4 s of CPU for three services) is not a per-sync cost."""
-    from connections.awsclient import cached_client
+    from connections.aws.client import cached_client
 
     for region in account.regions:
         for service in ("stepfunctions", "events", "logs"):
@@ -170,7 +170,7 @@ def _status_kb(field: str) -> int:
 def fetch(account_name: str, region: str, arns_file: str) -> dict[str, Any]:
     """The floor: every page of every history through the AWS boundary the sync uses —
     `AwsApi.history_pages` of the registered account, so the same botocore client settings
-    (connections/awsclient.py `config()`), the same response decoding, the shared rate
+    (connections/aws/client.py `config()`), the same response decoding, the shared rate
     limiter's Redis round trip per call and the call counting — one history after the other,
     nothing else done with the events."""
     _django()
@@ -305,7 +305,7 @@ def _parse_and_classify(
     (without `classify_attempts`: json.loads and the parser only, to split the cost): parse,
     then classify every attempt by the one recipe (`classify_in_context`), with an in-memory
     context of every attempt read, as `classify_history` does."""
-    from connections.awsclient import decode_json_body
+    from connections.aws.client import decode_json_body
     from executions.classify import InMemoryContext, classify_in_context
     from executions.history import OUTCOME_IN_PROGRESS, HistoryParser
 

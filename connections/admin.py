@@ -14,7 +14,7 @@ from django.contrib.admin.utils import get_fields_from_path
 from django.db.models import Field, Model, QuerySet
 from django.http import HttpRequest
 
-from connections.aws_checks import check_credentials
+from connections.aws.checks import check_credentials
 from connections.forms import AwsAccountForm
 from connections.models import AwsAccount, Connection, ConnectionStateChange, Endpoint, SyncRun
 

@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from connections.arn import role_account
-from connections.awsclient import available_regions
+from connections.aws.client import available_regions
 from connections.choices import AuthMode, OperatorMode
 from connections.models import ACCOUNT_SECRET_FIELDS, AwsAccount
 

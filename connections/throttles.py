@@ -1,6 +1,6 @@
 """Throttled AWS answers, counted per operation for the sync run (and /metrics).
 
-Part of the AWS boundary with connections/aws.py (the only other module that reads botocore's
+Part of the AWS boundary with connections/aws/ (the only other module that reads botocore's
 answers). botocore answers every HTTP attempt, those its own retries absorb included, through
 its `response-received` event. `AwsApi` hooks `count_throttle` onto each client it builds
 (`count_throttles_of`) and wraps each call in `counting(...)`, which names the counter and
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-# The error codes that say "slow down" (a subset of the transient ones in connections/aws.py).
+# The error codes that say "slow down" (a subset of the transient ones in connections/aws/).
 THROTTLE_CODES = frozenset(
     {
         "ThrottlingException",

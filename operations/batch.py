@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from connections.aws_operator import REDRIVABLE_STATUSES, REDRIVE_WINDOW
+from connections.aws.operator import REDRIVABLE_STATUSES, REDRIVE_WINDOW
 from connections.models import sync_stale_after
 from executions.choices import ExecutionStatus, GroupStatus, StateMachineType
 from executions.models import Execution, FailureGroup, HttpAttempt

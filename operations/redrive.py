@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connections.aws import AwsError
-from connections.aws_operator import NoOperatorRoleError, OperatorApi, RedriveCheck
+from connections.aws.operator import NoOperatorRoleError, OperatorApi, RedriveCheck
 from connections.models import AwsAccount, sync_stale_after
 from executions.choices import StateMachineType
 from executions.models import Execution

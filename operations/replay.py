@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connections.aws import AwsApi, AwsError
-from connections.aws_operator import NoOperatorRoleError, OperatorApi, TestStateResult
+from connections.aws.operator import NoOperatorRoleError, OperatorApi, TestStateResult
 from connections.models import AwsAccount, Connection
 from executions.history import decode_assigned
 from executions.models import HttpAttempt

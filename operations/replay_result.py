@@ -14,7 +14,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from connections.aws_operator import SentRequest, TestedResponse, TestStateResult
+from connections.aws.operator import SentRequest, TestedResponse, TestStateResult
 from executions.models import HttpAttempt
 from executions.presenting import DiffRow, ShownRequest, compare_keys, request_diff, shown_request
 from executions.redaction import Redactor, marker

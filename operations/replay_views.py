@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_http_methods
 
-from connections.aws_operator import NoOperatorRoleError
+from connections.aws.operator import NoOperatorRoleError
 from connections.models import with_account_but_no_secrets
 from executions.models import HttpAttempt
 from executions.web import render_page

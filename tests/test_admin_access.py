@@ -161,7 +161,7 @@ def queued_syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 @pytest.fixture(autouse=True)
 def tested_credentials(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record "Test credentials": the accounts here point at no AWS at all."""
-    from connections.aws_checks import check_credentials
+    from connections.aws.checks import check_credentials
 
     tested: list[int] = []
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connections.aws import AwsError
-from connections.aws_maps import MapRunDetail, describe_map_run
+from connections.aws.maps import MapRunDetail, describe_map_run
 from executions import history
 from executions.columns import pg_safe
 from executions.models import Execution, MapRun

@@ -16,7 +16,7 @@ from connections.aws import (
     AwsTransientError,
     translate,
 )
-from connections.aws_checks import check_credentials
+from connections.aws.checks import check_credentials
 from connections.models import AwsAccount
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
@@ -90,7 +90,7 @@ def _throttled_then(api: AwsApi, throttles: int) -> Stubber:
 @pytest.fixture
 def stub_api(sync_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> AwsApi:
     """An unpaced AwsApi of a fresh sandbox account, our backoff shortened to milliseconds."""
-    monkeypatch.setattr("connections.aws.OUTER_BACKOFF_SECONDS", 0.001)
+    monkeypatch.setattr("connections.aws.api.OUTER_BACKOFF_SECONDS", 0.001)
     account = register(sync_sandbox, name=f"stub-{uuid.uuid4().hex[:6]}")
     return AwsApi(account, "us-east-1", rate_limited=False)
 
@@ -113,8 +113,8 @@ def test_the_outer_retries_stop_at_their_time_budget(
     stub_api: AwsApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Slow rounds (botocore's own retries taking their time) leave room for fewer of ours.
-    monkeypatch.setattr("connections.aws.OUTER_BACKOFF_SECONDS", 0.2)
-    monkeypatch.setattr("connections.aws.OUTER_BUDGET_SECONDS", 0.5)
+    monkeypatch.setattr("connections.aws.api.OUTER_BACKOFF_SECONDS", 0.2)
+    monkeypatch.setattr("connections.aws.api.OUTER_BUDGET_SECONDS", 0.5)
     api = stub_api
     with _throttled_then(api, throttles=5), pytest.raises(AwsTransientError):
         next(api.state_machine_pages())

@@ -9,7 +9,7 @@ from django.test import Client
 
 from connections import crypto
 from connections.aws import AwsApi
-from connections.aws_operator import NoOperatorRoleError, OperatorApi
+from connections.aws.operator import NoOperatorRoleError, OperatorApi
 from connections.choices import OperatorMode
 from connections.forms import AwsAccountForm
 from connections.models import AwsAccount

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from connections.aws_operator import OperatorApi, parse_header_string
+from connections.aws.operator import OperatorApi, parse_header_string
 from connections.choices import OperatorMode
 from connections.models import AwsAccount
 from sandbox import partner

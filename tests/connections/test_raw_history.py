@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from connections.aws import AwsApi
-from connections.awsclient import decode_json_body
+from connections.aws.client import decode_json_body
 from executions.history.events import parse_timestamp
 from sandbox import scenarios
 from sandbox.server import Sandbox

@@ -341,10 +341,10 @@ class RecordedAws:
         raise AssertionError("no DescribeExecution expected while fuzzing")
 
     def client(self, service: str) -> Any:
-        # connections.aws_maps names the client's method it calls through `_call` below.
+        # connections.aws.maps names the client's method it calls through `_call` below.
         return SimpleNamespace(describe_map_run=None)
 
-    # DescribeMapRun (connections.aws_maps goes through the boundary's `_call`): a fuzzed
+    # DescribeMapRun (connections.aws.maps goes through the boundary's `_call`): a fuzzed
     # parent's Map Run is there.
     def _call(self, operation: str, call: Any, **params: Any) -> dict[str, Any]:
         self.calls[operation] += 1

@@ -2,7 +2,7 @@
 
 They run with the account's optional operator role, never with the reader's credentials, and
 the sync never builds an `OperatorApi`: an account without an operator role can be read but
-nothing can be done to it (`NoOperatorRoleError`). Like connections/aws.py each operation calls one
+nothing can be done to it (`NoOperatorRoleError`). Like api.py each operation calls one
 typed boto3 method and answers a frozen dataclass; errors are the same `AwsError`s.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from connections.awsclient import (
+from connections.aws.client import (
     BOTO_ERRORS,
     AwsError,
     aware,

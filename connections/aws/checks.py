@@ -1,12 +1,12 @@
 """The admin's credential check on the AWS boundary: do an account's credentials work, in one
-sentence (kept apart from connections/aws.py by size)."""
+sentence (kept apart from api.py by size)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from connections.aws import AwsApi, AwsError
+from connections.aws.api import AwsApi, AwsError
 
 if TYPE_CHECKING:
     from connections.models import AwsAccount

@@ -1,6 +1,6 @@
 """The AWS boundary's DescribeMapRun: a Distributed Map run's status, tolerated failure figures
 and its children's counts. (The runs themselves are found in the parent's history, their child
-executions by `AwsApi.execution_pages(map_run_arn=…)`.) Like connections/aws.py (kept apart from
+executions by `AwsApi.execution_pages(map_run_arn=…)`.) Like api.py (kept apart from
 it by size), it calls one typed boto3 method through `AwsApi._call` (rate limited, counted,
 errors as `AwsError`) and answers a frozen dataclass.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from connections.aws import AwsApi
+from connections.aws.api import AwsApi
 
 __all__ = ["MapRunDetail", "describe_map_run"]
 

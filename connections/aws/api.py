@@ -10,7 +10,7 @@ envelopes are read here.
 Every call goes through `AwsApi._call`, which waits on the shared rate limiter (one token per
 HTTP attempt, connections/ratelimit.py), counts calls by
 operation (for the sync record and the benchmarks) and turns botocore's exceptions into
-`AwsError` (connections/awsclient.py, with the client cache and the sessions).
+`AwsError` (connections/aws/client.py, with the client cache and the sessions).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
 
-from connections.awsclient import (
+from connections.aws.client import (
     BOTO_ERRORS,
     LISTING_RESTARTS,
     OUTER_BACKOFF_MAX_SECONDS,
@@ -457,7 +457,7 @@ class AwsApi:
     ) -> R:
         """`method` (the typed boto3 method of `operation`, its API name), rate limited,
         counted, and tried again after botocore's own retries when the error is transient
-        (connections/awsclient.py: up to OUTER_TRIES rounds while under OUTER_BUDGET_SECONDS).
+        (connections/aws/client.py: up to OUTER_TRIES rounds while under OUTER_BUDGET_SECONDS).
         Each HTTP attempt, botocore's retries included, waits for a token of the bucket shared
         by every worker (connections/ratelimit.py)."""
         limiter = self._limiter if self.rate_limited else None

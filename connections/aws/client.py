@@ -1,10 +1,10 @@
 """The plumbing under the AWS boundary: botocore clients, credentials, errors as one type.
 
-connections/aws.py holds the typed operations and the domain objects they return; this module
+api.py holds the typed operations and the domain objects they return; this module
 holds what they stand on: the per-process client cache, sessions (access keys, assume-role or
 the default chain), and the translation of botocore's exceptions into `AwsError`, whose
 `transient`, `about_one_resource` and `kms` decide retry, skip one resource, or fail the run.
-boto3 and botocore are imported here and in connections/aws.py only.
+boto3 and botocore are imported in this package (connections/aws/) only.
 """
 
 from __future__ import annotations
@@ -296,7 +296,7 @@ def session_with(
     session_name: str = "stepscope",
 ) -> boto3.session.Session:
     """A session from one set of credentials: the reader's (`session_for`) or the operator's
-    (connections/aws_operator.py), which must never be mixed up."""
+    (connections/aws/operator.py), which must never be mixed up."""
     if mode == AuthMode.ACCESS_KEYS:
         return boto3.session.Session(
             aws_access_key_id=access_key_id,
