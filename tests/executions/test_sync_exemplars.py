@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from connections.models import AwsAccount, SyncRun
 from executions.choices import HistorySource
 from executions.models import Execution
 from executions.sync import sync_account_by_id
+from executions.sync.triage import MISSES_BEFORE_GIVING_UP
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
 from tests.factories import UserFactory
@@ -99,7 +101,11 @@ def test_a_rarer_failure_is_read_in_the_first_sync_of_a_storm(
 ) -> None:
     account = register(sync_sandbox, name=unique("exemplars"), region=REGION)
     _, rare, many = _storm(sync_sandbox, aws, common=6)
-    settings.STEPSCOPE = {**settings.STEPSCOPE, "HISTORIES_PER_SYNC": 2}
+    # The cause (here the status text) is redacted before it is stored, as a history's is.
+    secret = "Internal Server"
+    settings.STEPSCOPE = {
+        **settings.STEPSCOPE, "HISTORIES_PER_SYNC": 2, "REDACT_VALUE_PATTERNS": [secret],
+    }  # fmt: skip
 
     sync_account_by_id(account.pk, trigger="test")
 
@@ -120,7 +126,7 @@ def test_a_rarer_failure_is_read_in_the_first_sync_of_a_storm(
         assert (row.source, row.history_complete, row.error) == (
             HistorySource.LISTING, False, COMMON,
         )  # fmt: skip
-        assert row.cause
+        assert row.cause and secret not in row.cause
     client.force_login(UserFactory.create(is_superuser=True))
     page = client.get(reverse("executions:list"), {"view": "executions", "region": REGION})
     html = page.content.decode()
@@ -192,3 +198,33 @@ def test_a_failing_describe_costs_only_its_place(
         assert set(describes) == {refused}
         assert history_reads[many[-1]] == history_reads[many[-2]] == 1
         assert set(unread.values_list("error", flat=True)) == {""}  # never described
+
+
+def test_describes_stop_when_metadata_only_leaves_the_error_out(
+    sync_sandbox: Sandbox,
+    aws: Aws,
+    settings: Any,
+    history_reads: Counter[str],
+    describes: Counter[str],
+) -> None:
+    # As AWS may answer METADATA_ONLY: status and times, no error or cause.
+    account = register(sync_sandbox, name=unique("exemplars"), region=REGION)
+    _, rare, many = _storm(sync_sandbox, aws, common=7)
+    settings.STEPSCOPE = {**settings.STEPSCOPE, "HISTORIES_PER_SYNC": 2}
+    client = AwsApi(account, REGION).client("stepfunctions")
+
+    def without_error(params: dict[str, Any], **_: Any) -> Any:
+        arn = json.loads(params["body"])["executionArn"]
+        answer = {"executionArn": arn, "status": "FAILED", "startDate": datetime.now(UTC)}
+        return AWSResponse("https://sandbox", 200, HTTPHeaders(), None), answer
+
+    client.meta.events.register("before-call.sfn.DescribeExecution", without_error)
+    try:
+        sync_account_by_id(account.pk, trigger="test")
+    finally:
+        client.meta.events.unregister("before-call.sfn.DescribeExecution", without_error)
+
+    assert _last_run().status == "ok"
+    assert sum(describes.values()) == MISSES_BEFORE_GIVING_UP  # then the bucket is spared
+    assert history_reads[many[-1]] == history_reads[many[-2]] == 1  # the listing's order
+    assert not history_reads[rare[0]]
