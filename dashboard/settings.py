@@ -328,6 +328,10 @@ STEPSCOPE: dict[str, Any] = {
     # Histories one state machine's sync reads at most (0: no limit); the rest, already counted
     # from the listing, wait for the next sync, so a storm never holds the account for long.
     "HISTORIES_PER_SYNC": env_int("HISTORIES_PER_SYNC", 0),
+    # DescribeExecution calls one state machine's sync makes at most to learn its new failures'
+    # error and cause (which are alike: one of each kind's history is read first). Its own
+    # bucket holds 250 (300 in the large regions), half of it ours; 0 turns the triage off.
+    "DESCRIBES_PER_SYNC": env_int("DESCRIBES_PER_SYNC", 100),
     # Percent of the account's RedriveExecution quota a redrive batch may use: the rest stays
     # for the account's own tooling.
     "REDRIVE_QUOTA_PERCENT": env_int("REDRIVE_QUOTA_PERCENT", 20),

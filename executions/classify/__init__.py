@@ -12,7 +12,8 @@ the attempt), `engine` (classify), `sources` (classify_in_context: the one recip
 the context from a ContextSource; InMemoryContext is one, the database-backed one lives in
 executions/stored_context.py), `trackers` (streaming last success, de-authorization
 inference), `grouping` (fingerprint),
-`titles` (a group's title in words), `map_runs` (a Map Run's children's failures together, and
+`titles` (a group's title in words), `exemplars` (which failed executions are alike, and
+the breadth-first order their histories are read in), `map_runs` (a Map Run's children's failures together, and
 what States.ExceedToleratedFailureThreshold means).
 Import from this package, not from the modules.
 """
@@ -36,6 +37,7 @@ from executions.classify.engine import (
     classify_state_error,
     needs_last_success,
 )
+from executions.classify.exemplars import exemplars_first, likeness_key, normalised_cause
 from executions.classify.grouping import fingerprint
 from executions.classify.hints import CONNECTION_SECRET_ARN
 from executions.classify.map_runs import THRESHOLD_ERROR, map_run_failures, map_run_hint
@@ -75,13 +77,16 @@ __all__ = [
     "classify_in_context",
     "classify_state_error",
     "endpoint_key",
+    "exemplars_first",
     "failure_words",
     "fingerprint",
     "group_title",
     "is_forbidden_header",
+    "likeness_key",
     "map_run_failures",
     "map_run_hint",
     "needs_connection_states",
     "needs_last_success",
+    "normalised_cause",
     "with_recorded",
 ]

@@ -34,7 +34,7 @@ from executions.history import (
 )
 from executions.models import Execution, StateMachine
 from executions.models import MapRun as MapRunRow
-from executions.sync import listing, logged, map_runs
+from executions.sync import listing, logged, map_runs, triage
 from executions.sync.listing import READ_AGAIN_FIELDS, Listed
 from executions.sync.prefetch import HistoryPrefetcher, HistoryStream
 from executions.sync.run import ClaimLostError
@@ -149,7 +149,8 @@ class StandardReader(MachineReader):
                     newest = start if newest is None or start > newest else newest
                     if self._wants_history(item, stored):
                         wanted.append((item, stored))
-            self._read_histories(listing.failures_first(wanted))
+            # Failures first, one exemplar of each kind before the rest (triage.py).
+            self._read_histories(triage.read_order(self, wanted))
         except (AwsError, DatabaseError, InterfaceError):
             # What was read is kept (on a new connection if that one died); the cursor stays
             # for the rest.

@@ -17,9 +17,11 @@ from connections.aws import (
     translate,
 )
 from connections.aws.checks import check_credentials
+from connections.aws.executions import describe_error
 from connections.models import AwsAccount
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
+from tests.sandbox.support import Aws, http_task, unique
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +153,36 @@ def test_admin_test_credentials_action_shows_the_result(
 
 def test_sandbox_regions_are_real_aws_regions() -> None:
     assert "us-east-1" in boto3.session.Session().get_available_regions("stepfunctions")
+
+
+def test_describe_error_gives_a_failed_executions_error_and_cause(sync_sandbox: Sandbox) -> None:
+    aws = Aws(sync_sandbox.endpoint_url, sync_sandbox.region)
+    call = http_task({"ApiEndpoint": f"{sync_sandbox.partner_url}/status/500", "Method": "GET"})
+    machine = aws.state_machine(
+        {
+            "StartAt": "Route",
+            "States": {
+                "Route": {
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.ok", "BooleanEquals": True, "Next": "Done"}],
+                    "Default": "Call",
+                },
+                "Call": call,
+                "Done": {"Type": "Succeed"},
+            },
+        }
+    )
+    failed, succeeded = aws.start(machine), aws.start(machine, {"ok": True})
+    aws.wait(failed)
+    aws.wait(succeeded)
+    api = AwsApi(register(sync_sandbox, name=unique("describe")), sync_sandbox.region)
+    try:
+        described = describe_error(api, failed)
+        assert (described.arn, described.status) == (failed, "FAILED")
+        assert described.error == "States.Http.StatusCode.500" and described.cause
+        # No error in the answer (a success here; METADATA_ONLY may leave it out on AWS): None.
+        quiet = describe_error(api, succeeded)
+        assert (quiet.status, quiet.error, quiet.cause) == ("SUCCEEDED", None, None)
+        assert api.calls["DescribeExecution"] == 2
+    finally:
+        aws.sfn.delete_state_machine(stateMachineArn=machine)
