@@ -175,7 +175,7 @@ def test_a_failing_describe_costs_only_its_place(
     code: str,
     rare_read: bool,
 ) -> None:
-    monkeypatch.setattr("connections.aws.OUTER_BACKOFF_SECONDS", 0.001)
+    monkeypatch.setattr("connections.aws.api.OUTER_BACKOFF_SECONDS", 0.001)
     account = register(sync_sandbox, name=unique("exemplars"), region=REGION)
     _, rare, many = _storm(sync_sandbox, aws, common=4)
     settings.STEPSCOPE = {**settings.STEPSCOPE, "HISTORIES_PER_SYNC": 2}
