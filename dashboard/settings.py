@@ -332,6 +332,10 @@ STEPSCOPE: dict[str, Any] = {
     # error and cause (which are alike: one of each kind's history is read first). Its own
     # bucket holds 250 (300 in the large regions), half of it ours; 0 turns the triage off.
     "DESCRIBES_PER_SYNC": env_int("DESCRIBES_PER_SYNC", 100),
+    # ...but only when more failures wait for their history than this (or than the sync reads,
+    # HISTORIES_PER_SYNC): fewer are read within our half of GetExecutionHistory's 400-call
+    # burst, in seconds, whatever the order.
+    "TRIAGE_ABOVE": env_int("TRIAGE_ABOVE", 200),
     # Percent of the account's RedriveExecution quota a redrive batch may use: the rest stays
     # for the account's own tooling.
     "REDRIVE_QUOTA_PERCENT": env_int("REDRIVE_QUOTA_PERCENT", 20),

@@ -1,7 +1,9 @@
 """Spend history calls where they teach the most: the Standard reader's order of reads.
 
 A storm is one failure repeated thousands of times with a few rarer ones beside it, and
-GetExecutionHistory is metered hardest. DescribeExecution draws on a bucket of its own and
+GetExecutionHistory is metered hardest. When the failures waiting for their history are more
+than this sync reads or more than the history bucket's burst (TRIAGE_ABOVE) they are triaged;
+fewer are all read within seconds, in any order, and are not described. DescribeExecution draws on a bucket of its own and
 answers a failed execution's own error and cause, which tell which executions failed alike. So
 before the histories, each failed execution this sync found not yet inspected (a LISTING row) is
 described — at most DESCRIBES_PER_SYNC a machine a sync, newest first — its error and cause
@@ -47,13 +49,22 @@ def read_order(reader: StandardReader, wanted: list[Listed]) -> list[Listed]:
     """`wanted` in the order its histories are read: failures by breadth, then the rest."""
     ordered = failures_first(wanted)
     failures = [pair for pair in ordered if pair[0].status in COUNTED_AT_ONCE]
-    if not failures:
+    if not failures or not _order_matters(reader, len(failures)):
         return ordered
     kinds = _kinds(reader, failures)
     return [
         *exemplars_first(failures, lambda pair: kinds.get(pair[0].arn)),
         *ordered[len(failures) :],
     ]
+
+
+def _order_matters(reader: StandardReader, failures: int) -> bool:
+    """Whether some of these failures' histories wait long enough for the order to matter:
+    more than this sync reads (HISTORIES_PER_SYNC), or more than our share of
+    GetExecutionHistory's burst reads in seconds (TRIAGE_ABOVE). Below that every history is
+    read at once whatever the order, and a describe would only cost a call."""
+    cap = reader.histories_cap
+    return bool(cap and failures > cap) or failures > int(settings.STEPSCOPE.get("TRIAGE_ABOVE", 0))
 
 
 def _kinds(reader: StandardReader, failures: list[Listed]) -> dict[str, Hashable]:

@@ -143,6 +143,32 @@ def test_a_rarer_failure_is_read_in_the_first_sync_of_a_storm(
     assert not Execution.objects.awaiting_history().filter(account=account).exists()
 
 
+@pytest.mark.parametrize(("triage_above", "described"), [(200, False), (3, True)])
+def test_failures_read_within_the_burst_are_not_described(
+    sync_sandbox: Sandbox,
+    aws: Aws,
+    settings: Any,
+    history_reads: Counter[str],
+    describes: Counter[str],
+    triage_above: int,
+    described: bool,
+) -> None:
+    """Uncapped, a handful of failures are all read within our share of GetExecutionHistory's
+    burst, in seconds, whatever their order: a describe each would only cost a call. More than
+    TRIAGE_ABOVE waiting, they are described and read by kind."""
+    account = register(sync_sandbox, name=unique("exemplars"), region=REGION)
+    _, rare, many = _storm(sync_sandbox, aws, common=4)
+    settings.STEPSCOPE = {
+        **settings.STEPSCOPE, "HISTORIES_PER_SYNC": 0, "TRIAGE_ABOVE": triage_above,
+    }  # fmt: skip
+
+    sync_account_by_id(account.pk, trigger="test")
+
+    assert all(history_reads[arn] == 1 for arn in rare + many), history_reads
+    assert describes == (Counter(rare + many) if described else Counter())
+    assert ("DescribeExecution" in _last_run().api_calls) is described
+
+
 def _answering(account: AwsAccount, arn: str, code: str) -> Any:
     """DescribeExecution of `arn` answered with the AWS error `code` (the sandbox still
     answers every other call), on the client the sync will use."""
