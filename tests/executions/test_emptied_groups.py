@@ -50,23 +50,26 @@ def _stored_unknown_429(account: AwsAccount, title: str) -> tuple[HttpAttempt, F
     return stale, group
 
 
-def _shown(client: Client, title: str, group: FailureGroup) -> tuple[bool, bool]:
+def _shown(client: Client, title: str, group: FailureGroup) -> tuple[bool, bool, bool]:
+    """Whether the groups page, the overview (its open groups) and the API show the group."""
     page = client.get(reverse("executions:groups"), {"status": "all"})
+    overview = client.get(reverse("dashboard:overview"))
     api = client.get(reverse("api:groups"), {"status": "all"})
-    assert page.status_code == api.status_code == 200
-    return title in page.content.decode(), group.pk in {g["id"] for g in api.json()["results"]}
+    assert page.status_code == overview.status_code == api.status_code == 200
+    in_api = group.pk in {g["id"] for g in api.json()["results"]}
+    return title in page.content.decode(), title in overview.content.decode(), in_api
 
 
 def test_a_group_a_reclassification_empties_leaves_the_groups_page_and_the_api(
     account: AwsAccount, viewer_client: Client
 ) -> None:
     stale, group = _stored_unknown_429(account, "Stale unknown 429 group")
-    assert _shown(viewer_client, "Stale unknown 429 group", group) == (True, True)
+    assert _shown(viewer_client, "Stale unknown 429 group", group) == (True, True, True)
     call_command("reclassify")
     stale.refresh_from_db()
     assert stale.category == "rate_limited" and stale.failure_group_id != group.pk
     assert not FailureGroup.objects.filter(pk=group.pk).exists()
-    assert _shown(viewer_client, "Stale unknown 429 group", group) == (False, False)
+    assert _shown(viewer_client, "Stale unknown 429 group", group) == (False, False, False)
     assert stale.failure_group is not None and stale.failure_group.count == 1
 
 
