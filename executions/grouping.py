@@ -1,8 +1,9 @@
 """Failure groups: where a group is created, and where a resolved one reopens as a regression.
 
 `FailureGroups.group_for` is the one place a group is created (opened); `refresh_groups` the
-one place a group's counts move and a resolved group reopens. Whatever must happen when a
-group opens or regresses (an outbox row, an alert) goes next to those two.
+one place a group's counts move and a resolved group reopens; `drop_empty_open` the one rule
+for when a group goes. Whatever must happen when a group opens or regresses (an outbox row, an
+alert) goes next to those.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
-from django.db import transaction
-from django.db.models import Count, F
+from django.db import models, transaction
+from django.db.models import Count, Exists, F, ForeignObjectRel, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from connections.models import AwsAccount
@@ -97,11 +99,35 @@ class FailureGroups:
         self._groups.clear()
 
 
-def refresh_groups(group_ids: Iterable[int], *, announce: bool = True) -> None:
+def drop_empty_open(groups: QuerySet[FailureGroup]) -> int:
+    """Delete those of `groups` that are open and no attempt is in any more (a reclassification
+    moved them, retention pruned them, a history replaced what the log said): they show
+    nothing. Kept: resolved and ignored groups (a triage decision: a recurrence is still a
+    regression, or still muted), groups someone wrote notes on or took, and groups a record
+    that outlives them names (every nullable reverse FK but the attempts': a raised alert, a
+    redrive batch and its audit), whose link the delete would erase. Returns groups deleted."""
+    empty = groups.filter(status=GroupStatus.OPEN, notes="", assignee__isnull=True).exclude(
+        Exists(HttpAttempt.objects.filter(failure_group=OuterRef("pk")))
+    )
+    # include_hidden: the alerts' and redrive batches' links have related_name "+".
+    for relation in FailureGroup._meta.get_fields(include_hidden=True):
+        if not isinstance(relation, ForeignObjectRel):
+            continue
+        model = cast("type[models.Model]", relation.related_model)
+        if relation.on_delete is models.SET_NULL and model is not HttpAttempt:
+            named = Q(**{relation.field.name: OuterRef("pk")})
+            empty = empty.exclude(Exists(model._base_manager.filter(named)))
+    return empty.delete()[1].get(FailureGroup._meta.label, 0)
+
+
+def refresh_groups(group_ids: Iterable[int], *, announce: bool = True) -> int:
     """Exact counts of the groups from their attempts; a resolved group that failed again
-    after it was resolved reopens as a regression (announced unless `announce` is False)."""
+    after it was resolved reopens as a regression (announced unless `announce` is False).
+    Every pass that moves attempts between groups ends here, so a group it emptied goes
+    (`drop_empty_open`); returns how many went (a cache of groups must forget them)."""
     ids = sorted(set(group_ids))
     FailureGroup.objects.filter(pk__in=ids).recount()
+    dropped = drop_empty_open(FailureGroup.objects.filter(pk__in=ids))
     with transaction.atomic():
         # Locked, then re-checked by PostgreSQL: of two concurrent refreshes only one reopens a
         # group, so it is recorded (for the alerts outbox) once.
@@ -118,6 +144,7 @@ def refresh_groups(group_ids: Iterable[int], *, announce: bool = True) -> None:
             )
             record_group_transition(regressed, GroupTransitionKind.REGRESSED, announce=announce)
     _end_worsened_snoozes(ids)
+    return dropped
 
 
 def _end_worsened_snoozes(ids: list[int]) -> None:
@@ -139,8 +166,8 @@ def _end_worsened_snoozes(ids: list[int]) -> None:
             record_group_transition(worse, GroupTransitionKind.WORSENED)
 
 
-def refresh_account_groups(account: AwsAccount, *, announce: bool = True) -> None:
-    refresh_groups(
+def refresh_account_groups(account: AwsAccount, *, announce: bool = True) -> int:
+    return refresh_groups(
         FailureGroup.objects.filter(account=account).values_list("pk", flat=True),
         announce=announce,
     )

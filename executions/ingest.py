@@ -189,7 +189,8 @@ class AttemptWriter:
 
     def flush(self) -> None:
         """Bring touched endpoints and failure groups up to date, a few statements for all."""
-        self.counts.flush()
+        if self.counts.flush():
+            self.groups.forget()  # a group reclassification emptied went: it may be cached
 
     def forget_uncommitted(self) -> None:
         """After a rolled-back write: a cached endpoint, group or last success may have been

@@ -238,7 +238,7 @@ class FailureGroupQuerySet(models.QuerySet["FailureGroup"]):
     def recount(self) -> int:
         """Exact count, first/last seen and latest hint of these groups, from their attempts
         (recomputed, not incremented: right whatever happened before, a killed worker, a
-        retry). A group left with no attempt (after reclassifying) keeps its times, counts 0."""
+        retry). One left with no attempt keeps its times, counts 0 (see drop_empty_open)."""
         members = HttpAttempt.objects.filter(failure_group=OuterRef("pk")).order_by()
         newest = members.order_by("-occurred_at", "-id")
         return self.update(

@@ -6,9 +6,9 @@ state of its own: what is old is read from the data on every run, so a run that 
 resumes where it stopped, and a second run at the same time takes other rows (SKIP LOCKED) or
 finds nothing left. Failure groups and endpoints that may have lost attempts are recognised by
 their own first-seen time (older than the cutoff), recounted from what is left, and a group
-left empty is deleted when it is open (nothing to show) but kept, at count 0 with its last
-known times, when someone resolved or ignored it: a recurrence is then still a regression, or
-still muted. (docs/reliability.md, "Retention".)
+left empty is deleted when it is open (nothing to show: `grouping.drop_empty_open`) but kept,
+at count 0 with its last known times, when someone resolved or ignored it: a recurrence is then
+still a regression, or still muted. (docs/reliability.md, "Retention".)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from connections.models import Endpoint
-from executions.choices import GroupStatus
+from executions.grouping import drop_empty_open
 from executions.models import Execution, ExecutionQuerySet, FailureGroup, HttpAttempt
 
 # Rows per DELETE (and per recount UPDATE): small enough that a batch takes milliseconds.
@@ -156,9 +156,7 @@ def _refresh_groups(cutoff: datetime) -> tuple[int, int]:
     for ids in _id_batches(FailureGroup.objects.filter(first_seen_at__lt=cutoff)):
         recounted += FailureGroup.objects.filter(pk__in=ids).recount()
         # An open group with no attempt left and nothing since the cutoff shows nothing.
-        deleted += FailureGroup.objects.filter(
-            pk__in=ids, count=0, status=GroupStatus.OPEN, last_seen_at__lt=cutoff
-        ).delete()[0]
+        deleted += drop_empty_open(FailureGroup.objects.filter(pk__in=ids, last_seen_at__lt=cutoff))
     return recounted, deleted
 
 

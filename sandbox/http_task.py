@@ -18,6 +18,7 @@ from typing import Any, Final, cast
 import moto
 
 from sandbox import (
+    aborts,
     clock,
     connectivity,
     eventbridge,
@@ -111,6 +112,7 @@ _MOTO_INTERNALS: Final[dict[str, tuple[str, ...]]] = {
     "moto.core.config": ("default_user_config",),
     "moto.core.responses": ("ActionResult",),
     "moto.stepfunctions.parser.api": ("InvalidToken",),
+    **aborts.MOTO_INTERNALS,
 }
 # Keyword arguments sandbox.executions passes to moto's parser Execution.
 _EXECUTION_ARGUMENTS: Final = frozenset(
@@ -186,7 +188,7 @@ def install(http_timeout_seconds: float | None = None) -> None:
         # the sandbox's business, so keep them out of the console.
         logging.getLogger(eval_component.__name__).setLevel(logging.CRITICAL)
         _install_task_service()
-        _install_history_end()
+        aborts.install(_patch)
         _install_error_names()
         _install_executions()
         _install_connections()
@@ -328,10 +330,16 @@ def _install_task_service() -> None:
                 )
             env.stack.append(http_call.task_output(response, body))
 
+        def _before_eval_execution(self, env, *args: Any, **kwargs: Any) -> None:
+            # A sibling's failure may have cut this branch off already: then nothing is recorded.
+            schedule = super()._before_eval_execution
+            aborts.call_scheduled(env, lambda: schedule(env, *args, **kwargs))
+
         def _after_eval_execution(self, env, *args: Any, **kwargs: Any) -> None:
-            # TimeoutSeconds already reported TaskTimedOut; a late answer must not add events.
-            if env.is_running():
-                super()._after_eval_execution(env, *args, **kwargs)
+            # TimeoutSeconds already reported TaskTimedOut, or a sibling's failure aborted the
+            # call: a late answer must not add events.
+            record = super()._after_eval_execution
+            aborts.call_answered(env, lambda: record(env, *args, **kwargs))
 
     original = factory.state_task_service_for
 
@@ -377,43 +385,6 @@ def _tag(resource_arn: str, key: str) -> str | None:
         if tag.get("key") == key:
             return str(tag.get("value"))
     return None
-
-
-def _install_history_end() -> None:
-    """Nothing follows an execution's terminal event, as on AWS.
-
-    When a Map iteration or Parallel branch fails, moto ends the execution while sibling
-    iterations are still running; their late (and malformed) events would land after
-    ExecutionFailed.
-    """
-    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
-
-    terminal = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
-    lock = threading.Lock()
-    original_add = EventManager.add_event
-
-    def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
-        with lock:
-            if getattr(self, "sandbox_closed", False):
-                return int(context.last_published_event_id)
-            if str(getattr(event_type, "value", event_type)) == "ExecutionAborted":
-                _without_empty_abort_details(kwargs)
-            event_id = int(original_add(self, context, event_type, *args, **kwargs))
-            if str(getattr(event_type, "value", event_type)) in terminal:
-                self.sandbox_closed = True
-            return event_id
-
-    _patch(EventManager, "add_event", add_event)
-
-
-def _without_empty_abort_details(kwargs: dict[str, Any]) -> None:
-    # StopExecution without error/cause: AWS records `executionAbortedEventDetails: {}`
-    # (reference §8), moto empty strings.
-    details = (kwargs.get("event_details") or {}).get("executionAbortedEventDetails")
-    if isinstance(details, dict):
-        for key in ("error", "cause"):
-            if details.get(key) == "":
-                del details[key]
 
 
 def _install_error_names() -> None:

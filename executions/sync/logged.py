@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from connections.arn import log_group_name
@@ -25,12 +24,12 @@ from connections.aws import AwsError
 from connections.unreadable import LOG, unreadable
 from executions.choices import (
     ExecutionStatus,
-    GroupStatus,
     HistorySource,
     LoggingLevel,
     StateMachineType,
 )
 from executions.columns import pg_safe
+from executions.grouping import drop_empty_open
 from executions.history import (
     EXECUTION_TERMINAL,
     HistoryParser,
@@ -251,8 +250,8 @@ def replacing_logged(writer: AttemptWriter, stored: Execution | None) -> Iterato
     loses its logged attempts first. Their keys differ from the history's (an ERROR-level log
     keys a failure by its TaskFailed, the history by its TaskScheduled), so writing on top would
     count one call twice. The groups they were in are recounted from what stays; one left empty
-    and open existed only for what the log could not say (no URL, no request) and goes, as
-    retention drops an empty open group."""
+    and open existed only for what the log could not say (no URL, no request) and goes
+    (`drop_empty_open`, the rule retention and every reclassification follow too)."""
     if stored is None or stored.source != HistorySource.LOGS:
         yield
         return
@@ -264,9 +263,6 @@ def replacing_logged(writer: AttemptWriter, stored: Execution | None) -> Iterato
     yield
     if not groups:
         return
-    emptied = FailureGroup.objects.filter(pk__in=groups, status=GroupStatus.OPEN).exclude(
-        Exists(HttpAttempt.objects.filter(failure_group=OuterRef("pk")))
-    )
-    if emptied.delete()[0]:
+    if drop_empty_open(FailureGroup.objects.filter(pk__in=groups)):
         writer.groups.forget()  # the cache may hold one of them
     writer.counts.touch_groups(groups)

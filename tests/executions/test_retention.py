@@ -21,6 +21,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from alerts.models import Alert, AlertRule
 from connections.models import AwsAccount, Endpoint
 from executions import retention
 from executions.choices import ExecutionStatus, GroupStatus
@@ -268,3 +269,12 @@ def test_a_real_worker_runs_the_beat_task(world: dict[str, Any], tmp_path: Path)
         worker.wait(timeout=20)
     assert (result["executions"], result["attempts"]) == (3, 4), log.read_text()
     assert Execution.objects.count() == 2
+
+
+def test_an_emptied_open_group_an_alert_names_is_kept(world: dict[str, Any]) -> None:
+    # The alert raised for it would lose its link (SET_NULL): grouping.drop_empty_open keeps it.
+    rule = AlertRule.objects.create(name="team", events=["new_group"], webhook_url="https://x.test")
+    Alert.objects.create(rule=rule, key="opened:stale", group=world["stale_open"])
+    result = retention.prune(30)
+    kept = FailureGroup.objects.get(pk=world["stale_open"].pk)
+    assert (kept.count, kept.status, result.groups_deleted) == (0, GroupStatus.OPEN, 0)
