@@ -30,14 +30,19 @@ from executions.classify import (
     classify_state_error,
 )
 from executions.classify.sources import INVALID_CONNECTION_STATE, NEEDS_CONNECTION_STATES
-from executions.grouping import FailureGroups, refresh_account_groups, refresh_groups
+from executions.grouping import (
+    FailureGroups,
+    drop_empty_open,
+    refresh_account_groups,
+    refresh_groups,
+)
 from executions.history import (
     ABORT_EVENTS,
     HttpStateInfo,
     ParsedAttempt,
     http_states_from_definition,
 )
-from executions.models import FAILING, Execution, HttpAttempt, StateMachine
+from executions.models import FAILING, Execution, FailureGroup, HttpAttempt, StateMachine
 from executions.redaction import default_redactor
 from executions.resolution import Resolver
 from executions.rows import CLASSIFICATION_FIELDS, as_parsed, classified
@@ -216,6 +221,10 @@ def reclassify_account(
         done += len(batch)
         progress(f"… {account.name}: {done}")
     refresh_account_groups(account, announce=False)
+    # Emptied groups go, unless a sync is running: its steps may hold them in their caches,
+    # and its end drops them (finish_sync).
+    if not AwsAccount.objects.filter(pk=account.pk, sync_run__isnull=False).exists():
+        drop_empty_open(FailureGroup.objects.filter(account=account, count=0))
     return done
 
 

@@ -31,17 +31,14 @@ class PendingCounts:
     def touch_groups(self, group_ids: Iterable[int | None]) -> None:
         self._touched_groups.update(g for g in group_ids if g)
 
-    def flush(self) -> int:
-        """Bring touched endpoints and failure groups up to date, a few statements for all;
-        returns how many groups went, emptied (`refresh_groups`)."""
+    def flush(self) -> None:
+        """Bring touched endpoints and failure groups up to date, a few statements for all."""
         for endpoint_id, (first, last) in self._endpoint_seen.items():
             Endpoint.objects.filter(pk=endpoint_id).update(
                 first_seen_at=Least(F("first_seen_at"), Value(first)),
                 last_seen_at=Greatest(F("last_seen_at"), Value(last)),
             )
         self._endpoint_seen.clear()
-        dropped = 0
         if self._touched_groups:
-            dropped = refresh_groups(self._touched_groups)
+            refresh_groups(self._touched_groups)
             self._touched_groups.clear()
-        return dropped

@@ -105,7 +105,10 @@ def drop_empty_open(groups: QuerySet[FailureGroup]) -> int:
     nothing. Kept: resolved and ignored groups (a triage decision: a recurrence is still a
     regression, or still muted), groups someone wrote notes on or took, and groups a record
     that outlives them names (every nullable reverse FK but the attempts': a raised alert, a
-    redrive batch and its audit), whose link the delete would erase. Returns groups deleted."""
+    redrive batch and its audit), whose link the delete would erase. Returns groups deleted.
+    Called where no sync step still writing can hold one in its cache: a run's end
+    (finish_sync), `manage.py reclassify` while no sync runs, retention, and the log row's
+    upgrade (its own groups, in its own transaction)."""
     empty = groups.filter(status=GroupStatus.OPEN, notes="", assignee__isnull=True).exclude(
         Exists(HttpAttempt.objects.filter(failure_group=OuterRef("pk")))
     )
@@ -120,14 +123,14 @@ def drop_empty_open(groups: QuerySet[FailureGroup]) -> int:
     return empty.delete()[1].get(FailureGroup._meta.label, 0)
 
 
-def refresh_groups(group_ids: Iterable[int], *, announce: bool = True) -> int:
+def refresh_groups(group_ids: Iterable[int], *, announce: bool = True) -> None:
     """Exact counts of the groups from their attempts; a resolved group that failed again
     after it was resolved reopens as a regression (announced unless `announce` is False).
-    Every pass that moves attempts between groups ends here, so a group it emptied goes
-    (`drop_empty_open`); returns how many went (a cache of groups must forget them)."""
+    A group emptied here stays, at count 0, until a point where no sync step can hold it in its
+    cache (`drop_empty_open`'s callers): deleted under a step still writing to it, that step's
+    rows would fail their foreign key."""
     ids = sorted(set(group_ids))
     FailureGroup.objects.filter(pk__in=ids).recount()
-    dropped = drop_empty_open(FailureGroup.objects.filter(pk__in=ids))
     with transaction.atomic():
         # Locked, then re-checked by PostgreSQL: of two concurrent refreshes only one reopens a
         # group, so it is recorded (for the alerts outbox) once.
@@ -144,7 +147,6 @@ def refresh_groups(group_ids: Iterable[int], *, announce: bool = True) -> int:
             )
             record_group_transition(regressed, GroupTransitionKind.REGRESSED, announce=announce)
     _end_worsened_snoozes(ids)
-    return dropped
 
 
 def _end_worsened_snoozes(ids: list[int]) -> None:
@@ -166,8 +168,8 @@ def _end_worsened_snoozes(ids: list[int]) -> None:
             record_group_transition(worse, GroupTransitionKind.WORSENED)
 
 
-def refresh_account_groups(account: AwsAccount, *, announce: bool = True) -> int:
-    return refresh_groups(
+def refresh_account_groups(account: AwsAccount, *, announce: bool = True) -> None:
+    refresh_groups(
         FailureGroup.objects.filter(account=account).values_list("pk", flat=True),
         announce=announce,
     )

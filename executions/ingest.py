@@ -189,8 +189,7 @@ class AttemptWriter:
 
     def flush(self) -> None:
         """Bring touched endpoints and failure groups up to date, a few statements for all."""
-        if self.counts.flush():
-            self.groups.forget()  # a group reclassification emptied went: it may be cached
+        self.counts.flush()
 
     def forget_uncommitted(self) -> None:
         """After a rolled-back write: a cached endpoint, group or last success may have been

@@ -17,7 +17,7 @@ from connections.choices import SyncStatus
 from connections.models import AwsAccount, SyncRun, sync_stale_after
 from connections.unreadable import line_of
 from executions.classification import reclassify_after_run
-from executions.grouping import refresh_groups
+from executions.grouping import drop_empty_open, refresh_groups
 from executions.models import FailureGroup, HttpAttempt
 
 log = logging.getLogger(__name__)
@@ -130,10 +130,13 @@ def _final_pass(run: SyncRun) -> list[str]:
     (steps running at once cannot see each other's uncommitted failures); its problems.
     Steps that ran one after the other each saw all that came before (every batch reclassifies
     what it is new context for, `Classifier.reclassify_affected`): nothing to put right."""
-    if run.steps_one_at_a_time:
-        return []
+    changed = 0
     try:
-        changed = reclassify_after_run(run.account, run.attempts_above)
+        if not run.steps_one_at_a_time:
+            changed = reclassify_after_run(run.account, run.attempts_above)
+        # What the run's reclassifications emptied goes now that none of its steps can still
+        # write to it (grouping.refresh_groups says why not before).
+        drop_empty_open(FailureGroup.objects.filter(account=run.account, count=0))
     except DatabaseError as exc:
         # Only the class name: a database message may quote stored values.
         log.warning("sync %s: final reclassification failed: %s", run.account.name, type(exc))
