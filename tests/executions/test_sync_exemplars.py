@@ -26,7 +26,7 @@ from executions.sync.triage import MISSES_BEFORE_GIVING_UP
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
 from tests.factories import UserFactory
-from tests.sandbox.support import Aws, http_task, unique
+from tests.sandbox.support import Aws, SuiteAws, http_task, unique
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # Its own region: no other suite lists these machines.
@@ -36,12 +36,10 @@ RARE = "States.Http.StatusCode.404"
 
 
 @pytest.fixture
-def aws(sync_sandbox: Sandbox) -> Iterator[Aws]:
-    made = Aws(sync_sandbox.endpoint_url, REGION)
-    made.machines = []  # type: ignore[attr-defined]
+def aws(sync_sandbox: Sandbox) -> Iterator[SuiteAws]:
+    made = SuiteAws(sync_sandbox.endpoint_url, REGION)
     yield made
-    for arn in made.machines:  # type: ignore[attr-defined]
-        made.sfn.delete_state_machine(stateMachineArn=arn)
+    made.delete_made()
 
 
 def _storm(sandbox: Sandbox, aws: Aws, common: int) -> tuple[str, list[str], list[str]]:
@@ -63,7 +61,6 @@ def _storm(sandbox: Sandbox, aws: Aws, common: int) -> tuple[str, list[str], lis
             },
         }
     )
-    aws.machines.append(arn)  # type: ignore[attr-defined]
     rare = aws.start(arn, {"rare": True})
     aws.wait(rare)
     many = [aws.start(arn) for _ in range(common)]
@@ -74,21 +71,6 @@ def _storm(sandbox: Sandbox, aws: Aws, common: int) -> tuple[str, list[str], lis
 
 def _last_run() -> SyncRun:
     return SyncRun.objects.order_by("-pk").first()  # type: ignore[return-value]
-
-
-@pytest.fixture
-def describes(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """How many times the sync asked DescribeExecution for each execution."""
-    asked: Counter[str] = Counter()
-    real = AwsApi._call
-
-    def observed(self: AwsApi, operation: str, method: Any, /, *args: Any, **kwargs: Any) -> Any:
-        if operation == "DescribeExecution":
-            asked[kwargs["executionArn"]] += 1
-        return real(self, operation, method, *args, **kwargs)
-
-    monkeypatch.setattr(AwsApi, "_call", observed)
-    return asked
 
 
 def test_a_rarer_failure_is_read_in_the_first_sync_of_a_storm(

@@ -22,7 +22,7 @@ from executions.sync.logged import covered
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
 from tests.factories import ExecutionFactory
-from tests.sandbox.support import Aws, http_task, unique
+from tests.sandbox.support import Aws, SuiteAws, http_task, unique
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # Its own region: no other suite lists these machines.
@@ -30,13 +30,10 @@ REGION = "eu-west-3"
 
 
 @pytest.fixture
-def aws(sync_sandbox: Sandbox) -> Iterator[Aws]:
-    """The sandbox's clients in this suite's region; the machines a test makes are deleted."""
-    made = Aws(sync_sandbox.endpoint_url, REGION)
-    made.machines = []  # type: ignore[attr-defined]
+def aws(sync_sandbox: Sandbox) -> Iterator[SuiteAws]:
+    made = SuiteAws(sync_sandbox.endpoint_url, REGION)
     yield made
-    for arn in made.machines:  # type: ignore[attr-defined]
-        made.sfn.delete_state_machine(stateMachineArn=arn)
+    made.delete_made()
 
 
 def _machine(
@@ -64,7 +61,6 @@ def _machine(
     arn = aws.state_machine(
         {"StartAt": "Pause" if wait else "Route", "States": states}, logging=logging
     )
-    aws.machines.append(arn)  # type: ignore[attr-defined]
     return arn
 
 

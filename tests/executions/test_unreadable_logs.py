@@ -20,7 +20,7 @@ from executions.models import Execution
 from executions.sync import sync_account_by_id
 from sandbox.server import Sandbox
 from tests.aws_sandbox import register
-from tests.sandbox.support import Aws, http_task, single_state, unique
+from tests.sandbox.support import Aws, SuiteAws, http_task, single_state, unique
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # Its own region: no other suite lists these machines.
@@ -28,13 +28,10 @@ REGION = "eu-south-2"
 
 
 @pytest.fixture
-def aws(sync_sandbox: Sandbox) -> Iterator[Aws]:
-    made = Aws(sync_sandbox.endpoint_url, REGION)
-    machines: list[str] = []
-    made.machines = machines  # type: ignore[attr-defined]
+def aws(sync_sandbox: Sandbox) -> Iterator[SuiteAws]:
+    made = SuiteAws(sync_sandbox.endpoint_url, REGION)
     yield made
-    for arn in machines:
-        made.sfn.delete_state_machine(stateMachineArn=arn)
+    made.delete_made()
 
 
 def _machine(aws: Aws, url: str, group: str, *, express: bool = False) -> str:
@@ -51,7 +48,6 @@ def _machine(aws: Aws, url: str, group: str, *, express: bool = False) -> str:
     }
     task = http_task({"ApiEndpoint": url, "Method": "GET"})
     arn = aws.state_machine(single_state(task), express=express, logging=logging)
-    aws.machines.append(arn)  # type: ignore[attr-defined]
     return arn
 
 

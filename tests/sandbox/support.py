@@ -162,6 +162,24 @@ class Aws:
         return records
 
 
+class SuiteAws(Aws):
+    """`Aws` in one suite's own region (so no other suite lists its machines) that deletes
+    the state machines a test made, when the test ends (`delete_made`)."""
+
+    def __init__(self, endpoint_url: str, region: str):
+        super().__init__(endpoint_url, region)
+        self.made: list[str] = []
+
+    def state_machine(self, definition: dict[str, Any], **options: Any) -> str:
+        arn = super().state_machine(definition, **options)
+        self.made.append(arn)
+        return arn
+
+    def delete_made(self) -> None:
+        for arn in self.made:
+            self.sfn.delete_state_machine(stateMachineArn=arn)
+
+
 @cache
 def _history_event_shape() -> StructureShape:
     model = botocore.session.get_session().get_service_model("stepfunctions")
