@@ -34,6 +34,7 @@ from executions.history import (
     EXECUTION_TERMINAL,
     HistoryParser,
     LogEventsByExecution,
+    LoggedExecution,
     summarize_logged,
 )
 from executions.models import (
@@ -93,10 +94,12 @@ def move_cursor(machine: StateMachine, newest_ms: int) -> None:
 
 
 def store_logged(
-    reader: MachineReader, arn: str, events: list[dict[str, Any]], *, complete: bool
+    reader: MachineReader, arn: str, events: list[dict[str, Any]], *, complete: bool | None
 ) -> bool | None:
     """One execution from its log events: parsed like a history, stored by ARN with
-    source LOGS. Returns whether its row was created, None if it was refused (recorded).
+    source LOGS (`complete` None: complete when the events end it, as an Express execution's
+    log is its whole history). Returns whether its row was created, None if it was refused
+    (recorded).
     A connection lost in the write is the connection's fault, not the execution's: written
     once more on a new one (its transaction rolled back whole), as a refused batch is."""
     reader.sync.beat()
@@ -123,13 +126,15 @@ def store_logged(
 
 
 def _store_logged(
-    reader: MachineReader, arn: str, events: list[dict[str, Any]], complete: bool
+    reader: MachineReader, arn: str, events: list[dict[str, Any]], complete: bool | None
 ) -> bool:
     parser = HistoryParser(reader.states)
     attempts = list(parser.feed(events))
     attempts.extend(parser.finish())
+    logged = summarize_logged(arn, events)
+    whole = logged.finished if complete is None else complete
     with transaction.atomic():
-        execution, created = _save(reader, arn, events, list(parser.problems), complete)
+        execution, created = _save(reader, arn, logged, list(parser.problems), whole)
         writer = reader.sync.writer
         writer.write(execution, attempts, reader.states, fresh_execution=created)
         writer.write_assignments(execution, parser.variables.assignments)
@@ -139,11 +144,10 @@ def _store_logged(
 def _save(
     reader: MachineReader,
     arn: str,
-    events: list[dict[str, Any]],
+    logged: LoggedExecution,
     problems: list[str],
     complete: bool,
 ) -> tuple[Execution, bool]:
-    logged = summarize_logged(arn, events)
     return Execution.objects.update_or_create(
         arn=pg_safe(arn[:2048]) or f"{reader.machine.arn}:unknown",
         defaults={

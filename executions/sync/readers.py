@@ -30,7 +30,6 @@ from executions.history import (
     ParsedAttempt,
     is_failing_outcome,
     map_runs_in,
-    summarize_logged,
 )
 from executions.models import Execution, StateMachine
 from executions.models import MapRun as MapRunRow
@@ -507,8 +506,7 @@ class ExpressLogReader(MachineReader):
             return
         ok = True
         for arn, events in collected.executions():
-            finished = summarize_logged(arn, events).finished
-            created = logged.store_logged(self, arn, events, complete=finished)
+            created = logged.store_logged(self, arn, events, complete=None)
             if created:
                 self.sync.summary.executions_added += 1
             ok = created is not None and ok
