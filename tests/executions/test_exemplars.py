@@ -3,10 +3,13 @@ are alike (error and normalised cause), and the breadth-first order their histor
 
 from __future__ import annotations
 
+import time
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from executions.classify import exemplars_first, likeness_key, normalised_cause
+from executions.classify.exemplars import CAUSE_KEY_CHARS, CAUSE_SCAN_CHARS
 
 BODY = (
     '{"error":"InternalServerError","message":"upstream failed","requestId":"%s",'
@@ -23,6 +26,22 @@ def test_two_500s_from_one_endpoint_with_different_request_ids_are_alike() -> No
     error = "States.Http.StatusCode.500"
     assert likeness_key(error, one) == likeness_key(error, two)
     assert "3f2a9c1e" not in normalised_cause(one)
+
+
+def test_a_hostile_cause_costs_what_a_short_one_does() -> None:
+    """A cause echoes the third party's response body (up to 32 KiB). The mixed-token pattern
+    looked ahead for a digit from every word boundary: "a-a-a-…" took seconds per cause (6 s
+    for 32,000 characters here), a describe each, a hundred a machine a sync. Now only the first
+    CAUSE_SCAN_CHARS are read, with no look-ahead; the bound below is 1,000 times what it takes."""
+    started = time.process_time()
+    for hostile in ("a-" * 16_000, ("x" * 15 + "-") * 2_000, "a1" * 16_000):
+        assert len(normalised_cause(hostile)) <= CAUSE_KEY_CHARS
+    assert time.process_time() - started < 1.0
+    # Beyond the part read, the cause does not change its kind.
+    body = BODY % ("3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c", "2026-12-07T22:47:43Z", "t", 1)
+    padded = body + " " * CAUSE_SCAN_CHARS
+    assert normalised_cause(padded + "tail one") == normalised_cause(padded + "tail two")
+    assert "req1abcdefgh23456" not in normalised_cause("id req1abcdefgh23456 failed")
 
 
 def test_what_tells_failures_apart_is_kept() -> None:
