@@ -74,10 +74,6 @@ NOT_SECRET_KEYS = frozenset(
         "authors",
         "token_type",
         "expires_in",
-        # A client's dedup key, not a credential: a 409/422 "key reused" is debugged by it.
-        # (A connection that marks it secret still has it redacted: its names come first.)
-        "idempotencykey",
-        "xidempotencykey",
     }
 )
 

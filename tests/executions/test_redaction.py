@@ -186,17 +186,6 @@ def _connection() -> Redactor:
     return R.with_secret_names(["X-Partner-Ref", "ref", "merchant", "X-Shop"])
 
 
-@pytest.mark.parametrize(
-    "name", ["Idempotency-Key", "idempotency_key", "X-Idempotency-Key", "idempotencyKey"]
-)
-def test_an_idempotency_key_is_kept_unless_the_connection_marks_it_secret(name: str) -> None:
-    """It names the request for the API's dedup, not the caller: a 409 "key reused" is
-    debugged by comparing it. The "key" fragment had it redacted."""
-    headers = {name: "order-7-attempt-2", "x-api-key": "sk-live-1234"}
-    assert R.value(headers) == {name: "order-7-attempt-2", "x-api-key": marker("sk-live-1234")}
-    assert R.with_secret_names([name]).is_secret_key(name)
-
-
 def test_connection_secret_names_are_secret_keys_whatever_they_look_like() -> None:
     connection = _connection()
     for name in ("X-Partner-Ref", "x-partner-ref", "ref", "merchant", "x-shop"):
