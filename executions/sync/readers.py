@@ -88,10 +88,17 @@ class MachineReader:
 
     def _row_values(self, error: str, cause: str) -> dict[str, Any]:
         """The Execution fields both readers set alike: owner, machine, its own error redacted."""
-        redactor = self.sync.writer.account_redactor()
         return {
             "account": self.sync.account,
             "state_machine": self.machine,
+            **self.stored_error(error, cause),
+        }
+
+    def stored_error(self, error: str, cause: str) -> dict[str, str]:
+        """An execution's own error and cause as stored, whoever read them (its history, its
+        log, DescribeExecution): redacted, the error cut to its column, PostgreSQL-safe."""
+        redactor = self.sync.writer.account_redactor()
+        return {
             "error": pg_safe(redactor.text(error)[:256]),
             "cause": pg_safe(redactor.text(cause)),
         }

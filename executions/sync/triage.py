@@ -3,8 +3,8 @@
 A storm is one failure repeated thousands of times with a few rarer ones beside it, and
 GetExecutionHistory is metered hardest. When the failures waiting for their history are more
 than this sync reads or more than the history bucket's burst (TRIAGE_ABOVE) they are triaged;
-fewer are all read within seconds, in any order, and are not described. DescribeExecution draws on a bucket of its own and
-answers a failed execution's own error and cause, which tell which executions failed alike. So
+fewer are all read within seconds, in any order, and are not described. DescribeExecution
+draws on a bucket of its own and answers a failed execution's own error and cause, which tell which executions failed alike. So
 before the histories, each failed execution this sync found not yet inspected (a LISTING row) is
 described — at most DESCRIBES_PER_SYNC a machine a sync, newest first — its error and cause
 stored (redacted) on that row, so the pages name the failure at once; then the histories are
@@ -28,7 +28,6 @@ from connections.aws import AwsError
 from connections.aws.executions import describe_error
 from executions.choices import ExecutionStatus, HistorySource
 from executions.classify import exemplars_first, likeness_key
-from executions.columns import pg_safe
 from executions.models import Execution
 from executions.sync.listing import COUNTED_AT_ONCE, Listed, failures_first
 
@@ -110,8 +109,7 @@ def _store(reader: StandardReader, arn: str, error: str, cause: str) -> Hashable
     """The described error and cause on the LISTING row, redacted like a history's (a cause
     can carry a secret the endpoint echoed); the key is of what is stored, so a later sync
     finds the same key on the row."""
-    redactor = reader.sync.writer.account_redactor()
-    error, cause = pg_safe(redactor.text(error)[:256]), pg_safe(redactor.text(cause))
+    stored = reader.stored_error(error, cause)
     # Only a row still waiting for its history: one read meanwhile has the history's own.
-    Execution.objects.filter(arn=arn, source=HistorySource.LISTING).update(error=error, cause=cause)
-    return likeness_key(error, cause)
+    Execution.objects.filter(arn=arn, source=HistorySource.LISTING).update(**stored)
+    return likeness_key(stored["error"], stored["cause"])
