@@ -255,7 +255,7 @@ def replacing_logged(writer: AttemptWriter, stored: Execution | None) -> Iterato
     keys a failure by its TaskFailed, the history by its TaskScheduled), so writing on top would
     count one call twice. The groups they were in are recounted from what stays; one left empty
     and open existed only for what the log could not say (no URL, no request) and goes
-    (`drop_empty_open`, the rule retention and every reclassification follow too)."""
+    (`drop_empty_open`, the rule retention and a run's end follow too)."""
     if stored is None or stored.source != HistorySource.LOGS:
         yield
         return
