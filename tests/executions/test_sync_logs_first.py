@@ -181,7 +181,11 @@ def test_a_log_with_a_gap_in_its_ids_is_not_taken_for_the_history(
     group_arn = f"arn:aws:logs:{REGION}:123456789012:log-group:{group}:*"
     machine = _machine(aws, f"{sync_sandbox.partner_url}/status/500", _logging(group_arn), wait=2)
     arn = aws.start(machine)
-    time.sleep(0.3)  # inside the Wait: ExecutionStarted and the Wait's entry are lost
+    # Inside the Wait: ExecutionStarted and the Wait's entry are lost (logged to no group).
+    deadline = time.monotonic() + 10
+    while not any(e["type"] == "WaitStateEntered" for e in aws.history(arn)):
+        assert time.monotonic() < deadline, "the execution never reached its Wait"
+        time.sleep(0.02)
     aws.logs.create_log_group(logGroupName=group)
     aws.wait(arn)
     _logged(aws, group, [arn])
